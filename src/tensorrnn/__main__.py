@@ -1,0 +1,5 @@
+import sys
+
+from tensorrnn.cli import main
+
+sys.exit(main())

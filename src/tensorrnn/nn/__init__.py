@@ -1,5 +1,17 @@
 """Modules: factorised linear layers, tensorised recurrent networks, classifiers, summary."""
 # --- factorised linear layers (nn/base.py, tt.py, tr.py, bt.py, dense.py, factory.py) ---
+from tensorrnn.nn.base import FactorizedLinear
+from tensorrnn.nn.bt import BTLinear
+from tensorrnn.nn.dense import DenseLinear
+from tensorrnn.nn.factory import FACTORIZATIONS, factorized_linear
+from tensorrnn.nn.tr import TRLinear
+from tensorrnn.nn.tt import TTLinear
 # --- end layers ---
 # --- recurrent networks, classifiers, summary (nn/rnn.py, classifier.py, summary.py) ---
+from tensorrnn.nn.classifier import TTMLP, SequenceClassifier, build_classifier
+from tensorrnn.nn.rnn import (
+    BTGRU, BTLSTM, BTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTRNN,
+    TensorizedGRU, TensorizedLSTM, TensorizedRNN, TensorizedRNNBase,
+)
+from tensorrnn.nn.summary import ModelSummary, summary
 # --- end rnn ---

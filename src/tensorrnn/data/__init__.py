@@ -1,1 +1,25 @@
-"""tensorrnn.data"""
+"""tensorrnn.data: video decoding (PyAV), frame sampling, the public datasets, splits,
+the decode-once frame cache and synthetic demo videos.
+
+Importing this package does not import PyAV; decoding functions import it when called.
+"""
+from tensorrnn.data.cache import FrameCache
+from tensorrnn.data.datasets import (
+    DATASETS, HMDB51, UCF11, UCF101, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
+    YouTubeCelebrities, build_dataset,
+)
+from tensorrnn.data.sampling import ClipTooShortError, pad_indices, sample_indices, scale_pixels
+from tensorrnn.data.splits import (
+    PROTOCOLS, bt_rnn_split, group_kfold, leave_one_group_out, make_split, num_splits, official_split,
+    tt_rnn_folds,
+)
+from tensorrnn.data.synthetic import make_demo_videos, write_corrupt, write_empty, write_truncated, write_video
+from tensorrnn.data.video import VideoError, VideoInfo, probe, read_frames
+
+__all__ = [
+    "DATASETS", "HMDB51", "UCF11", "UCF101", "ClipRecord", "ClipTooShortError", "FrameCache", "Hollywood2",
+    "PROTOCOLS", "VideoClipDataset", "VideoError", "VideoFolder", "VideoInfo", "YouTubeCelebrities",
+    "bt_rnn_split", "build_dataset", "group_kfold", "leave_one_group_out", "make_demo_videos", "make_split",
+    "num_splits", "official_split", "pad_indices", "probe", "read_frames", "sample_indices", "scale_pixels",
+    "tt_rnn_folds", "write_corrupt", "write_empty", "write_truncated", "write_video",
+]

@@ -1,0 +1,292 @@
+"""Decode-once frame cache: every clip decoded once at the target size into uint8 memmaps.
+
+A training epoch of a tensorised RNN takes seconds; decoding 1,600 320x240 clips up to their
+last sampled frame takes minutes. The cache decodes each clip ONCE (all its frames, resized by
+swscale), so an epoch reads frames from memory-mapped files and still samples new random
+frames per epoch.
+
+On disk (``cache_dir/<name>-<W>x<H>-<hash>/``, the hash covering the root, size and limits):
+
+- ``shard-<id>.u8``: raw uint8 frames ``(N, H, W, 3)`` of a run of clips, back to back;
+- ``shard-<id>.json``: the shard's index ``{relative clip path: {"offset", "count"}}`` or
+  ``{"error": reason}`` for a clip that could not be decoded (so it is not retried).
+
+Atomicity and resume: a shard is written under a temporary name and finalised by
+``os.replace`` of the frames, then of its index; the index is the completion marker, so an
+interrupted build never looks complete. Clips of finished shards are kept; a rerun decodes
+only the clips no finished shard holds (every ``shard_clips`` clips a shard is finalised, so
+an interruption loses at most that much work). Several datasets over the same root (train
+and test subsets) share one store.
+
+Size: all frames are stored; UCF11 at 160x120 is about 1,600 x 185 x 57.6 kB ~ 17 GB.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, probe, read_frames
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class BuildSummary:
+    """What one :meth:`FrameCache.build` call did."""
+
+    decoded: int = 0  # clips decoded by this call
+    reused: int = 0  # clips found in finished shards
+    bad: dict[str, str] = field(default_factory=dict)  # relative path -> reason (all bad clips)
+    bytes_written: int = 0
+
+
+def decode_clip(path: str | os.PathLike, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS,
+                max_frames: int = DEFAULT_MAX_FRAMES) -> np.ndarray:
+    """All frames of a clip at ``size``, refusing truncated files (probe first: cheap)."""
+    info = probe(path, max_pixels, max_frames)
+    if info.truncated:
+        raise VideoError(f"{path}: truncated: the header declares {info.declared_frames} frames, "
+                         f"the file holds {info.num_frames}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a stream that stops early is a bad clip here
+        try:
+            return read_frames(path, None, size, max_pixels, max_frames)
+        except UserWarning as warning:
+            raise VideoError(str(warning)) from None
+
+
+def _decode_job(job):
+    """Worker body: (rel, path, size, limits) -> (rel, frames or None, reason or None)."""
+    rel, path, size, max_pixels, max_frames = job
+    try:
+        return rel, decode_clip(path, size, max_pixels, max_frames), None
+    except (VideoError, OSError) as err:
+        return rel, None, str(err)
+
+
+class FrameCache:
+    """A decode-once store of the frames of a dataset's clips at one size.
+
+    Args:
+        cache_dir: parent folder of all stores.
+        root: the dataset root (part of the store's identity; clips are keyed relative to it).
+        size: ``(width, height)`` of the stored frames.
+        name: a readable prefix of the store's folder name (the dataset's name).
+        max_pixels, max_frames: the decoder's safety limits (part of the identity).
+
+    Examples:
+        >>> cache = FrameCache("cache", "UCF11_updated_mpg", (160, 120), name="ucf11")  # doctest: +SKIP
+        >>> cache.build(paths)                      # decodes what is missing  # doctest: +SKIP
+        >>> cache.read("basketball/v_shooting_01/v_shooting_01_01.mpg", [0, 5])  # (2, 120, 160, 3)  # doctest: +SKIP
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike, root: str | os.PathLike, size: tuple[int, int],
+                 name: str = "dataset", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_frames: int = DEFAULT_MAX_FRAMES) -> None:
+        if size is None:
+            raise ValueError("size=None: the frame cache needs a fixed (width, height), e.g. (160, 120)")
+        self.root = Path(root).resolve()
+        self.size = (int(size[0]), int(size[1]))
+        self.max_pixels, self.max_frames = int(max_pixels), int(max_frames)
+        identity = json.dumps([CACHE_VERSION, str(self.root), self.size, self.max_pixels, self.max_frames])
+        digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
+        self.dir = Path(cache_dir) / f"{name}-{self.size[0]}x{self.size[1]}-{digest}"
+        self._entries: dict[str, tuple[str, int, int]] | None = None  # rel -> (shard, offset, count)
+        self._errors: dict[str, str] = {}
+        self._maps: dict[str, np.memmap] = {}
+
+    def __repr__(self) -> str:
+        return f"FrameCache(dir={str(self.dir)!r}, size={self.size})"
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_maps"] = {}  # memmaps are reopened in each DataLoader worker, never pickled
+        return state
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _load_index(self) -> None:
+        entries, errors = {}, {}
+        for index in sorted(self.dir.glob("shard-*.json")) if self.dir.is_dir() else []:
+            data = json.loads(index.read_text())
+            for rel, item in data["clips"].items():
+                if "error" in item:
+                    errors.setdefault(rel, item["error"])
+                else:
+                    entries.setdefault(rel, (index.stem, item["offset"], item["count"]))
+        self._entries, self._errors = entries, {k: v for k, v in errors.items() if k not in entries}
+
+    @property
+    def entries(self) -> dict[str, tuple[str, int, int]]:
+        """Finished clips: relative path -> (shard, offset, frame count)."""
+        if self._entries is None:
+            self._load_index()
+        return self._entries
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Clips recorded as undecodable: relative path -> reason."""
+        if self._entries is None:
+            self._load_index()
+        return self._errors
+
+    def rel(self, path: str | os.PathLike) -> str:
+        """The key of a clip: its path relative to the root, with forward slashes."""
+        return Path(path).resolve().relative_to(self.root).as_posix()
+
+    def num_frames(self, rel: str) -> int:
+        return self.entries[rel][2]
+
+    def read(self, rel: str, indices) -> np.ndarray:
+        """uint8 frames ``(len(indices), H, W, 3)`` of a cached clip (a copy, not a view)."""
+        shard, offset, count = self.entries[rel]
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= count):
+            raise IndexError(f"{rel}: frame indices {idx.tolist()} outside 0..{count - 1}")
+        if shard not in self._maps:
+            total = json.loads((self.dir / f"{shard}.json").read_text())["frames"]
+            width, height = self.size
+            self._maps[shard] = np.memmap(self.dir / f"{shard}.u8", np.uint8, "r", shape=(total, height, width, 3))
+        return np.ascontiguousarray(self._maps[shard][offset + idx])
+
+    # --- building ---------------------------------------------------------------------------
+
+    def missing(self, paths) -> list[Path]:
+        """The clips among ``paths`` that no finished shard holds (neither frames nor error)."""
+        entries, errors = self.entries, self.errors
+        return [Path(p) for p in paths if (key := self.rel(p)) not in entries and key not in errors]
+
+    def build(self, paths, workers: int = 0, shard_clips: int = 64, progress: bool = True) -> BuildSummary:
+        """Decode the clips among ``paths`` that are not cached yet.
+
+        Args:
+            paths: clip files under the root.
+            workers: decoding processes (0: decode in this process).
+            shard_clips: clips per shard; an interruption loses at most one shard's work.
+            progress: show a tqdm bar.
+
+        Returns:
+            A :class:`BuildSummary`; ``bad`` lists every undecodable clip among ``paths``.
+        """
+        from tqdm.auto import tqdm
+
+        if shard_clips < 1:
+            raise ValueError(f"shard_clips={shard_clips!r}: expected a positive integer")
+        paths = [Path(p) for p in paths]
+        todo = self.missing(paths)
+        summary = BuildSummary(reused=len(paths) - len(todo))
+        if todo:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._write_identity()
+            self._remove_stale_temps()
+            jobs = [(self.rel(p), str(p), self.size, self.max_pixels, self.max_frames) for p in todo]
+            bar = tqdm(total=len(jobs), desc=f"caching {self.dir.name}", unit="clip", disable=not progress)
+            try:
+                if workers > 0:
+                    pool = ProcessPoolExecutor(workers)
+                    try:
+                        self._write_shards(pool.map(_decode_job, jobs, chunksize=1), shard_clips, summary, bar)
+                    finally:  # on Ctrl-C, do not wait for the queued clips
+                        pool.shutdown(wait=True, cancel_futures=True)
+                else:
+                    self._write_shards(map(_decode_job, jobs), shard_clips, summary, bar)
+            finally:
+                bar.close()
+            self._entries = None  # re-read the finished shards
+        keys = {self.rel(p) for p in paths}
+        summary.bad = {k: v for k, v in self.errors.items() if k in keys}
+        return summary
+
+    def _write_shards(self, results, shard_clips: int, summary: BuildSummary, bar) -> None:
+        shard = None
+        try:
+            for rel, frames, error in results:
+                if shard is None:
+                    shard = _ShardWriter(self.dir)
+                shard.add(rel, frames, error)
+                summary.decoded += 1
+                bar.update(1)
+                if len(shard.clips) >= shard_clips:
+                    summary.bytes_written += shard.finish()
+                    shard = None
+            if shard is not None:
+                summary.bytes_written += shard.finish()
+        except BaseException:
+            if shard is not None:
+                shard.abort()  # the unfinished shard never becomes visible
+            raise
+
+    def _write_identity(self) -> None:
+        path = self.dir / "store.json"
+        if not path.exists():
+            info = {"version": CACHE_VERSION, "root": str(self.root), "size": list(self.size),
+                    "max_pixels": self.max_pixels, "max_frames": self.max_frames}
+            _atomic_write_text(path, json.dumps(info, indent=1))
+
+    def _remove_stale_temps(self) -> None:
+        """Delete temporary files left by builds that were killed (their process is gone)."""
+        for tmp in self.dir.glob(".shard-*.tmp"):
+            pid = int(tmp.name.split(".")[-2]) if tmp.name.split(".")[-2].isdigit() else -1
+            if not _alive(pid):
+                tmp.unlink(missing_ok=True)
+
+
+class _ShardWriter:
+    """Appends clips to a temporary frames file; ``finish`` makes the shard visible."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir, self.id = directory, f"shard-{uuid.uuid4().hex[:12]}"
+        self.tmp = directory / f".{self.id}.u8.{os.getpid()}.tmp"
+        self.file = open(self.tmp, "wb")
+        self.clips: dict[str, dict] = {}
+        self.frames = 0
+
+    def add(self, rel: str, frames: np.ndarray | None, error: str | None) -> None:
+        if frames is None:
+            self.clips[rel] = {"error": error}
+            return
+        self.file.write(np.ascontiguousarray(frames, dtype=np.uint8).tobytes())  # (n, H, W, 3)
+        self.clips[rel] = {"offset": self.frames, "count": len(frames)}
+        self.frames += len(frames)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def finish(self) -> int:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        nbytes = self.tmp.stat().st_size
+        os.replace(self.tmp, self.dir / f"{self.id}.u8")
+        # The index is the completion marker: written last, atomically.
+        _atomic_write_text(self.dir / f"{self.id}.json", json.dumps({"frames": self.frames, "clips": self.clips}))
+        return nbytes
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,803 @@
+"""Video classification datasets in the layouts of the public releases.
+
+Every dataset is a ``torch.utils.data.Dataset`` of ``(frames, target)`` pairs:
+``frames`` float32 ``(T, H, W, 3)`` (or ``(T, F)`` for ``.npy`` per-frame features), ``target``
+an int64 scalar (a float32 multi-hot vector for multi-label Hollywood2). Clips are kept in the
+order of their sorted relative paths: that sorted list is what the TT-RNN split permutes.
+
+Layouts (PAPERS.md, section 5):
+
+- :class:`UCF11`: ``<class>/v_<prefix>_<GG>/v_<prefix>_<GG>_<CC>.mpg|.avi``; ``Annotation/``
+  folders and ``.xgtf`` files are skipped; the group is ``GG``.
+- :class:`HMDB51`: ``<class>/<video>.avi`` and ``testTrainMulti_7030_splits/
+  <class>_test_split{1,2,3}.txt`` (``1`` train, ``2`` test, ``0`` unused).
+- :class:`Hollywood2`: ``AVIClips/<clip>.avi`` and ``ClipSets/<Action>_{train,test,autotrain}.txt``
+  (``<clip> 1|-1``), multi-label.
+- :class:`YouTubeCelebrities`: one flat folder, the label is the last two underscore tokens.
+- :class:`UCF101`: ``UCF-101/<Class>/v_<Class>_gGG_cCC.avi`` and ``ucfTrainTestlist/``.
+- :class:`VideoFolder`: ``<class>/**/<clip>`` for any collection.
+
+Bad clips. At construction every clip is checked (``validate=True``): with ``cache_dir`` by
+decoding it into the frame cache, otherwise by :func:`~tensorrnn.data.video.probe` (opens the
+container and counts its packets; about 1 ms a clip). Empty, truncated, corrupt or
+undecodable clips are dropped with a warning naming the file and the reason, and listed in
+``bad_clips``; if more than ``max_bad_fraction`` of the clips are bad, a ``ValueError`` is
+raised instead of training on little. A clip that still fails in ``__getitem__`` (for example,
+``validate=False``) raises a one-line :class:`~tensorrnn.data.video.VideoError` naming the
+dataset index and the file: never a substitute clip, so evaluation is never silently wrong.
+
+Names in split files are matched against the files found under the root (by class folder
+and file stem, case-insensitively), so a split file can never reach outside the root; names
+with no file are reported (warning and ``missing``), not a ``KeyError``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from tensorrnn import papers
+from tensorrnn.data.sampling import (
+    ClipTooShortError, check_sampling, pad_indices, sample_indices, scale_pixels,
+)
+from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, probe, read_frames
+
+#: File extensions read as video.
+VIDEO_EXTENSIONS = (".avi", ".mpg", ".mpeg", ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".wmv", ".flv")
+#: Extension of per-frame feature arrays ``(T, F)`` (``features=True``).
+FEATURE_EXTENSION = ".npy"
+#: How many bad files are named one by one before the summary line.
+_MAX_WARNINGS = 10
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One clip: its file, its target and its group.
+
+    Attributes:
+        path: the video (or ``.npy`` features) file.
+        target: class index, or for multi-label data a tuple of 0/1 flags, one per class.
+        group: group id (UCF11/UCF101: the ``GG`` of the name; same actor and background),
+            ``None`` when the dataset has no groups.
+    """
+
+    path: Path
+    target: int | tuple[int, ...]
+    group: int | None = None
+
+
+class VideoClipDataset(Dataset):
+    """Base class: a list of :class:`ClipRecord` and how to turn one into a training pair.
+
+    Args:
+        root: the dataset folder.
+        clips: the clips (sorted by path here).
+        classes: class names; targets index into this list.
+        multilabel: targets are multi-hot vectors.
+        num_frames: frames per sample (k; the papers use 6).
+        sampling: ``"random"`` (k ascending, new every call), ``"uniform"``, ``"stride"``,
+            ``"all"``; see :func:`~tensorrnn.data.sampling.sample_indices`.
+        stride: step of ``sampling="stride"``.
+        size: ``(width, height)`` of the frames (160x120 in the papers); ``None`` keeps each
+            file's size (then no cache and no batching of clips of different sizes).
+        scaling: ``"center"`` (x - 128), ``"unit"`` (x/128 - 1), ``"standard"``, ``"none"``.
+        pad: clips shorter than ``num_frames``: ``"front"`` zeros, ``"repeat"``, ``"reject"``
+            (dropped at construction, or ``ClipTooShortError`` when counts are unknown).
+        cache_dir: decode every clip once into a frame cache there (see
+            :mod:`tensorrnn.data.cache`); ignored for ``.npy`` features.
+        max_bad_fraction: largest tolerated share of bad clips.
+        seed: ``None``: random frames from torch's global generator (DataLoader seeds it per
+            worker and epoch); an int: frames depend only on (seed, epoch, index), see
+            :meth:`set_epoch`.
+        validate: check every clip at construction (see the module docstring).
+        features: the clips are ``.npy`` arrays ``(T, F)`` of per-frame features with the same
+            names as the videos; frames are sampled from them, pixel scaling is skipped.
+        build_workers: processes that decode clips when building the cache.
+        progress: show progress bars for long work.
+        max_pixels, max_video_frames: the decoder's safety limits.
+
+    Shape:
+        - frames: ``(num_frames, H, W, 3)`` float32 (``(T, F)`` for features; T varies with
+          ``sampling="all"``).
+        - target: ``()`` int64, or ``(num_classes,)`` float32 when ``multilabel``.
+    """
+
+    name = "video"
+
+    def __init__(self, root: str | os.PathLike, clips: Sequence[ClipRecord], classes: Sequence[str], *,
+                 multilabel: bool = False, num_frames: int = papers.FRAMES_PER_CLIP,
+                 sampling: str = "random", stride: int = 1,
+                 size: tuple[int, int] | None = papers.UCF11_FRAME_SIZE, scaling: str = "center",
+                 pad: str = "front", cache_dir: str | os.PathLike | None = None,
+                 max_bad_fraction: float = 0.1, seed: int | None = None, validate: bool = True,
+                 features: bool = False, build_workers: int = 0, progress: bool = True,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_video_frames: int = DEFAULT_MAX_FRAMES,
+                 official: Sequence[str] | None = None, missing: Sequence[str] = ()) -> None:
+        check_sampling(sampling, pad, scaling, num_frames, stride)
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"max_bad_fraction={max_bad_fraction!r}: expected a share in [0, 1]")
+        if size is not None:
+            size = _check_size(size)
+        self.root = Path(root)
+        if not clips:
+            extra = f" ({len(missing)} listed clips have no file, e.g. {missing[0]})" if missing else ""
+            raise ValueError(f"{type(self).__name__} root {str(self.root)!r}: no clips for these options{extra}")
+        self.classes = list(classes)
+        self.multilabel = multilabel
+        self.num_frames, self.sampling, self.stride = num_frames, sampling, stride
+        self.size, self.scaling, self.pad = size, scaling, pad
+        self.seed, self.features = seed, features
+        self.max_pixels, self.max_video_frames = max_pixels, max_video_frames
+        self.missing = list(missing)  # split-file names with no file under the root
+        self.bad_clips: list[tuple[Path, str]] = []
+        self.epoch = 0
+        self._cache = None
+        order = sorted(range(len(clips)), key=lambda i: self._sort_key(clips[i].path))
+        self.clips = [clips[i] for i in order]
+        self.official = None if official is None else np.asarray([official[i] for i in order])
+        self._counts: list[int | None] = [None] * len(self.clips)
+        if validate or (cache_dir is not None and not features):
+            self._check_clips(cache_dir, build_workers, progress, max_bad_fraction)
+
+    # --- attributes of the contract ---------------------------------------------------------
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """``(N,)`` int64 class indices, or ``(N, C)`` float32 multi-hot when multi-label."""
+        if self.multilabel:
+            return np.asarray([c.target for c in self.clips], dtype=np.float32).reshape(len(self), self.num_classes)
+        return np.asarray([c.target for c in self.clips], dtype=np.int64)
+
+    @property
+    def groups(self) -> np.ndarray:
+        """``(N,)`` int64 group ids, -1 where a clip has no group."""
+        return np.asarray([-1 if c.group is None else c.group for c in self.clips], dtype=np.int64)
+
+    @property
+    def num_frames_per_clip(self) -> list[int | None]:
+        """Frame count of each clip (None where not known yet: ``validate=False``)."""
+        return list(self._counts)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __repr__(self) -> str:
+        size = "native" if self.size is None else f"{self.size[0]}x{self.size[1]}"
+        return (f"{type(self).__name__}(root={str(self.root)!r}, clips={len(self)}, classes={self.num_classes}, "
+                f"num_frames={self.num_frames}, sampling={self.sampling!r}, size={size}, "
+                f"scaling={self.scaling!r}, pad={self.pad!r}, cached={self._cache is not None}"
+                f"{', features=True' if self.features else ''})")
+
+    def set_epoch(self, epoch: int) -> None:
+        """With ``seed`` set, pick the random frames of ``epoch`` (call once per epoch)."""
+        self.epoch = int(epoch)
+
+    def subset(self, indices: Iterable[int]) -> VideoClipDataset:
+        """A dataset of the clips at ``indices`` (in that order) with the same classes and options."""
+        idx = [int(i) for i in indices]
+        for i in idx:
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"subset index {i} out of range for a dataset of {len(self)} clips")
+        sub = copy.copy(self)
+        sub.clips = [self.clips[i] for i in idx]
+        sub._counts = [self._counts[i] for i in idx]
+        sub.official = None if self.official is None else self.official[idx]
+        return sub
+
+    # --- one sample -----------------------------------------------------------------------
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clip = self.clips[index]
+        try:
+            frames = self._load(index, clip)
+        except ClipTooShortError as err:
+            raise ClipTooShortError(f"clip {index} ({clip.path}): {err}") from None
+        except (VideoError, OSError, ValueError) as err:
+            raise VideoError(f"clip {index} ({clip.path}): {err}") from None
+        if self.multilabel:
+            target = torch.tensor(clip.target, dtype=torch.float32)
+        else:
+            target = torch.tensor(clip.target, dtype=torch.int64)
+        return frames, target
+
+    def frame_indices(self, index: int, num_frames: int) -> tuple[np.ndarray, int]:
+        """The frames sample ``index`` reads from a clip of ``num_frames`` frames, and the
+        number of zero frames put in front (see :func:`~tensorrnn.data.sampling.pad_indices`)."""
+        generator = None if self.seed is None else np.random.default_rng([self.seed, self.epoch, index])
+        idx = sample_indices(num_frames, self.num_frames, self.sampling, self.stride, generator)
+        if self.sampling == "all":
+            return idx, 0
+        return pad_indices(idx, self.num_frames, self.pad)
+
+    def _load(self, index: int, clip: ClipRecord) -> torch.Tensor:
+        if self.features:
+            array = np.load(clip.path, mmap_mode="r")  # (T, F)
+            idx, front = self.frame_indices(index, len(array))
+            x = torch.from_numpy(np.asarray(array[idx], dtype=np.float32))  # (k, F)
+            return torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x
+        count = self._counts[index]
+        if self._cache is not None:
+            rel = self._cache.rel(clip.path)
+            idx, front = self.frame_indices(index, self._cache.num_frames(rel))
+            frames = self._cache.read(rel, idx)  # (k, H, W, 3) uint8
+        else:
+            if count is None:
+                count = probe(clip.path, self.max_pixels, self.max_video_frames).num_frames
+                self._counts[index] = count
+            idx, front = self.frame_indices(index, count)
+            frames = read_frames(clip.path, idx, self.size, self.max_pixels, self.max_video_frames)
+        return scale_pixels(frames, self.scaling, front=front)  # (front + k, H, W, 3)
+
+    # --- construction-time checks ----------------------------------------------------------
+
+    def _sort_key(self, path: Path) -> str:
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return Path(path).as_posix()
+
+    def _check_clips(self, cache_dir, build_workers: int, progress: bool, max_bad_fraction: float) -> None:
+        if self.features:
+            bad = self._check_features()
+        elif cache_dir is not None:
+            bad = self._check_by_cache(cache_dir, build_workers, progress)
+        else:
+            bad = self._check_by_probe(progress)
+        total = len(self.clips)
+        self._drop(bad, total, max_bad_fraction)
+        if self.pad == "reject" and self.sampling != "all":
+            short = [i for i, n in enumerate(self._counts) if n is not None and n < self.num_frames]
+            if short:
+                warnings.warn(f"{type(self).__name__} {self.root}: {len(short)} clips shorter than "
+                              f"num_frames={self.num_frames} rejected (pad='reject'), e.g. {self.clips[short[0]].path}",
+                              stacklevel=3)
+                keep = sorted(set(range(len(self.clips))) - set(short))
+                self._keep(keep)
+
+    def _check_by_probe(self, progress: bool) -> dict[int, str]:
+        from tqdm.auto import tqdm
+
+        bad = {}
+        bar = tqdm(self.clips, desc=f"checking {type(self).__name__}", unit="clip", leave=False,
+                   disable=not progress or len(self.clips) < 200)
+        for i, clip in enumerate(bar):
+            try:
+                info = probe(clip.path, self.max_pixels, self.max_video_frames)
+            except (VideoError, OSError) as err:
+                bad[i] = _strip_path(str(err), clip.path)
+                continue
+            if info.truncated:
+                bad[i] = f"truncated: the header declares {info.declared_frames} frames, the file holds {info.num_frames}"
+            else:
+                self._counts[i] = info.num_frames
+        return bad
+
+    def _check_by_cache(self, cache_dir, build_workers: int, progress: bool) -> dict[int, str]:
+        from tensorrnn.data.cache import FrameCache
+
+        if self.size is None:
+            raise ValueError("cache_dir needs a fixed size=(width, height); got size=None")
+        self._cache = FrameCache(cache_dir, self.root, self.size, self.name, self.max_pixels, self.max_video_frames)
+        summary = self._cache.build([c.path for c in self.clips], workers=build_workers, progress=progress)
+        bad = {}
+        for i, clip in enumerate(self.clips):
+            rel = self._cache.rel(clip.path)
+            if rel in summary.bad:
+                bad[i] = _strip_path(summary.bad[rel], clip.path)
+            else:
+                self._counts[i] = self._cache.num_frames(rel)
+        return bad
+
+    def _check_features(self) -> dict[int, str]:
+        bad = {}
+        for i, clip in enumerate(self.clips):
+            try:
+                array = np.load(clip.path, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                bad[i] = f"cannot read features ({err})"
+                continue
+            if array.ndim != 2 or len(array) == 0:
+                bad[i] = f"features of shape {array.shape}: expected (T, F) with T >= 1"
+            else:
+                self._counts[i] = len(array)
+        return bad
+
+    def _drop(self, bad: dict[int, str], total: int, max_bad_fraction: float) -> None:
+        if not bad:
+            return
+        for n, (i, reason) in enumerate(sorted(bad.items())):
+            self.bad_clips.append((self.clips[i].path, reason))
+            if n < _MAX_WARNINGS:
+                warnings.warn(f"{self.clips[i].path}: skipped: {reason}", stacklevel=4)
+        share = len(bad) / max(total, 1)
+        if share > max_bad_fraction:
+            raise ValueError(
+                f"{type(self).__name__} {self.root}: {len(bad)} of {total} clips are bad ({share:.0%}), "
+                f"more than max_bad_fraction={max_bad_fraction}; first: {self.bad_clips[0][0]}: {self.bad_clips[0][1]}"
+            )
+        warnings.warn(f"{type(self).__name__} {self.root}: skipped {len(bad)} of {total} bad clips "
+                      f"(listed in .bad_clips)", stacklevel=4)
+        self._keep([i for i in range(len(self.clips)) if i not in bad])
+
+    def _keep(self, keep: list[int]) -> None:
+        self.clips = [self.clips[i] for i in keep]
+        self._counts = [self._counts[i] for i in keep]
+        if self.official is not None:
+            self.official = self.official[keep]
+
+
+def _check_size(size) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"size={size!r}: expected (width, height), e.g. (160, 120)") from None
+    if width <= 0 or height <= 0:
+        raise ValueError(f"size={size!r}: expected positive (width, height), e.g. (160, 120)")
+    return width, height
+
+
+def _strip_path(message: str, path: Path) -> str:
+    """Drop a leading '<path>: ' from an error (the warning names the file already)."""
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+# --- layout helpers ----------------------------------------------------------------------------
+
+
+def _extensions(features: bool) -> tuple[str, ...]:
+    return (FEATURE_EXTENSION,) if features else VIDEO_EXTENSIONS
+
+
+def _require_root(root, name: str, layout: str) -> Path:
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{name} root {str(root)!r} does not exist; expected {layout}")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{name} root {str(root)!r} is not a folder; expected {layout}")
+    return root
+
+
+def _listing(folder: Path, limit: int = 6) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
+    if not names:
+        return "nothing (empty folder)"
+    shown = ", ".join(names[:limit])
+    return f"{len(names)} entries: {shown}{', ...' if len(names) > limit else ''}"
+
+
+def _layout_error(name: str, root: Path, layout: str, features: bool) -> ValueError:
+    hint = "" if features else "; for .npy feature arrays pass features=True"
+    return ValueError(f"{name} root {str(root)!r} does not match the layout {layout}; found {_listing(root)}{hint}")
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _files(folder: Path, extensions: tuple[str, ...], recursive: bool = False) -> list[Path]:
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."))
+
+
+def _warn_ignored(name: str, root: Path, ignored: list[Path]) -> None:
+    if ignored:
+        examples = ", ".join(str(p.relative_to(root)) for p in ignored[:3])
+        warnings.warn(f"{name} root {root}: ignored {len(ignored)} entries that do not follow the layout, "
+                      f"e.g. {examples}", stacklevel=4)
+
+
+def _warn_missing(name: str, source: Path, missing: list[str], root: Path) -> None:
+    if missing:
+        warnings.warn(f"{source}: {len(missing)} listed clips have no file under {root}, e.g. "
+                      f"{', '.join(missing[:3])} (listed in .missing)", stacklevel=4)
+
+
+def _parse_split_lines(path: Path, fields: int) -> list[list[str]]:
+    """Non-empty lines of a split file, split on whitespace; each must have ``fields`` fields."""
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < fields:
+            raise ValueError(f"{path}, line {number}: {line!r}: expected {fields} fields")
+        rows.append(parts)
+    return rows
+
+
+# --- the datasets ----------------------------------------------------------------------------
+
+_UCF11_LAYOUT = "<class>/v_<prefix>_<GG>/v_<prefix>_<GG>_<CC>.mpg|.avi (e.g. basketball/v_shooting_01/v_shooting_01_01.mpg)"
+
+
+class UCF11(VideoClipDataset):
+    """UCF11 (YouTube Action), 11 classes, 25 groups per class.
+
+    Layout (``UCF11_updated_mpg/``, or the older ``.avi`` release; the root may also be the
+    folder that contains ``UCF11_updated_mpg``)::
+
+        <class>/v_<prefix>_<GG>/v_<prefix>_<GG>_<CC>.mpg
+
+    where ``prefix`` is the clip prefix of the class (``basketball`` -> ``shooting``, see
+    :data:`tensorrnn.papers.UCF11_CLIP_PREFIX`; the class name itself otherwise, which is how
+    :func:`~tensorrnn.data.synthetic.make_demo_videos` names its clips). ``Annotation/``
+    folders and ``.xgtf`` files are skipped. ``group`` is ``GG``.
+
+    Args:
+        root: the dataset folder.
+        **options: see :class:`VideoClipDataset`.
+
+    Examples:
+        >>> ds = UCF11("UCF11_updated_mpg", cache_dir="cache")  # doctest: +SKIP
+        >>> frames, target = ds[0]; frames.shape
+        torch.Size([6, 120, 160, 3])
+    """
+
+    name = "ucf11"
+
+    def __init__(self, root: str | os.PathLike, **options) -> None:
+        features = options.get("features", False)
+        root = _require_root(root, "UCF11", _UCF11_LAYOUT)
+        for release in ("UCF11_updated_mpg", "action_youtube_naudio"):
+            if (root / release).is_dir():
+                root = root / release
+        exts = _extensions(features)
+        classes, clips, ignored = [], [], []
+        for class_dir in _subdirs(root):
+            prefix = re.escape(papers.UCF11_CLIP_PREFIX.get(class_dir.name, class_dir.name))
+            group_re, clip_re = re.compile(rf"v_{prefix}_(\d+)"), re.compile(rf"v_{prefix}_(\d+)_(\d+)")
+            found = []
+            for group_dir in _subdirs(class_dir):
+                match = group_re.fullmatch(group_dir.name)
+                if group_dir.name == "Annotation":
+                    continue
+                if match is None:
+                    ignored.append(group_dir)
+                    continue
+                for path in sorted(group_dir.iterdir()):
+                    if path.suffix.lower() == ".xgtf" or path.name.startswith("."):
+                        continue
+                    if path.suffix.lower() in exts:
+                        if clip_re.fullmatch(path.stem):
+                            found.append((path, int(match.group(1))))
+                        else:
+                            ignored.append(path)  # a clip named against the layout
+            if found:
+                clips += [ClipRecord(path, len(classes), group) for path, group in found]
+                classes.append(class_dir.name)
+            elif class_dir.name != "Annotation":
+                ignored.append(class_dir)
+        if not clips:
+            raise _layout_error("UCF11", root, _UCF11_LAYOUT, features)
+        _warn_ignored("UCF11", root, ignored)
+        super().__init__(root, clips, classes, **options)
+
+
+_HMDB51_LAYOUT = "<class>/<video>.avi with testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt"
+_HMDB51_SPLIT_IDS = {"1": "train", "2": "test", "0": "unused"}
+
+
+def _check_split(split: int, subset: str, subsets: tuple[str, ...]) -> None:
+    if split not in (1, 2, 3):
+        raise ValueError(f"split={split!r}: expected 1, 2 or 3 (the official splits)")
+    if subset not in subsets:
+        raise ValueError(f"subset={subset!r}: expected one of {', '.join(map(repr, subsets))}")
+
+
+def _find_dir(root: Path, name: str, given) -> Path | None:
+    if given is not None:
+        given = Path(given)
+        if not given.is_dir():
+            raise FileNotFoundError(f"splits_dir {str(given)!r} does not exist")
+        return given
+    for candidate in (root / name, root.parent / name):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+class HMDB51(VideoClipDataset):
+    """HMDB51: 51 classes, 6,766 clips, three official train/test splits.
+
+    Layout::
+
+        <class>/<video>.avi
+        testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt   # "<video>.avi <id>"
+
+    with id 1 = train, 2 = test, 0 = unused. The splits folder may sit in the root or next to
+    it (``splits_dir`` overrides).
+
+    Args:
+        root: the folder of the class folders.
+        split: official split 1, 2 or 3.
+        subset: ``"train"``, ``"test"`` or ``"all"`` (every clip; ``official`` then tells each
+            clip's role in ``split``, for :func:`~tensorrnn.data.splits.make_split`).
+        splits_dir: where the split files are, if not in the standard place.
+        **options: see :class:`VideoClipDataset`.
+    """
+
+    name = "hmdb51"
+
+    def __init__(self, root: str | os.PathLike, split: int = 1, subset: str = "train",
+                 splits_dir: str | os.PathLike | None = None, **options) -> None:
+        _check_split(split, subset, ("train", "test", "all"))
+        features = options.get("features", False)
+        root = _require_root(root, "HMDB51", _HMDB51_LAYOUT)
+        exts = _extensions(features)
+        lists = _find_dir(root, "testTrainMulti_7030_splits", splits_dir)
+        index = {(d.name, p.stem.lower()): p for d in _subdirs(root) for p in _files(d, exts)}
+        if lists is None:
+            if subset != "all":
+                raise FileNotFoundError(f"HMDB51 root {str(root)!r}: no testTrainMulti_7030_splits/ folder in or "
+                                        f"next to it (needed for subset={subset!r}); expected {_HMDB51_LAYOUT}")
+            roles = {}
+            classes = sorted({cls for cls, _ in index})
+        else:
+            roles, classes = self._read_split(lists, split)
+        if not classes or not index:
+            raise _layout_error("HMDB51", root, _HMDB51_LAYOUT, features)
+        class_index = {c: i for i, c in enumerate(classes)}
+        clips, official, missing = [], [], []
+        if subset == "all":
+            for (cls, stem), path in index.items():
+                if cls in class_index:
+                    clips.append(ClipRecord(path, class_index[cls]))
+                    official.append(roles.get((cls, stem), "unused"))
+        else:
+            for (cls, stem), role in roles.items():
+                if role != subset:
+                    continue
+                if (cls, stem) in index:
+                    clips.append(ClipRecord(index[cls, stem], class_index[cls]))
+                    official.append(role)
+                else:
+                    missing.append(f"{cls}/{stem}")
+        _warn_missing("HMDB51", lists or root, missing, root)
+        super().__init__(root, clips, classes, official=official, missing=missing, **options)
+
+    @staticmethod
+    def _read_split(lists: Path, split: int) -> tuple[dict[tuple[str, str], str], list[str]]:
+        files = sorted(lists.glob(f"*_test_split{split}.txt"))
+        if not files:
+            raise FileNotFoundError(f"HMDB51 split folder {str(lists)!r}: no <class>_test_split{split}.txt files; "
+                                    f"found {_listing(lists)}")
+        roles, classes = {}, []
+        for file in files:
+            cls = file.name[: -len(f"_test_split{split}.txt")]
+            classes.append(cls)
+            for name, role_id, *_ in _parse_split_lines(file, 2):
+                if role_id not in _HMDB51_SPLIT_IDS:
+                    raise ValueError(f"{file}: id {role_id!r} for {name}: expected 0 (unused), 1 (train) or 2 (test)")
+                roles[cls, Path(name).stem.lower()] = _HMDB51_SPLIT_IDS[role_id]
+        return roles, sorted(classes)
+
+
+_HOLLYWOOD2_LAYOUT = "AVIClips/<clip>.avi with ClipSets/<Action>_{train,test,autotrain}.txt"
+
+
+class Hollywood2(VideoClipDataset):
+    """Hollywood2 actions: 12 classes, multi-label; clean train (823) and test (884).
+
+    Layout::
+
+        AVIClips/actioncliptrain00001.avi, actioncliptest00001.avi, actionclipautoautotrain00001.avi
+        ClipSets/<Action>_{train,test,autotrain}.txt   # "<clip> 1" or "<clip> -1"
+
+    Targets are float multi-hot vectors over :data:`tensorrnn.papers.HOLLYWOOD2_ACTIONS`.
+
+    Args:
+        root: the dataset folder (holding ``AVIClips`` and ``ClipSets``).
+        subset: ``"train"``, ``"test"``, ``"autotrain"`` (the noisy automatic training set) or
+            ``"all"`` (train + test, with ``official`` telling which).
+        **options: see :class:`VideoClipDataset`.
+    """
+
+    name = "hollywood2"
+
+    def __init__(self, root: str | os.PathLike, subset: str = "train", **options) -> None:
+        subsets = ("train", "test", "autotrain", "all")
+        if subset not in subsets:
+            raise ValueError(f"subset={subset!r}: expected one of {', '.join(map(repr, subsets))}")
+        features = options.get("features", False)
+        root = _require_root(root, "Hollywood2", _HOLLYWOOD2_LAYOUT)
+        clips_dir, sets_dir = root / "AVIClips", root / "ClipSets"
+        if not clips_dir.is_dir() or not sets_dir.is_dir():
+            raise _layout_error("Hollywood2", root, _HOLLYWOOD2_LAYOUT, features)
+        index = {p.stem.lower(): p for p in _files(clips_dir, _extensions(features))}
+        classes = list(papers.HOLLYWOOD2_ACTIONS)
+        clips, official, missing = [], [], []
+        for part in (("train", "test") if subset == "all" else (subset,)):
+            labels = self._read_clipsets(sets_dir, part, classes)
+            for name, flags in labels.items():
+                if name.lower() in index:
+                    clips.append(ClipRecord(index[name.lower()], tuple(flags)))
+                    official.append(part)
+                else:
+                    missing.append(name)
+        if not index:
+            raise _layout_error("Hollywood2", clips_dir, _HOLLYWOOD2_LAYOUT, features)
+        _warn_missing("Hollywood2", sets_dir, missing, clips_dir)
+        super().__init__(root, clips, classes, multilabel=True, official=official, missing=missing, **options)
+
+    @staticmethod
+    def _read_clipsets(sets_dir: Path, part: str, classes: list[str]) -> dict[str, list[int]]:
+        labels: dict[str, list[int]] = {}
+        for c, action in enumerate(classes):
+            file = sets_dir / f"{action}_{part}.txt"
+            if not file.is_file():
+                raise FileNotFoundError(f"Hollywood2 label file {str(file)!r} does not exist; expected "
+                                        f"ClipSets/<Action>_{part}.txt for the 12 actions")
+            for name, flag, *_ in _parse_split_lines(file, 2):
+                if flag not in ("1", "-1"):
+                    raise ValueError(f"{file}: flag {flag!r} for {name}: expected 1 or -1")
+                labels.setdefault(name, [0] * len(classes))[c] = int(flag == "1")
+        return labels
+
+
+_YOUTUBE_LAYOUT = "one flat folder of <id>_<id>_<id>_<first>_<last>.avi (e.g. 1771_03_013_steven_spielberg.avi)"
+
+
+class YouTubeCelebrities(VideoClipDataset):
+    """YouTube Celebrities Face Tracking: 47 people, 1,910 clips in one flat folder.
+
+    The label is the last two underscore tokens of the file name:
+    ``1771_03_013_steven_spielberg.avi`` -> ``steven_spielberg``. No groups.
+
+    Args:
+        root: the folder of the clips.
+        **options: see :class:`VideoClipDataset`.
+    """
+
+    name = "youtube_celebrities"
+
+    def __init__(self, root: str | os.PathLike, **options) -> None:
+        features = options.get("features", False)
+        root = _require_root(root, "YouTubeCelebrities", _YOUTUBE_LAYOUT)
+        files = [p for p in _files(root, _extensions(features)) if len(p.stem.split("_")) >= 3]
+        if not files:
+            raise _layout_error("YouTubeCelebrities", root, _YOUTUBE_LAYOUT, features)
+        labels = ["_".join(p.stem.split("_")[-2:]) for p in files]
+        classes = sorted(set(labels))
+        class_index = {c: i for i, c in enumerate(classes)}
+        clips = [ClipRecord(p, class_index[label]) for p, label in zip(files, labels)]
+        super().__init__(root, clips, classes, **options)
+
+
+_UCF101_LAYOUT = "UCF-101/<Class>/v_<Class>_gGG_cCC.avi with ucfTrainTestlist/{classInd,trainlist0N,testlist0N}.txt"
+_UCF101_NAME = re.compile(r"v_(.+)_g(\d+)_c(\d+)", re.IGNORECASE)
+
+
+class UCF101(VideoClipDataset):
+    """UCF101: 101 classes, 25 groups, three official splits.
+
+    Layout::
+
+        UCF-101/<Class>/v_<Class>_gGG_cCC.avi
+        ucfTrainTestlist/classInd.txt           # "1 ApplyEyeMakeup" (1-based)
+        ucfTrainTestlist/trainlist0{1,2,3}.txt  # "<Class>/<clip>.avi <label>"
+        ucfTrainTestlist/testlist0{1,2,3}.txt   # "<Class>/<clip>.avi"
+
+    The root may be the folder holding ``UCF-101`` or ``UCF-101`` itself; the list folder may
+    sit in the root or next to it (``splits_dir`` overrides). ``group`` is ``GG``.
+
+    Args:
+        root: the dataset folder.
+        split: official split 1, 2 or 3.
+        subset: ``"train"``, ``"test"`` or ``"all"`` (with ``official``).
+        splits_dir: the ``ucfTrainTestlist`` folder, if not in the standard place.
+        **options: see :class:`VideoClipDataset`.
+    """
+
+    name = "ucf101"
+
+    def __init__(self, root: str | os.PathLike, split: int = 1, subset: str = "train",
+                 splits_dir: str | os.PathLike | None = None, **options) -> None:
+        _check_split(split, subset, ("train", "test", "all"))
+        features = options.get("features", False)
+        root = _require_root(root, "UCF101", _UCF101_LAYOUT)
+        videos = root / "UCF-101" if (root / "UCF-101").is_dir() else root
+        lists = _find_dir(videos, "ucfTrainTestlist", splits_dir) or _find_dir(root, "ucfTrainTestlist", None)
+        index = {}
+        for d in _subdirs(videos):
+            for p in _files(d, _extensions(features)):
+                if _UCF101_NAME.fullmatch(p.stem):
+                    index[d.name.lower(), p.stem.lower()] = p
+        if lists is None:
+            if subset != "all":
+                raise FileNotFoundError(f"UCF101 root {str(root)!r}: no ucfTrainTestlist/ folder in or next to it "
+                                        f"(needed for subset={subset!r}); expected {_UCF101_LAYOUT}")
+            classes, roles = sorted({p.parent.name for p in index.values()}), {}
+        else:
+            classes, roles = self._read_lists(lists, split)
+        if not index:
+            raise _layout_error("UCF101", videos, _UCF101_LAYOUT, features)
+        class_index = {c.lower(): i for i, c in enumerate(classes)}
+        clips, official, missing = [], [], []
+        keys = index.keys() if subset == "all" else [k for k, role in roles.items() if role == subset]
+        for key in keys:
+            if key not in index or key[0] not in class_index:
+                missing.append("/".join(key))
+                continue
+            group = int(_UCF101_NAME.fullmatch(index[key].stem).group(2))
+            clips.append(ClipRecord(index[key], class_index[key[0]], group))
+            official.append(roles.get(key, "unused"))
+        _warn_missing("UCF101", lists or videos, missing, videos)
+        super().__init__(videos, clips, classes, official=official, missing=missing, **options)
+
+    @staticmethod
+    def _read_lists(lists: Path, split: int) -> tuple[list[str], dict[tuple[str, str], str]]:
+        files = {name: lists / f"{name}.txt" for name in ("classInd", f"trainlist0{split}", f"testlist0{split}")}
+        for file in files.values():
+            if not file.is_file():
+                raise FileNotFoundError(f"UCF101 list file {str(file)!r} does not exist; expected {_UCF101_LAYOUT}")
+        numbered = sorted((int(i), name) for i, name, *_ in _parse_split_lines(files["classInd"], 2))
+        classes = [name for _, name in numbered]
+        roles = {}
+        for role, key in (("train", f"trainlist0{split}"), ("test", f"testlist0{split}")):
+            for entry, *_ in _parse_split_lines(files[key], 1):
+                path = Path(entry.replace("\\", "/"))
+                roles[path.parent.name.lower(), path.stem.lower()] = role
+        return classes, roles
+
+
+_FOLDER_LAYOUT = "<class>/**/<clip> (one folder per class)"
+
+
+class VideoFolder(VideoClipDataset):
+    """Any collection with one folder per class (clips may sit in sub-folders).
+
+    Args:
+        root: the folder of the class folders.
+        **options: see :class:`VideoClipDataset`.
+    """
+
+    name = "folder"
+
+    def __init__(self, root: str | os.PathLike, **options) -> None:
+        features = options.get("features", False)
+        root = _require_root(root, "VideoFolder", _FOLDER_LAYOUT)
+        classes, clips = [], []
+        for class_dir in _subdirs(root):
+            files = _files(class_dir, _extensions(features), recursive=True)
+            if files:
+                clips += [ClipRecord(p, len(classes)) for p in files]
+                classes.append(class_dir.name)
+        if not clips:
+            raise _layout_error("VideoFolder", root, _FOLDER_LAYOUT, features)
+        super().__init__(root, clips, classes, **options)
+
+
+#: Dataset name -> class, for configs and the command line.
+DATASETS: dict[str, type[VideoClipDataset]] = {
+    "ucf11": UCF11,
+    "hmdb51": HMDB51,
+    "hollywood2": Hollywood2,
+    "youtube_celebrities": YouTubeCelebrities,
+    "ucf101": UCF101,
+    "folder": VideoFolder,
+}
+
+
+def build_dataset(name: str, root: str | os.PathLike, **options) -> VideoClipDataset:
+    """Construct a dataset by its registry name (``"ucf11"``, ``"hmdb51"``, ...).
+
+    Examples:
+        >>> ds = build_dataset("ucf11", "UCF11_updated_mpg", num_frames=6, size=(160, 120))  # doctest: +SKIP
+    """
+    key = str(name).lower().replace("-", "_")
+    if key not in DATASETS:
+        raise ValueError(f"dataset={name!r}: expected one of {', '.join(DATASETS)}")
+    return DATASETS[key](root, **options)

@@ -1,0 +1,131 @@
+"""Which frames of a clip to use, how to pad short clips, and how to scale pixels.
+
+The papers' default (BT-RNN code: ``sorted(random.sample(range(T), 6))``) is ``policy="random"``
+with ``k=6``; clips shorter than ``k`` are zero-padded at the front (``pad="front"``), and the
+Keras code fed ``pixel - 128`` (``scaling="center"``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+POLICIES = ("random", "uniform", "stride", "all")
+PADDING = ("front", "repeat", "reject")
+SCALINGS = ("center", "unit", "standard", "none")
+#: ImageNet channel statistics, the usual choice for ``scaling="standard"``.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Generator = np.random.Generator | torch.Generator | None
+
+
+class ClipTooShortError(ValueError):
+    """A clip has fewer frames than requested and ``pad="reject"``."""
+
+
+def _choice(name: str, value, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+def check_sampling(policy: str, pad: str, scaling: str, k: int, stride: int = 1) -> None:
+    """Validate sampling options up front (datasets call it in their constructor)."""
+    _choice("sampling", policy, POLICIES)
+    _choice("pad", pad, PADDING)
+    _choice("scaling", scaling, SCALINGS)
+    if policy != "all" and (not isinstance(k, (int, np.integer)) or k < 1):
+        raise ValueError(f"num_frames={k!r}: expected a positive integer")
+    if not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride={stride!r}: expected a positive integer")
+
+
+def sample_indices(num_frames: int, k: int = 6, policy: str = "random", stride: int = 1,
+                   generator: Generator = None) -> np.ndarray:
+    """Frame indices of one clip, ascending; fewer than ``k`` only if the clip is shorter.
+
+    Args:
+        num_frames: frames in the clip.
+        k: frames wanted (ignored by ``"all"``).
+        policy: ``"random"`` k distinct frames at random, in ascending order (the papers);
+            ``"uniform"`` k evenly spaced frames from first to last; ``"stride"`` every
+            ``stride``-th frame from the first, at most k (HMDB51 in the TR paper: stride 3,
+            k 30); ``"all"`` every frame.
+        stride: step of ``"stride"``.
+        generator: a ``torch.Generator`` or ``np.random.Generator`` for ``"random"``;
+            ``None`` uses torch's global generator, which ``DataLoader`` seeds per worker and
+            per epoch.
+
+    Returns:
+        ``np.int64`` array of at most ``k`` ascending indices (no repeats).
+
+    Examples:
+        >>> sample_indices(10, 3, "uniform")
+        array([0, 4, 9])
+        >>> sample_indices(10, 3, "stride", stride=4)
+        array([0, 4, 8])
+    """
+    _choice("sampling", policy, POLICIES)
+    if num_frames < 1:
+        raise ValueError(f"num_frames={num_frames!r}: expected a clip with at least one frame")
+    if policy == "all":
+        return np.arange(num_frames, dtype=np.int64)
+    if policy == "stride":
+        return np.arange(0, num_frames, stride, dtype=np.int64)[:k]
+    if num_frames <= k:
+        return np.arange(num_frames, dtype=np.int64)
+    if policy == "uniform":
+        return np.round(np.linspace(0, num_frames - 1, k)).astype(np.int64)
+    if isinstance(generator, np.random.Generator):
+        picked = generator.choice(num_frames, size=k, replace=False)
+    else:
+        picked = torch.randperm(num_frames, generator=generator)[:k].numpy()
+    return np.sort(picked).astype(np.int64)
+
+
+def pad_indices(indices: np.ndarray, k: int, pad: str = "front") -> tuple[np.ndarray, int]:
+    """Bring a too-short index list to ``k`` entries.
+
+    Returns ``(indices, front)``: with ``pad="front"`` the indices are unchanged and ``front``
+    zero frames go before them (the original code); with ``"repeat"`` frames are repeated in
+    temporal order (``[0, 1, 2]`` -> ``[0, 0, 1, 1, 2, 2]`` for k=6) and ``front`` is 0;
+    ``"reject"`` raises :class:`ClipTooShortError`.
+    """
+    _choice("pad", pad, PADDING)
+    missing = k - len(indices)
+    if missing <= 0:
+        return indices, 0
+    if pad == "front":
+        return indices, missing
+    if pad == "reject":
+        raise ClipTooShortError(f"clip has {len(indices)} frames, fewer than num_frames={k} (pad='reject')")
+    # Cycle the list to length k, then sort: every frame is held for about k/len steps.
+    return np.sort(np.resize(indices, k)), 0
+
+
+def scale_pixels(frames: np.ndarray | torch.Tensor, scaling: str = "center",
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 front: int = 0) -> torch.Tensor:
+    """uint8 frames ``(T, H, W, 3)`` -> float32 tensor ``(front + T, H, W, 3)``.
+
+    Args:
+        frames: uint8 RGB frames.
+        scaling: ``"center"`` x - 128 (the Keras code), ``"unit"`` x / 128 - 1 (tednet),
+            ``"standard"`` (x / 255 - mean) / std per channel, ``"none"`` x as float.
+        mean, std: channel statistics of ``"standard"``.
+        front: zero frames to put before the clip (front padding happens after scaling, so
+            padded steps are exactly zero whatever the scaling).
+    """
+    _choice("scaling", scaling, SCALINGS)
+    x = torch.as_tensor(np.asarray(frames)).to(torch.float32)  # (T, H, W, 3)
+    if scaling == "center":
+        x -= 128.0
+    elif scaling == "unit":
+        x = x / 128.0 - 1.0
+    elif scaling == "standard":
+        x = (x / 255.0 - torch.tensor(mean)) / torch.tensor(std)
+    if front:
+        x = torch.cat([x.new_zeros((front, *x.shape[1:])), x])
+    return x

@@ -1,0 +1,319 @@
+"""``tensorrnn fit | validate | test | cv``: the training application on LightningCLI.
+
+One YAML config (``--config configs/ucf11_tt_gru.yaml``) holds ``model:``, ``data:`` and
+``trainer:`` sections; any key can be overridden with a dotted flag (``--data.root DIR``,
+``--trainer.max_epochs 5``, ``--trainer.devices 2 --trainer.strategy ddp``), and
+``--print_config`` prints the fully resolved config. ``num_classes``, ``multilabel`` and the
+class names flow from the data to the model.
+
+Every run logs to ``{trainer.default_root_dir}/{run_name}/version_N/`` (CSV always,
+TensorBoard when installed), keeps ``checkpoints/last.ckpt`` (written atomically) and the
+best checkpoint, and ends by writing ``metrics.json`` there and printing ``metrics: PATH`` as
+the last line of stdout.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from jsonargparse import ArgumentError
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import CheckpointIO
+
+from tensorrnn.errors import UsageError
+from tensorrnn.train.checkpoint import (AtomicCheckpointIO, atomic_write_text, check_compatible,
+                                        find_last_checkpoint, load_checkpoint)
+from tensorrnn.train.datamodule import VideoDataModule
+from tensorrnn.train.module import NonFiniteLossError, VideoClassifier
+
+DEFAULT_ROOT = "runs"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class TensorrnnCLI(LightningCLI):
+    """LightningCLI for :class:`VideoClassifier` + :class:`VideoDataModule`, without subcommands
+    (``tensorrnn`` dispatches them), plus ``--ckpt_path`` and ``--run_name``."""
+
+    def __init__(self, command: str, args: list[str]) -> None:
+        self.command = command
+        self.checkpoint_path: Path | None = None
+        self.resumed_from: Path | None = None
+        super().__init__(
+            VideoClassifier, VideoDataModule, args=args, run=False, auto_configure_optimizers=False,
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"default_root_dir": DEFAULT_ROOT},
+            parser_kwargs={"exit_on_error": False, "prog": f"tensorrnn {command}",
+                           "description": f"tensorrnn {command}: {_DESCRIPTIONS[command]}"},
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--ckpt_path", type=Optional[str], default=None,
+                            help="checkpoint to resume (fit) or evaluate (validate/test); 'last' = the "
+                                 "newest last.ckpt of this run name under trainer.default_root_dir")
+        parser.add_argument("--run_name", type=Optional[str], default=None,
+                            help="log folder name under trainer.default_root_dir "
+                                 "(default: DATASET_FACTORIZATION_ARCH)")
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.multilabel", "model.multilabel", apply_on="instantiate")
+        parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
+
+    @property
+    def run_name(self) -> str:
+        if self.config.get("run_name"):
+            return self.config.run_name
+        hp = self.model.hparams
+        return f"{self.datamodule.hparams.dataset}_{hp.factorization}_{hp.arch}"
+
+    def _root_dir(self) -> str:
+        return self.config.trainer.get("default_root_dir") or DEFAULT_ROOT
+
+    def _resolve_checkpoint(self) -> None:
+        ckpt = self.config.get("ckpt_path")
+        if not ckpt:
+            if self.command in ("validate", "test"):
+                raise UsageError(f"tensorrnn {self.command}: expected --ckpt_path CKPT (the checkpoint to evaluate)")
+            return
+        if ckpt == "last":
+            path = find_last_checkpoint(self._root_dir(), self.run_name)
+            if path is None:
+                raise FileNotFoundError(
+                    f"--ckpt_path last: no {self._root_dir()}/{self.run_name}/version_*/checkpoints/last.ckpt "
+                    "(set --trainer.default_root_dir / --run_name of the run to resume)")
+        else:
+            path = Path(ckpt)
+        check_compatible(load_checkpoint(path), self.model, path)
+        self.checkpoint_path = path
+        if self.command == "fit":
+            self.resumed_from = path
+
+    def _check_shapes(self) -> None:
+        features = self.datamodule.frame_features
+        if features != self.model.in_features:
+            raise ValueError(
+                f"model.in_shape={list(self.model.in_shape)} has {self.model.in_features} features per frame but the data "
+                f"gives {features} ({self.datamodule.frame_description}); expected matching sizes "
+                "(change model.in_shape or data.size)")
+
+    def _loggers(self, root: str) -> list:
+        csv_logger = CSVLogger(root, name=self.run_name)
+        loggers = [csv_logger]
+        try:
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(root, name=self.run_name, version=csv_logger.version,
+                                             default_hp_metric=False))
+        except (ImportError, ModuleNotFoundError):
+            pass
+        return loggers
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        # Runs after the model and the data module exist: validate before Lightning starts.
+        self._check_shapes()
+        self._resolve_checkpoint()
+        config = self._get(self.config_init, "trainer", default={})
+        root = self._root_dir()
+        if config.get("logger") in (None, True):
+            kwargs["logger"] = self._loggers(root)
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins.append(AtomicCheckpointIO())
+        kwargs["plugins"] = plugins
+        callbacks = config.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+        if self.command == "fit" and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+            monitor = "val/map" if self.model.hparams.multilabel else "val/acc"
+            callbacks.append(ModelCheckpoint(monitor=monitor, mode="max", save_last=True,
+                                             filename="best-{epoch:03d}-{step}", auto_insert_metric_name=False))
+        kwargs["callbacks"] = callbacks
+        return super().instantiate_trainer(**kwargs)
+
+
+_DESCRIPTIONS = {
+    "fit": "train a model from a YAML config",
+    "validate": "evaluate a checkpoint on the validation split",
+    "test": "evaluate a checkpoint on the test split",
+    "cv": "train and evaluate every fold of the configured split; mean +- std",
+}
+
+
+def _make_cli(command: str, argv: list[str]) -> TensorrnnCLI | None:
+    """Parse and instantiate; ``None`` when the parser already answered (``--help``, ``--print_config``)."""
+    try:
+        with warnings.catch_warnings():
+            # argv is given explicitly on purpose (the dispatcher strips the subcommand)
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            return TensorrnnCLI(command, argv)
+    except ArgumentError as err:
+        raise UsageError(_one_line(err)) from err
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            return None
+        raise UsageError(f"tensorrnn {command}: invalid arguments (exit code {exit_.code})") from exit_
+
+
+def _log_dir(trainer: Trainer) -> Path:
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+def _scalars(trainer: Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if torch.as_tensor(v).numel() == 1}
+
+
+def _finish(cli: TensorrnnCLI, record: dict[str, Any]) -> Path | None:
+    """Write ``metrics.json`` (rank 0 only) and print its path as the last line of stdout."""
+    trainer = cli.trainer
+    if not trainer.is_global_zero:
+        return None
+    path = _log_dir(trainer) / "metrics.json"
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+    print(f"metrics: {path}", flush=True)
+    return path
+
+
+def _fit(cli: TensorrnnCLI) -> dict[str, Any]:
+    trainer, model = cli.trainer, cli.model
+    start = time.perf_counter()
+    try:
+        trainer.fit(model, datamodule=cli.datamodule, ckpt_path=cli.checkpoint_path)
+    except NonFiniteLossError as err:
+        last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+        raise NonFiniteLossError(f"{err}; last good checkpoint: {last or 'none yet'}") from None
+    seconds = time.perf_counter() - start
+    ckpt = trainer.checkpoint_callback
+    record = {
+        "command": "fit", "run_name": cli.run_name, "model": cli.model.extra_repr(),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "epochs": trainer.current_epoch, "global_step": trainer.global_step, "fit_seconds": round(seconds, 3),
+        "metrics": _scalars(trainer),
+        "per_class": model.results.get("val", {}),
+        "best_model_path": getattr(ckpt, "best_model_path", "") or None,
+        "best_model_score": float(ckpt.best_model_score) if ckpt is not None and ckpt.best_model_score is not None else None,
+        "last_model_path": getattr(ckpt, "last_model_path", "") or None,
+        "resumed_from": str(cli.resumed_from) if cli.resumed_from else None,
+    }
+    if trainer.is_global_zero:
+        record["plots"] = _learning_curves(cli)
+    return record
+
+
+def _learning_curves(cli: TensorrnnCLI) -> list[str]:
+    from tensorrnn.train.plots import plot_learning_curves, read_epoch_metrics
+
+    log_dir = _log_dir(cli.trainer)
+    csvs = [log_dir / "metrics.csv"]
+    if cli.resumed_from is not None:  # a resumed run logs to a new version: prepend the old curve
+        csvs.insert(0, cli.resumed_from.parent.parent / "metrics.csv")
+    out = plot_learning_curves(read_epoch_metrics(csvs), log_dir / "learning_curves.png", title=cli.run_name)
+    return [str(out)] if out else []
+
+
+def _evaluate(cli: TensorrnnCLI, stage: str) -> dict[str, Any]:
+    trainer, model = cli.trainer, cli.model
+    run = trainer.validate if stage == "validate" else trainer.test
+    run(model, datamodule=cli.datamodule, ckpt_path=cli.checkpoint_path)
+    key = "val" if stage == "validate" else "test"
+    record = {"command": stage, "run_name": cli.run_name, "model": model.extra_repr(),
+              "ckpt_path": str(cli.checkpoint_path), "metrics": _scalars(trainer),
+              "per_class": model.results.get(key, {})}
+    result = model.results.get(key, {})
+    if trainer.is_global_zero and "confusion" in result:
+        from tensorrnn.train.plots import plot_confusion_matrix
+
+        out = plot_confusion_matrix(result["confusion"], result["classes"], _log_dir(trainer) / "confusion_matrix.png",
+                                    title=f"{cli.run_name}: {key} confusion matrix")
+        record["plots"] = [str(out)]
+    return record
+
+
+def _run(command: str, argv: list[str]) -> int:
+    cli = _make_cli(command, argv)
+    if cli is None:
+        return 0
+    record = _fit(cli) if command == "fit" else _evaluate(cli, command)
+    _finish(cli, record)
+    return 0
+
+
+def fit_main(argv: list[str]) -> int:
+    """``tensorrnn fit --config CONFIG [--data.root DIR] [--trainer.NAME VALUE ...] [--ckpt_path last]``."""
+    return _run("fit", argv)
+
+
+def validate_main(argv: list[str]) -> int:
+    """``tensorrnn validate --config CONFIG --ckpt_path CKPT``."""
+    return _run("validate", argv)
+
+
+def test_main(argv: list[str]) -> int:
+    """``tensorrnn test --config CONFIG --ckpt_path CKPT``: metrics.json + confusion matrix."""
+    return _run("test", argv)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def cv_main(argv: list[str]) -> int:
+    """``tensorrnn cv --config CONFIG``: fit every fold of the configured split, report mean +- std.
+
+    Each fold is an ordinary fit (``--data.fold k``, run name ``NAME_foldK``); the summary goes
+    to ``{default_root_dir}/{run_name}_cv/metrics.json``.
+    """
+    probe = _make_cli("cv", argv + ["--trainer.logger", "false"]) if "--help" not in argv and "-h" not in argv \
+        else _make_cli("cv", argv)
+    if probe is None:
+        return 0
+    num_folds, name, root = probe.datamodule.num_folds, probe.run_name, probe._root_dir()
+    del probe
+    folds = []
+    for fold in range(num_folds):
+        cli = _make_cli("fit", argv + ["--data.fold", str(fold), "--run_name", f"{name}_fold{fold}"])
+        record = _fit(cli)
+        record["fold"] = fold
+        folds.append(record)
+        if cli.trainer.is_global_zero:
+            _finish(cli, record)
+    keys = sorted(set.intersection(*(set(r["metrics"]) for r in folds)))
+    keys = [k for k in keys if k.startswith("val/")]
+    summary = {k: dict(zip(("mean", "std"), _mean_std([r["metrics"][k] for r in folds]))) for k in keys}
+    record = {"command": "cv", "run_name": name, "num_folds": num_folds, "summary": summary,
+              "folds": [{"fold": r["fold"], "metrics": r["metrics"], "best_model_path": r["best_model_path"]}
+                        for r in folds]}
+    if not cli.trainer.is_global_zero:
+        return 0
+    _print_cv_table(name, summary, folds)
+    path = Path(root) / f"{name}_cv" / "metrics.json"
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    print(f"metrics: {path}", flush=True)
+    return 0
+
+
+def _print_cv_table(name: str, summary: dict, folds: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{name}: {len(folds)}-fold cross-validation")
+    table.add_column("metric")
+    for r in folds:
+        table.add_column(f"fold {r['fold']}", justify="right")
+    table.add_column("mean +- std", justify="right")
+    for key, stats in summary.items():
+        table.add_row(key, *(f"{r['metrics'][key]:.4f}" for r in folds), f"{stats['mean']:.4f} +- {stats['std']:.4f}")
+    Console().print(table)

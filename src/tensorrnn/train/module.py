@@ -1,0 +1,272 @@
+"""The LightningModule: a tensorised sequence classifier, its loss, optimiser and metrics.
+
+Everything the model needs is a plain value (strings, ints, lists), so that
+``save_hyperparameters()`` stores a checkpoint that loads with ``torch.load(weights_only=True)``
+and a checkpoint alone is enough to rebuild the network (``tensorrnn predict``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics.classification as tmc
+from torch import nn
+
+from tensorrnn.errors import UsageError
+
+ARCHS = ("rnn", "gru", "lstm", "mlp")
+FACTORIZATIONS = ("tt", "tr", "bt", "dense")
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+              "rmsprop": torch.optim.RMSprop}
+SCHEDULERS = ("none", "cosine", "step", "plateau")
+EVAL_STAGES = ("val", "test")
+
+
+class NonFiniteLossError(UsageError):
+    """The training loss became NaN or infinite; the run stops without saving that state."""
+
+
+def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+def _shape(name: str, value: Sequence[int]) -> list[int]:
+    shape = list(value) if isinstance(value, (list, tuple)) else None
+    if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise ValueError(f"{name}={value!r}: expected a non-empty list of positive integers")
+    return shape
+
+
+class VideoClassifier(L.LightningModule):
+    """A tensorised RNN (or TT-MLP) that classifies a clip from its frames.
+
+    Args:
+        arch: ``"rnn" | "gru" | "lstm" | "mlp"``.
+        factorization: the input-to-hidden map, ``"tt" | "tr" | "bt" | "dense"``.
+        in_shape: the factorisation of one frame's features (product = H*W*3, or F for
+            precomputed features), e.g. ``[8, 20, 20, 18]`` for 160x120x3.
+        hidden_shape: the factorisation of the hidden size, e.g. ``[4, 4, 4, 4]`` (256).
+        rank: TT / TR / BT rank: an int or a list (see ``tensorrnn.nn``).
+        blocks: BT blocks.
+        shared_gates: pack all gates into one factorised map (the papers) or one map per gate.
+        dropout: dropout on the last hidden state before the output layer.
+        recurrent_dropout: variational dropout on the recurrent state (original code: 0.25).
+        rnn_options: further keyword arguments for ``tensorrnn.nn.build_classifier`` (the
+            papers' options: ``gate_activation: hard_sigmoid``, ``forget_bias: 1.0``,
+            ``recurrent_init: orthogonal``, ``num_layers``, ...), passed through unchanged.
+        num_classes: number of classes (set from the data by the CLI).
+        multilabel: sigmoid outputs and binary cross-entropy (Hollywood2) instead of softmax.
+        class_names: names of the classes, kept in the checkpoint for ``predict``.
+        lr: learning rate.
+        weight_decay: decoupled / L2 weight decay on all parameters (the optimiser's).
+        output_l2: L2 penalty ``output_l2 * sum(W_out ** 2)`` on the output layer only, added
+            to the loss (the papers' Keras ``l2(1e-2)`` on the classifier).
+        optimizer: ``"adam" | "adamw" | "sgd" | "rmsprop"``.
+        scheduler: ``"none" | "cosine" | "step" | "plateau"``.
+        scheduler_step: epochs per step for ``"step"`` (decay 0.1), patience for ``"plateau"``.
+
+    Shape:
+        - Input: ``(B, T, H, W, 3)`` frames or ``(B, T, F)`` features.
+        - Output: logits ``(B, num_classes)``.
+
+    Examples:
+        >>> model = VideoClassifier("gru", "tt", [4, 6, 4, 8], [4, 4], rank=2, num_classes=3)
+        >>> model(torch.randn(2, 6, 24, 32, 3)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        arch: str = "gru",
+        factorization: str = "tt",
+        in_shape: list[int] = (8, 20, 20, 18),
+        hidden_shape: list[int] = (4, 4, 4, 4),
+        rank: int | list[int] | None = 4,
+        blocks: int = 1,
+        shared_gates: bool = True,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        rnn_options: dict[str, Any] | None = None,
+        num_classes: int = 11,
+        multilabel: bool = False,
+        class_names: list[str] | None = None,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        output_l2: float = 0.0,
+        optimizer: str = "adam",
+        scheduler: str = "none",
+        scheduler_step: int = 10,
+    ) -> None:
+        super().__init__()
+        _choice("model.arch", arch, ARCHS)
+        _choice("model.factorization", factorization, FACTORIZATIONS)
+        _choice("model.optimizer", optimizer, tuple(OPTIMIZERS))
+        _choice("model.scheduler", scheduler, SCHEDULERS)
+        in_shape, hidden_shape = _shape("model.in_shape", in_shape), _shape("model.hidden_shape", hidden_shape)
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"model.num_classes={num_classes!r}: expected an integer >= 2")
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"model.class_names has {len(class_names)} names: expected num_classes={num_classes}")
+        for name, value in (("lr", lr), ("weight_decay", weight_decay), ("output_l2", output_l2)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"model.{name}={value!r}: expected a finite number >= 0")
+        # Plain lists, never tuples or numpy ints: the checkpoint must load with weights_only=True.
+        rank = list(rank) if isinstance(rank, (list, tuple)) else rank
+        rnn_options = dict(rnn_options or {})
+        class_names = list(class_names) if class_names else None
+        # Under LightningCLI, hparams are the parsed config (for load_from_checkpoint), not
+        # these normalised values: build from the locals.
+        self.save_hyperparameters()
+        self.in_shape, self.hidden_shape = tuple(in_shape), tuple(hidden_shape)
+        kwargs = dict(rnn_options)
+        if arch != "mlp":
+            kwargs.update(shared_gates=shared_gates, recurrent_dropout=recurrent_dropout)
+        self.net = self._build_net(arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs)
+        self._make_metrics()
+        #: Per-class results of the last evaluation, by stage (plain Python, for metrics.json).
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def _build_net(self, arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs) -> nn.Module:
+        from tensorrnn.nn import build_classifier
+
+        return build_classifier(arch, self.in_shape, self.hidden_shape, num_classes, factorization=factorization,
+                                rank=rank, blocks=blocks, multilabel=multilabel, head_dropout=dropout, **kwargs)
+
+    def _make_metrics(self) -> None:
+        c = self.hparams.num_classes
+        per_stage = {}
+        for stage in EVAL_STAGES:
+            if self.hparams.multilabel:
+                metrics = {"map": tmc.MultilabelAveragePrecision(c, average="macro"),
+                           "ap_per_class": tmc.MultilabelAveragePrecision(c, average="none")}
+            else:
+                metrics = {"acc": tmc.MulticlassAccuracy(c, average="micro"),
+                           "acc_per_class": tmc.MulticlassAccuracy(c, average="none"),
+                           "confusion": tmc.MulticlassConfusionMatrix(c)}
+                if c > 5:
+                    metrics["acc_top5"] = tmc.MulticlassAccuracy(c, top_k=5, average="micro")
+            per_stage[stage] = nn.ModuleDict(metrics)
+        self.eval_metrics = nn.ModuleDict(per_stage)
+        self.train_acc = (tmc.MultilabelAccuracy(c) if self.hparams.multilabel
+                          else tmc.MulticlassAccuracy(c, average="micro"))
+
+    @property
+    def in_features(self) -> int:
+        """Features per frame the network expects (product of ``in_shape``)."""
+        return math.prod(self.in_shape)
+
+    def extra_repr(self) -> str:
+        hp = self.hparams
+        return (f"arch={hp.arch!r}, factorization={hp.factorization!r}, in_shape={self.in_shape}, "
+                f"hidden_shape={self.hidden_shape}, rank={hp.rank}, num_classes={hp.num_classes}"
+                + (", multilabel=True" if hp.multilabel else ""))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, T, ...) -> (B, C)
+
+    def output_layer(self) -> nn.Linear:
+        """The classifier's output layer (the one the papers put an L2 penalty on)."""
+        head = getattr(self.net, "head", None)
+        if isinstance(head, nn.Linear):
+            return head
+        linears = [m for m in self.net.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise RuntimeError("the classifier has no nn.Linear output layer for output_l2")
+        return linears[-1]
+
+    # --- loss and steps ---------------------------------------------------------------------
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.hparams.multilabel:
+            return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+        return F.cross_entropy(logits, target)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss(logits, y)
+        if not torch.isfinite(loss):
+            # Raise before the optimiser step: the weights (and any checkpoint written
+            # later) stay those of the last finite step.
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
+                f"batch {batch_idx}); stopped without saving this state; lower model.lr or check the data")
+        if self.hparams.output_l2:
+            loss = loss + self.hparams.output_l2 * self.output_layer().weight.pow(2).sum()
+        self.train_acc(logits.detach(), y)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x))
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def _eval_step(self, stage: str, batch) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log(f"{stage}/loss", self.loss(logits, y), prog_bar=True, batch_size=len(x), sync_dist=True)
+        for metric in self.eval_metrics[stage].values():
+            metric.update(logits.detach(), y)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        metrics = self.eval_metrics[stage]
+        names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
+        if self.hparams.multilabel:
+            self.log(f"{stage}/map", metrics["map"].compute(), prog_bar=True)
+            per_class = {"ap": dict(zip(names, metrics["ap_per_class"].compute().tolist()))}
+        else:
+            self.log(f"{stage}/acc", metrics["acc"].compute(), prog_bar=True)
+            if "acc_top5" in metrics:
+                self.log(f"{stage}/acc_top5", metrics["acc_top5"].compute())
+            per_class = {"accuracy": dict(zip(names, metrics["acc_per_class"].compute().tolist())),
+                         "confusion": metrics["confusion"].compute().tolist()}
+        self.results[stage] = {"classes": names, **per_class}
+        for metric in metrics.values():
+            metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        logits = self(x)
+        return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)
+
+    # --- optimiser and checkpoints ----------------------------------------------------------
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        kwargs = {"lr": hp.lr, "weight_decay": hp.weight_decay}
+        if hp.optimizer == "sgd":
+            kwargs["momentum"] = 0.9
+        optimizer = OPTIMIZERS[hp.optimizer](self.parameters(), **kwargs)
+        if hp.scheduler == "none":
+            return optimizer
+        if hp.scheduler == "cosine":
+            max_epochs = self.trainer.max_epochs if self.trainer and self.trainer.max_epochs else 100
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
+        elif hp.scheduler == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=hp.scheduler_step, gamma=0.1)
+        else:
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=hp.scheduler_step)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Never write a NaN state: a resumed run would start from garbage.
+        bad = [name for name, p in self.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise NonFiniteLossError(
+                f"parameters {', '.join(bad[:3])} are not finite at global step {self.global_step}; "
+                "checkpoint not written (the last good one is kept)")

@@ -1,0 +1,135 @@
+"""``tensorrnn predict --ckpt_path CKPT VIDEO [VIDEO ...] [--top-k 5] [--json]``.
+
+The checkpoint holds everything needed: the model's hyper-parameters (to rebuild the network)
+and the data module's (frame size, number of frames, sampling policy for evaluation, padding,
+pixel scaling, feature mode), so a file is decoded and sampled exactly as the evaluation
+clips were during training.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tensorrnn.errors import UsageError
+from tensorrnn.train.checkpoint import load_checkpoint
+from tensorrnn.train.module import VideoClassifier
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (UsageError), not a usage dump."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tensorrnn predict", description="classify video files (or .npy feature arrays) with a trained checkpoint")
+    parser.add_argument("--ckpt_path", "--ckpt-path", required=True, help="checkpoint written by tensorrnn fit")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (or .npy arrays for feature models)")
+    parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="classes shown per file (default 5)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    return parser
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, dict[str, Any]]:
+    """Rebuild the classifier of a checkpoint; returns it (eval mode) and the data options."""
+    checkpoint = load_checkpoint(path)
+    hparams = dict(checkpoint.get("hyper_parameters", {}))
+    accepted = set(inspect.signature(VideoClassifier.__init__).parameters) - {"self"}
+    unknown = sorted(k for k in hparams if k not in accepted and not k.startswith("_"))
+    if not hparams or unknown:
+        raise ValueError(f"--ckpt_path {str(path)!r}: not a tensorrnn classifier checkpoint "
+                         f"(hyper-parameters {unknown[:3] or 'missing'})")
+    model = VideoClassifier(**{k: v for k, v in hparams.items() if k in accepted})
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"--ckpt_path {str(path)!r}: weights do not fit the model in its hyper-parameters: "
+                         f"{str(err).splitlines()[0]}") from None
+    data = dict(checkpoint.get("datamodule_hyper_parameters", {}))
+    if not data:
+        raise ValueError(f"--ckpt_path {str(path)!r}: no data options in the checkpoint "
+                         "(expected one written by tensorrnn fit)")
+    return model.to(device).eval(), data
+
+
+def clip_loader(data: dict[str, Any], classes: list[str]):
+    """A function ``path -> frames`` that decodes and samples like the evaluation clips."""
+    from tensorrnn.data.datasets import ClipRecord, VideoClipDataset
+    from tensorrnn.data.video import VideoError
+
+    options = dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
+                   sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
+                   pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
+                   features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
+                   validate=False, progress=False)
+
+    def load(path: Path) -> torch.Tensor:
+        if not path.is_file():
+            raise FileNotFoundError(f"VIDEO {str(path)!r}: no such file")
+        one = VideoClipDataset(path.parent, [ClipRecord(path, 0)], classes, **options)
+        try:
+            frames, _ = one[0]
+        except (VideoError, ValueError, OSError) as err:
+            reason = str(err).split(": ", 2)[-1]
+            raise ValueError(f"VIDEO {str(path)!r}: cannot be read as a clip: {reason}") from None
+        return frames
+
+    return load
+
+
+def predict(model: VideoClassifier, data: dict[str, Any], paths: list[str | Path], top_k: int = 5) -> list[dict]:
+    """Top-k ``{"class", "index", "probability"}`` per file, highest first."""
+    classes = model.hparams.class_names or [str(i) for i in range(model.hparams.num_classes)]
+    load = clip_loader(data, classes)
+    clips = [load(Path(p)) for p in paths]  # decode all first: a bad file fails before any work
+    device = next(model.parameters()).device
+    results = []
+    with torch.no_grad():
+        for path, frames in zip(paths, clips):
+            probs = model.predict_step(frames.unsqueeze(0).to(device))[0]  # (C,)
+            k = min(top_k, len(probs))
+            values, indices = probs.topk(k)
+            results.append({"file": str(path), "predictions": [
+                {"class": classes[i], "index": int(i), "probability": float(v)}
+                for v, i in zip(values.tolist(), indices.tolist())]})
+    return results
+
+
+def _print_table(results: list[dict], multilabel: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="predictions" + (" (independent sigmoid scores)" if multilabel else ""))
+    for name, justify in (("file", "left"), ("rank", "right"), ("class", "left"), ("probability", "right")):
+        table.add_column(name, justify=justify)
+    for result in results:
+        for rank, pred in enumerate(result["predictions"], 1):
+            table.add_row(result["file"] if rank == 1 else "", str(rank), pred["class"], f"{pred['probability']:.3f}",
+                          end_section=rank == len(result["predictions"]))
+    Console().print(table)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+    if args.top_k < 1:
+        raise ValueError(f"--top-k {args.top_k}: expected a positive integer")
+    model, data = load_model(args.ckpt_path, args.device)
+    results = predict(model, data, args.videos, args.top_k)
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+    else:
+        _print_table(results, model.hparams.multilabel)
+    return 0

@@ -1,0 +1,226 @@
+"""Video classifiers: a recurrent network read at its last state, and the TT-MLP baseline.
+
+Both take a batch of clips ``(B, T, *frame)``; the trailing frame dimensions are flattened
+with a plain reshape, so an ``(H, W, 3)`` frame becomes ``H*W*3`` features with the colour
+channel fastest, the papers' convention. Both return logits ``(B, num_classes)``: softmax /
+cross-entropy for single-label data, sigmoid / BCE-with-logits for multi-label data
+(Hollywood2), as ``P(y | x_1..x_T) = softmax(V h_T)`` in the TT-RNN paper.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from tensorrnn.nn.factory import factorized_linear
+from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM, TensorizedRNN, TensorizedRNNBase, time_mask
+
+__all__ = ["SequenceClassifier", "TTMLP", "build_classifier", "flatten_frames"]
+
+ARCHS = {"rnn": TensorizedRNN, "gru": TensorizedGRU, "lstm": TensorizedLSTM}
+_POOLINGS = ("mean", "max")
+_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+def flatten_frames(x: Tensor, in_features: int) -> Tensor:
+    """``(B, T, *frame)`` -> ``(B, T, in_features)`` by a row-major reshape (C fastest)."""
+    if not isinstance(x, Tensor) or x.dim() < 3:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"input of shape {got}: expected (batch, time, *frame) with at least 3 dims")
+    B, T = x.shape[:2]
+    if x[0, 0].numel() != in_features:
+        raise ValueError(f"input of shape {tuple(x.shape)}: a frame of shape {tuple(x.shape[2:])} has "
+                         f"{x[0, 0].numel()} values; expected in_features={in_features}")
+    return x.reshape(B, T, in_features)
+
+
+def _loss(logits: Tensor, target: Tensor, multilabel: bool) -> Tensor:
+    if multilabel:
+        return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+    return F.cross_entropy(logits, target)
+
+
+def _check_classes(num_classes) -> None:
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes={num_classes!r}: expected an int >= 1")
+
+
+class SequenceClassifier(nn.Module):
+    r"""A recurrent network read at its last hidden state, then a linear head.
+
+    Args:
+        rnn: a batch-first :class:`TensorizedRNNBase` (or a batch-first ``torch.nn.RNN/GRU/LSTM``
+            for a dense baseline).
+        num_classes: number of outputs.
+        multilabel: the targets are multi-hot and the loss is BCE-with-logits (:meth:`loss`);
+            the head returns logits either way.
+        dropout: dropout on the final state before the head.
+
+    Shape:
+        - input: ``(B, T, *frame)`` with ``prod(frame) == rnn.input_size``; ``lengths``: ``(B,)``.
+        - output: logits ``(B, num_classes)``. The features are the top layer's state at each
+          sequence's last valid step; bidirectional: forward and reverse final states
+          concatenated (``2 * hidden_size``).
+
+    Examples::
+
+        >>> from tensorrnn.nn import TTGRU
+        >>> model = SequenceClassifier(TTGRU((4, 5, 3), (2, 2, 2), rank=2), num_classes=11)
+        >>> model(torch.randn(2, 6, 4, 5, 3)).shape
+        torch.Size([2, 11])
+    """
+
+    def __init__(self, rnn: nn.Module, num_classes: int, multilabel: bool = False,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        _check_classes(num_classes)
+        if not getattr(rnn, "batch_first", False):
+            raise ValueError("rnn.batch_first=False: expected a batch-first recurrent network")
+        self.rnn = rnn
+        self.num_classes = num_classes
+        self.multilabel = bool(multilabel)
+        directions = 2 if rnn.bidirectional else 1
+        ref = next(rnn.parameters())
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(directions * rnn.hidden_size, num_classes, device=ref.device, dtype=ref.dtype)
+
+    @property
+    def in_features(self) -> int:
+        return self.rnn.input_size
+
+    def features(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """The final state the head reads: ``(B, D * hidden_size)``."""
+        x = flatten_frames(x, self.rnn.input_size)                # (B, T, F)
+        if isinstance(self.rnn, TensorizedRNNBase):
+            _, state = self.rnn(x, lengths=lengths)
+        else:                                                     # torch.nn.RNNBase baseline
+            if lengths is not None:
+                time_mask(lengths, x.shape[0], x.shape[1], x.device)   # validates
+                x = pack_padded_sequence(x, torch.as_tensor(lengths).cpu(), batch_first=True,
+                                         enforce_sorted=False)
+            _, state = self.rnn(x)
+        h_n = state[0] if isinstance(state, tuple) else state    # (L*D, B, H)
+        directions = 2 if self.rnn.bidirectional else 1
+        top = h_n[-directions:]                                   # (D, B, H): the last layer
+        return top.transpose(0, 1).reshape(top.shape[1], -1)      # (B, D*H)
+
+    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        return self.head(self.dropout(self.features(x, lengths)))   # (B, classes)
+
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy (class indices) or, with ``multilabel``, BCE-with-logits (multi-hot)."""
+        return _loss(logits, target, self.multilabel)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, multilabel={self.multilabel}"
+
+
+class TTMLP(nn.Module):
+    r"""The papers' non-recurrent baseline: a factorised layer on every frame, a nonlinearity,
+    pooling over time (masked by ``lengths``), dropout and a linear head.
+
+    Args:
+        in_shape: modes of a frame's features (``prod == in_features``).
+        hidden_shape: modes of the per-frame hidden layer.
+        num_classes: number of outputs.
+        factorization, rank, blocks, init, bias: the per-frame layer, see
+            :func:`tensorrnn.nn.factorized_linear`.
+        pooling: ``"mean"`` or ``"max"`` over the valid steps.
+        activation: ``"relu"``, ``"tanh"`` or ``"sigmoid"``.
+        dropout: dropout before the head.
+        multilabel: as in :class:`SequenceClassifier`.
+
+    Shape:
+        - input: ``(B, T, *frame)``; ``lengths``: ``(B,)``.
+        - output: logits ``(B, num_classes)``.
+
+    Examples::
+
+        >>> mlp = TTMLP((4, 5, 3), (2, 2, 2), num_classes=11, rank=2)
+        >>> mlp(torch.randn(2, 6, 60)).shape
+        torch.Size([2, 11])
+    """
+
+    def __init__(self, in_shape, hidden_shape, num_classes: int, factorization: str = "tt", rank=None,
+                 blocks: int = 1, pooling: str = "mean", activation: str = "relu", dropout: float = 0.0,
+                 multilabel: bool = False, bias: bool = True, init: str = "glorot",
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        _check_classes(num_classes)
+        if pooling not in _POOLINGS:
+            raise ValueError(f"pooling={pooling!r}: expected one of {', '.join(map(repr, _POOLINGS))}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation={activation!r}: expected one of {', '.join(map(repr, _ACTIVATIONS))}")
+        self.proj = factorized_linear(factorization, list(in_shape), list(hidden_shape), rank=rank,
+                                      blocks=blocks, bias=bias, init=init, device=device, dtype=dtype)
+        self.pooling = pooling
+        self.activation = activation
+        self.num_classes = num_classes
+        self.multilabel = bool(multilabel)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.proj.out_features, num_classes, device=device, dtype=dtype)
+
+    @property
+    def in_features(self) -> int:
+        return self.proj.in_features
+
+    def features(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """The pooled per-frame features: ``(B, hidden)``."""
+        x = flatten_frames(x, self.proj.in_features)              # (B, T, F)
+        B, T = x.shape[:2]
+        mask = time_mask(lengths, B, T, x.device)                 # (B, T) or None
+        h = _ACTIVATIONS[self.activation](self.proj(x))           # (B, T, hidden)
+        if mask is None:
+            return h.mean(1) if self.pooling == "mean" else h.amax(1)
+        m = mask.unsqueeze(-1)                                    # (B, T, 1)
+        if self.pooling == "mean":
+            return (h * m).sum(1) / m.sum(1).to(h.dtype)
+        return h.masked_fill(~m, float("-inf")).amax(1)
+
+    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        return self.head(self.dropout(self.features(x, lengths)))   # (B, classes)
+
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy (class indices) or, with ``multilabel``, BCE-with-logits (multi-hot)."""
+        return _loss(logits, target, self.multilabel)
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, pooling={self.pooling!r}, "
+                f"activation={self.activation!r}, multilabel={self.multilabel}")
+
+
+def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factorization: str = "tt",
+                     rank=None, blocks: int = 1, multilabel: bool = False, head_dropout: float = 0.0,
+                     **rnn_kwargs) -> nn.Module:
+    """Build a classifier from plain values (the training app's entry point).
+
+    Args:
+        arch: ``"rnn"``, ``"gru"``, ``"lstm"`` (a :class:`SequenceClassifier` over
+            :class:`TensorizedRNN` / :class:`TensorizedGRU` / :class:`TensorizedLSTM`) or ``"mlp"``
+            (:class:`TTMLP`).
+        in_shape, hidden_shape, factorization, rank, blocks: the input map.
+        num_classes, multilabel: the head.
+        head_dropout: dropout before the head (``"mlp"``: same as its ``dropout``).
+        **rnn_kwargs: passed on to the recurrent network (``num_layers``, ``bidirectional``,
+            ``recurrent_dropout``, ``gate_activation``, ...) or, for ``"mlp"``, to :class:`TTMLP`
+            (``pooling``, ``activation``, ...).
+
+    Examples::
+
+        >>> model = build_classifier("gru", (8, 20, 20, 18), (4, 4, 4, 4), 11, rank=4)
+        >>> model(torch.randn(2, 6, 120, 160, 3)).shape
+        torch.Size([2, 11])
+    """
+    if arch == "mlp":
+        rnn_kwargs.setdefault("dropout", head_dropout)
+        return TTMLP(in_shape, hidden_shape, num_classes, factorization, rank, blocks,
+                     multilabel=multilabel, **rnn_kwargs)
+    if arch not in ARCHS:
+        raise ValueError(f"arch={arch!r}: expected one of {', '.join(map(repr, [*ARCHS, 'mlp']))}")
+    if rnn_kwargs.get("batch_first") is False:
+        raise ValueError("batch_first=False: the classifiers take (batch, time, *frame) input")
+    rnn = ARCHS[arch](in_shape, hidden_shape, factorization, rank, blocks=blocks, **rnn_kwargs)
+    return SequenceClassifier(rnn, num_classes, multilabel=multilabel, dropout=head_dropout)

@@ -265,6 +265,9 @@ class VideoClipDataset(Dataset):
                               stacklevel=3)
                 keep = sorted(set(range(len(self.clips))) - set(short))
                 self._keep(keep)
+        if not self.clips:
+            raise ValueError(f"{type(self).__name__} root {str(self.root)!r}: no usable clips left of {total} "
+                             f"({len(bad)} bad, the rest shorter than num_frames={self.num_frames} with pad='reject')")
 
     def _check_by_probe(self, progress: bool) -> dict[int, str]:
         from tqdm.auto import tqdm

@@ -14,7 +14,7 @@ On disk (``cache_dir/<name>-<W>x<H>-<hash>/``, the hash covering the root, size 
 Atomicity and resume: a shard is written under a temporary name and finalised by
 ``os.replace`` of the frames, then of its index; the index is the completion marker, so an
 interrupted build never looks complete. Clips of finished shards are kept; a rerun decodes
-only the clips no finished shard holds (every ``shard_clips`` clips a shard is finalised, so
+only the clips no finished shard holds (a shard is finalised every ``DEFAULT_SHARD_CLIPS`` clips, so
 an interruption loses at most that much work). Several datasets over the same root (train
 and test subsets) share one store.
 
@@ -36,6 +36,8 @@ import numpy as np
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, probe, read_frames
 
 CACHE_VERSION = 1
+#: Clips per shard: an interrupted build loses at most this many decoded clips.
+DEFAULT_SHARD_CLIPS = 64
 
 
 @dataclass
@@ -164,13 +166,14 @@ class FrameCache:
         entries, errors = self.entries, self.errors
         return [Path(p) for p in paths if (key := self.rel(p)) not in entries and key not in errors]
 
-    def build(self, paths, workers: int = 0, shard_clips: int = 64, progress: bool = True) -> BuildSummary:
+    def build(self, paths, workers: int = 0, shard_clips: int | None = None, progress: bool = True) -> BuildSummary:
         """Decode the clips among ``paths`` that are not cached yet.
 
         Args:
             paths: clip files under the root.
             workers: decoding processes (0: decode in this process).
-            shard_clips: clips per shard; an interruption loses at most one shard's work.
+            shard_clips: clips per shard (default :data:`DEFAULT_SHARD_CLIPS`); an
+                interruption loses at most one shard's work.
             progress: show a tqdm bar.
 
         Returns:
@@ -178,6 +181,7 @@ class FrameCache:
         """
         from tqdm.auto import tqdm
 
+        shard_clips = DEFAULT_SHARD_CLIPS if shard_clips is None else shard_clips
         if shard_clips < 1:
             raise ValueError(f"shard_clips={shard_clips!r}: expected a positive integer")
         paths = [Path(p) for p in paths]

@@ -1,0 +1,170 @@
+"""Data loading throughput: decoding video on the fly vs the decode-once frame cache.
+
+Clips per second delivered by a DataLoader (batch 16, 6 random frames per clip, resized to
+160x120, pixel - 128) for
+
+(a) decoding 320x240 MPEG-4 AVI clips with PyAV at every access, and
+(b) reading the same clips from the frame cache (``cache_dir=``),
+
+with 0 and 2 DataLoader workers, against the rate at which a TT-GRU training step (the UCF11
+model of the TT-RNN paper: 8x20x20x18 -> 4x4x4x4, rank 4, Adam, batch 16) consumes clips,
+all measured in the same run. The clips are synthetic (``make_demo_videos``) and written in
+the script's temporary folder.
+
+    python bench/bench_data.py           # 64 clips of 120 frames (about 2 minutes)
+    python bench/bench_data.py --quick   # 16 clips of 48 frames (smoke run)
+
+Writes ``bench/results/data.json`` and ``bench/results/data.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from tensorrnn import papers
+from tensorrnn.data import UCF11, make_demo_videos
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH = papers.UCF11_TRAINING["batch_size"]
+
+
+def loader_rate(dataset, workers: int, epochs: int, repeats: int) -> float:
+    """Clips/s over ``epochs`` full passes, best of ``repeats`` (the machine is shared), after
+    one warm-up pass (worker start-up excluded)."""
+    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
+                        persistent_workers=workers > 0)
+    for _ in loader:  # warm-up: workers started, files in the page cache
+        pass
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            for frames, _targets in loader:
+                pass
+        best = max(best, epochs * len(dataset) / (time.perf_counter() - start))
+    return best
+
+
+def ttgru_rate(steps: int, repeats: int) -> float | None:
+    """Clips/s a TT-GRU training step consumes (None if tensorrnn.nn has no classifier yet)."""
+    try:
+        from tensorrnn.nn import build_classifier
+    except ImportError:
+        return None
+    model = build_classifier("gru", papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE,
+                             len(papers.UCF11_CLASSES), rank=4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=papers.UCF11_TRAINING["lr"])
+    width, height = papers.UCF11_FRAME_SIZE
+    x = torch.randn(BATCH, papers.FRAMES_PER_CLIP, height, width, 3)  # (16, 6, 120, 160, 3)
+    y = torch.randint(0, len(papers.UCF11_CLASSES), (BATCH,))
+
+    def step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        best = max(best, steps * BATCH / (time.perf_counter() - start))
+    return best
+
+
+def run(quick: bool, threads: int) -> dict:
+    torch.set_num_threads(threads)  # the loader's main process and the training step alike
+    clips_per_group, frames = (1, 48) if quick else (4, 120)
+    epochs, repeats = (1, 1) if quick else (1, 3)
+    with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
+        root = make_demo_videos(Path(tmp) / "videos", num_classes=4, groups=4, clips_per_group=clips_per_group,
+                                size=(320, 240), num_frames=frames, ext=".avi", seed=0, progress=False)
+        options = dict(size=papers.UCF11_FRAME_SIZE, num_frames=papers.FRAMES_PER_CLIP, progress=False)
+        direct = UCF11(root, **options)
+        start = time.perf_counter()
+        cached = UCF11(root, cache_dir=Path(tmp) / "cache", **options)
+        build_s = time.perf_counter() - start
+        cache_bytes = sum(p.stat().st_size for p in (Path(tmp) / "cache").rglob("shard-*.u8"))
+        rates = {}
+        for workers in (0, 2):
+            rates[f"decode_w{workers}"] = loader_rate(direct, workers, epochs, repeats)
+            rates[f"cache_w{workers}"] = loader_rate(cached, workers, 2 if quick else 5, repeats)
+    ttgru = ttgru_rate(2 if quick else 5, repeats)
+    return {
+        "quick": quick,
+        "clips": len(direct), "frames_per_clip": frames, "source_size": [320, 240], "codec": "mpeg4 (AVI)",
+        "target_size": list(papers.UCF11_FRAME_SIZE), "sampled_frames": papers.FRAMES_PER_CLIP, "batch": BATCH,
+        "cache_build_s": build_s, "cache_build_clips_per_s": len(direct) / build_s, "cache_bytes": cache_bytes,
+        "clips_per_s": rates, "ttgru_step_clips_per_s": ttgru,
+        "ratios": {
+            "cache_vs_decode_w0": rates["cache_w0"] / rates["decode_w0"],
+            "cache_vs_decode_w2": rates["cache_w2"] / rates["decode_w2"],
+            "cache_w0_vs_ttgru": None if ttgru is None else rates["cache_w0"] / ttgru,
+            "cache_w2_vs_ttgru": None if ttgru is None else rates["cache_w2"] / ttgru,
+        },
+        "repeats": repeats,
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "load_average": os.getloadavg(),
+                    "python": platform.python_version(), "torch": torch.__version__},
+    }
+
+
+def markdown(r: dict) -> str:
+    rates, ratios, ttgru = r["clips_per_s"], r["ratios"], r["ttgru_step_clips_per_s"]
+    vs = (lambda x: f"{x:.1f}x" if x is not None else "pending (no tensorrnn.nn.TTGRU)")
+    lines = [
+        f"Data loading, clips/s (DataLoader, batch {r['batch']}, {r['sampled_frames']} random frames, "
+        f"{r['source_size'][0]}x{r['source_size'][1]} {r['codec']} -> "
+        f"{r['target_size'][0]}x{r['target_size'][1]}; {r['clips']} synthetic clips of {r['frames_per_clip']} frames"
+        f"; torch threads {r['machine']['torch_threads']}; best of {r['repeats']}{'; --quick' if r['quick'] else ''}):",
+        "",
+        "| source | workers | clips/s | vs decoding | vs TT-GRU step |",
+        "|---|---|---|---|---|",
+    ]
+    for workers in (0, 2):
+        dec, cac = rates[f"decode_w{workers}"], rates[f"cache_w{workers}"]
+        lines.append(f"| decode (PyAV) | {workers} | {dec:,.0f} | 1.0x | {vs(None if ttgru is None else dec / ttgru)} |")
+        lines.append(f"| frame cache | {workers} | {cac:,.0f} | {cac / dec:.1f}x | {vs(ratios[f'cache_w{workers}_vs_ttgru'])} |")
+    lines += [
+        "",
+        f"TT-GRU training step (UCF11 model, rank 4, Adam, batch {r['batch']}) consumes "
+        + (f"{ttgru:,.0f} clips/s." if ttgru is not None else "(pending: tensorrnn.nn.TTGRU not available)."),
+        f"Building the cache: {r['cache_build_clips_per_s']:.1f} clips/s "
+        f"({r['cache_bytes'] / 2**20:,.0f} MiB for {r['clips']} clips).",
+        f"Machine: {r['machine']['cpus']} CPUs, load average {r['machine']['load_average'][0]:.1f} at the end "
+        "(shared with other jobs: absolute rates are noisy, ratios within the run are the result).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: on a shared 2-core machine more "
+                             "threads slow both the collate and the training step through contention)")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", UserWarning)
+    result = run(args.quick, args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name, text in (("data.json", json.dumps(result, indent=2)), ("data.md", markdown(result))):
+        tmp = RESULTS / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, RESULTS / name)
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

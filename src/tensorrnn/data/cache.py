@@ -103,7 +103,7 @@ class FrameCache:
         self.dir = Path(cache_dir) / f"{name}-{self.size[0]}x{self.size[1]}-{digest}"
         self._entries: dict[str, tuple[str, int, int]] | None = None  # rel -> (shard, offset, count)
         self._errors: dict[str, str] = {}
-        self._maps: dict[str, np.memmap] = {}
+        self._maps: dict[str, np.ndarray] = {}  # shard -> memory-mapped frames
         self._keys: dict = {}  # clip path -> key
 
     def __repr__(self) -> str:
@@ -160,8 +160,9 @@ class FrameCache:
         if shard not in self._maps:
             total = json.loads((self.dir / f"{shard}.json").read_text())["frames"]
             width, height = self.size
-            self._maps[shard] = np.memmap(self.dir / f"{shard}.u8", np.uint8, "r", shape=(total, height, width, 3))
-        return np.ascontiguousarray(self._maps[shard][offset + idx])
+            mapped = np.memmap(self.dir / f"{shard}.u8", np.uint8, "r", shape=(total, height, width, 3))
+            self._maps[shard] = mapped.view(np.ndarray)  # plain ndarray: no memmap overhead per read
+        return self._maps[shard][offset + idx]  # fancy indexing copies
 
     # --- building ---------------------------------------------------------------------------
 

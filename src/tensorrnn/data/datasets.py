@@ -99,7 +99,8 @@ class VideoClipDataset(Dataset):
             :meth:`set_epoch`.
         validate: check every clip at construction (see the module docstring).
         features: the clips are ``.npy`` arrays ``(T, F)`` of per-frame features with the same
-            names as the videos; frames are sampled from them, pixel scaling is skipped.
+            names as the videos; frames are sampled from them (same sampling and padding);
+            ``size``, ``scaling`` and ``cache_dir`` do not apply.
         build_workers: processes that decode clips when building the cache.
         progress: show progress bars for long work.
         max_pixels, max_video_frames: the decoder's safety limits.

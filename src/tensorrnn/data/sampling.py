@@ -122,15 +122,18 @@ def scale_pixels(frames: np.ndarray | torch.Tensor, scaling: str = "center",
     # numpy, not torch: one predictable thread per DataLoader worker; torch's intra-op
     # threads made this 50x slower on a busy 2-core machine.
     frames = np.asarray(frames)
-    x = np.zeros((front + len(frames), *frames.shape[1:]), np.float32)  # (front + T, H, W, 3)
+    x = np.empty((front + len(frames), *frames.shape[1:]), np.float32)  # (front + T, H, W, 3)
+    x[:front] = 0.0
     body = x[front:]
-    body[...] = frames
-    if scaling == "center":
-        body -= 128.0
+    if scaling == "center":  # convert and shift in one pass over the frames
+        np.subtract(frames, np.float32(128.0), out=body, dtype=np.float32)
     elif scaling == "unit":
-        body /= 128.0
+        np.multiply(frames, np.float32(1 / 128), out=body, dtype=np.float32)
         body -= 1.0
-    elif scaling == "standard":
+    elif scaling == "none":
+        body[...] = frames
+    else:  # standard
+        body[...] = frames
         body /= 255.0
         body -= np.asarray(mean, np.float32)
         body /= np.asarray(std, np.float32)

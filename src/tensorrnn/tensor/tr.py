@@ -77,20 +77,31 @@ def _check_num_in(cores: Sequence[Tensor], num_in: int) -> None:
         raise ValueError(f"num_in={num_in}: expected 1 <= num_in < {len(cores)} (the number of cores)")
 
 
+def _input_chain(cores: Sequence[Tensor], num_in: int) -> tuple[list[Tensor], tuple[int, ...], tuple[int, ...]]:
+    """The input cores as TT-matrix cores ``(R, m, 1, R')``, their modes and bonds."""
+    chain = [c.unsqueeze(2) for c in cores[:num_in]]
+    ms = tuple(c.shape[1] for c in cores[:num_in])
+    ranks = tuple(c.shape[0] for c in cores[:num_in]) + (cores[num_in].shape[0],)
+    return chain, ms, ranks
+
+
 def tr_contract(x: Tensor, cores: Sequence[Tensor], num_in: int) -> Tensor:
     """``x @ W`` for ``x`` of shape ``(..., I)``; the first ``num_in`` cores are the input cores.
 
-    The planner typically contracts the input with the input cores first (leaving the
-    ``R_0 x R_n`` bottleneck of Pan et al.) and merges the output cores among themselves,
-    which costs nothing per row; the dense ``W`` is never built.
+    As in Pan et al.'s complexity analysis: the input is swept through the input cores
+    (grouped by :func:`plan.plan_chain`) down to the ``R_0 x R_n`` bottleneck per row, which
+    one GEMM maps through the merged output cores ``(R_0 R_n, O)``. The merged output cores
+    cost ``O R_n R_0`` numbers, independent of the batch; the dense ``W`` is never built.
     """
     _check_num_in(cores, num_in)
-    in_shape = tuple(c.shape[1] for c in cores[:num_in])
-    out_features = math.prod(c.shape[1] for c in cores[num_in:])
+    chain, ms, ranks = _input_chain(cores, num_in)
     batch_shape = x.shape[:-1]
-    xs = x.reshape(-1, *in_shape)  # (B, m_1, ..., m_n)
-    y = plan.contract(tr_network(num_in, len(cores) - num_in), xs, *cores)  # (B, o_1, ..., o_m)
-    return y.reshape(*batch_shape, out_features)
+    xs = x.reshape(-1, math.prod(ms))  # (B, I)
+    bottleneck = plan.chain_contract(xs, chain, plan.plan_chain(ms, (1,) * num_in, ranks, xs.shape[0]))
+    out = _chain(cores[num_in:])  # (R_n, O, R_0)
+    out = out.permute(2, 0, 1).reshape(-1, out.shape[1])  # (R_0 R_n, O)
+    y = bottleneck.reshape(xs.shape[0], -1) @ out  # (B, R_0 R_n) @ (R_0 R_n, O)
+    return y.reshape(*batch_shape, out.shape[1])
 
 
 def _chain(cores: Sequence[Tensor]) -> Tensor:
@@ -111,9 +122,12 @@ def tr_to_dense(cores: Sequence[Tensor], num_in: int) -> Tensor:
 
 
 def tr_macs(in_shape: Sequence[int], out_shape: Sequence[int], ranks: Sequence[int]) -> int:
-    """Multiply-adds per input row of the planned contraction (see :func:`plan.macs_per_row`)."""
-    shapes = [tuple(in_shape), *tr_core_shapes(in_shape, out_shape, ranks)]
-    return plan.macs_per_row(tr_network(len(in_shape), len(out_shape)), shapes)
+    """Multiply-adds per input row: the input sweep at :data:`plan.NOMINAL_BATCH` plus the
+    bottleneck GEMM ``R_0 R_n O`` (merging the output cores is per call, not per row)."""
+    n = len(in_shape)
+    chain = plan.plan_chain(tuple(in_shape), (1,) * n, tuple(ranks[:n]) + (ranks[n % len(ranks)],),
+                            plan.NOMINAL_BATCH)
+    return chain.macs_per_row + ranks[0] * ranks[n] * math.prod(out_shape)
 
 
 def tr_norm(cores: Sequence[Tensor]) -> Tensor:
@@ -126,13 +140,93 @@ def tr_norm(cores: Sequence[Tensor]) -> Tensor:
     return torch.einsum("abab->", acc).clamp_min(0).sqrt()
 
 
-def tr_svd(*args, **kwargs):  # placeholder until the decomposition lands
-    raise NotImplementedError
+def _check_matrix(matrix: Tensor, in_shape: Sequence[int], out_shape: Sequence[int]) -> None:
+    expected = (math.prod(in_shape), math.prod(out_shape))
+    if matrix.ndim != 2 or tuple(matrix.shape) != expected:
+        raise ValueError(
+            f"matrix.shape={tuple(matrix.shape)}: expected {expected} for in_shape={tuple(in_shape)}, "
+            f"out_shape={tuple(out_shape)}")
 
 
-def tr_als(*args, **kwargs):
-    raise NotImplementedError
+def _truncated_svd(a: Tensor, rank: int) -> tuple[Tensor, Tensor]:
+    """``a ~ left @ right`` with ``rank`` columns/rows, zero-padded if ``a`` has fewer singular values."""
+    u, s, vh = torch.linalg.svd(a, full_matrices=False)
+    r = min(rank, s.numel())
+    left = a.new_zeros(a.shape[0], rank)
+    right = a.new_zeros(rank, a.shape[1])
+    left[:, :r] = u[:, :r]
+    right[:r] = s[:r, None] * vh[:r]
+    return left, right
 
 
-def tr_decompose(*args, **kwargs):
-    raise NotImplementedError
+def tr_svd(matrix: Tensor, in_shape: Sequence[int], out_shape: Sequence[int],
+           ranks: Sequence[int]) -> list[Tensor]:
+    """TR-SVD (Zhao et al. 2016) of a dense ``(I, O)`` matrix into a ring with bonds ``ranks``.
+
+    The first unfolding's truncated SVD gives ``R_0 R_1`` components that are split into the
+    closing bond ``R_0`` and ``R_1``; the rest is a TT-SVD with ``R_0`` carried along. Exact for
+    a tensor ring when the unfolding ranks allow it; otherwise a good start for :func:`tr_als`.
+    """
+    _check_matrix(matrix, in_shape, out_shape)
+    dims = [*in_shape, *out_shape]
+    n = len(dims)
+    ranks = list(ranks)
+    if len(ranks) != n:
+        raise ValueError(f"ranks={ranks!r}: expected {n} entries R_0..R_{n - 1}")
+    r0 = ranks[0]
+    left, right = _truncated_svd(matrix.reshape(dims[0], -1), r0 * ranks[1])
+    cores = [left.reshape(dims[0], r0, ranks[1]).permute(1, 0, 2)]  # (R_0, d_1, R_1)
+    # (R_0, R_1, rest) -> (R_1, rest, R_0): the closing bond rides along at the end
+    rest = right.reshape(r0, ranks[1], -1).permute(1, 2, 0)
+    for k in range(1, n - 1):
+        left, right = _truncated_svd(rest.reshape(ranks[k] * dims[k], -1), ranks[k + 1])
+        cores.append(left.reshape(ranks[k], dims[k], ranks[k + 1]))
+        rest = right
+    cores.append(rest.reshape(ranks[-1], dims[-1], r0))
+    return [c.contiguous() for c in cores]
+
+
+def tr_als(matrix: Tensor, cores: Sequence[Tensor], num_in: int, iters: int = 50,
+           tol: float = 1e-12) -> tuple[list[Tensor], float]:
+    """Refine a tensor ring by alternating least squares (one core at a time, others fixed).
+
+    Each update solves ``T_(k) = G_k Q_k^T`` exactly by least squares, where ``Q_k`` is the
+    product of all other cores around the ring; the error never increases. Memory is
+    ``O(I O R_{k-1} R_k / d_k)`` for the matrix ``Q_k``, so this is for moderate sizes
+    (the synthetic experiments, converted RNN layers of a few million weights).
+
+    Returns:
+        The refined cores and the final relative Frobenius error.
+    """
+    _check_num_in(cores, num_in)
+    cores = [c.detach().clone() for c in cores]
+    dims = [c.shape[1] for c in cores]
+    n = len(cores)
+    target = matrix.reshape(dims)
+    norm = target.norm().clamp_min(1e-300)
+    error = float((tr_to_dense(cores, num_in) - matrix).norm() / norm)
+    for _ in range(iters):
+        for k in range(n):
+            order = [(k + j) % n for j in range(n)]  # k first, then around the ring
+            others = _chain([cores[i] for i in order[1:]])  # (R_{k+1}, D_rest, R_k)
+            design = others.permute(1, 2, 0).reshape(others.shape[1], -1)  # (D_rest, R_k R_{k+1})
+            rhs = target.permute(order).reshape(dims[k], -1)  # (d_k, D_rest)
+            # normal equations: small (R_k R_{k+1})^2 systems; lstsq copes with rank deficiency
+            sol = torch.linalg.lstsq(design.T @ design, design.T @ rhs.T).solution  # (R_k R_{k+1}, d_k)
+            r_k, r_next = cores[k].shape[0], cores[k].shape[2]
+            cores[k] = sol.T.reshape(dims[k], r_k, r_next).permute(1, 0, 2).contiguous()
+        new_error = float((tr_to_dense(cores, num_in) - matrix).norm() / norm)
+        done = error - new_error < tol or new_error < tol
+        error = new_error
+        if done:
+            break
+    return cores, error
+
+
+def tr_decompose(matrix: Tensor, in_shape: Sequence[int], out_shape: Sequence[int],
+                 rank: int | Sequence[int], als_iters: int = 50, tol: float = 1e-12) -> tuple[list[Tensor], float]:
+    """TR-SVD, then up to ``als_iters`` ALS sweeps. Returns ``(cores, relative error)``."""
+    _check_matrix(matrix, in_shape, out_shape)
+    ranks = tr_ranks(rank, in_shape, out_shape)
+    cores = tr_svd(matrix, in_shape, out_shape, ranks)
+    return tr_als(matrix, cores, len(in_shape), iters=als_iters, tol=tol)

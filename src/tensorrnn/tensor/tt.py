@@ -90,11 +90,17 @@ def _shapes(cores: Sequence[Tensor]) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def tt_contract(x: Tensor, cores: Sequence[Tensor]) -> Tensor:
-    """``x @ W`` for ``x`` of shape ``(..., I)``; returns ``(..., O)``. The dense ``W`` is never built."""
+    """``x @ W`` for ``x`` of shape ``(..., I)``; returns ``(..., O)``. The dense ``W`` is never built.
+
+    The cores are swept right to left in groups chosen by :func:`plan.plan_chain` for this
+    batch size (planned once per shape, then cached).
+    """
     in_shape, out_shape = _shapes(cores)
+    ranks = tuple(c.shape[0] for c in cores) + (cores[-1].shape[-1],)
     batch_shape = x.shape[:-1]
-    xs = x.reshape(-1, *in_shape)  # (B, m_1, ..., m_d)
-    y = plan.contract(tt_network(len(cores)), xs, *cores)  # (B, n_1, ..., n_d)
+    xs = x.reshape(-1, math.prod(in_shape))  # (B, I)
+    chain = plan.plan_chain(in_shape, out_shape, ranks, xs.shape[0])
+    y = plan.chain_contract(xs, cores, chain)  # (B, 1, O)
     return y.reshape(*batch_shape, math.prod(out_shape))
 
 
@@ -111,9 +117,8 @@ def tt_to_dense(cores: Sequence[Tensor]) -> Tensor:
 
 
 def tt_macs(in_shape: Sequence[int], out_shape: Sequence[int], ranks: Sequence[int]) -> int:
-    """Multiply-adds per input row of the planned contraction (see :func:`plan.macs_per_row`)."""
-    shapes = [tuple(in_shape), *tt_core_shapes(in_shape, out_shape, ranks)]
-    return plan.macs_per_row(tt_network(len(in_shape)), shapes)
+    """Multiply-adds per input row of the planned sweep at :data:`plan.NOMINAL_BATCH`."""
+    return plan.plan_chain(tuple(in_shape), tuple(out_shape), tuple(ranks), plan.NOMINAL_BATCH).macs_per_row
 
 
 def tt_norm(cores: Sequence[Tensor]) -> Tensor:

@@ -1,0 +1,179 @@
+"""Benchmark: the factorised linear layers against nn.Linear and one pass over the input.
+
+The UCF11 input-to-hidden map of an LSTM (57,600 -> 4 x 256 = 1,024, the gate factor on the
+first output mode) at batch 96, float32, on the CPU:
+
+- TT: 8x20x20x18 -> 16x4x4x4, rank 4 (Yang et al. 2017)
+- TR: 4x2x5x8x6x5x3x2 -> 16x4x2x4x2, ranks 5 with closing rank 10 (Pan et al. 2019)
+- BT: 8x20x20x18 -> 16x4x4x4, rank 4, 2 blocks (Ye et al. 2018)
+
+Every layer's forward (no grad) and forward+backward (parameter gradients; the input is data
+and needs none) is timed in the same run as ``nn.Linear(57600, 1024)`` and as ``x.clone()``
+(one read and one write of the input: the floor for anything that reads the input). The
+machine is shared, so timings are interleaved round-robin and the median over rounds is
+reported; ratios are what to compare across machines.
+
+Writes ``bench/results/layers.json`` and ``bench/results/layers.md``.
+
+Usage::
+
+    python bench/bench_layers.py           # full run
+    python bench/bench_layers.py --quick   # smoke run (few repeats)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from tensorrnn import papers
+from tensorrnn.nn import BTLinear, TRLinear, TTLinear
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH = 96
+GATES = papers.NUM_GATES["lstm"]
+
+
+def build_layers() -> dict[str, nn.Module]:
+    """The three published UCF11 configurations and the dense layer they replace."""
+    hidden = papers.UCF11_HIDDEN_SHAPE
+    gated = (hidden[0] * GATES, *hidden[1:])  # (16, 4, 4, 4)
+    tr_hidden = papers.TR_UCF11_HIDDEN_SHAPE
+    tr_gated = (tr_hidden[0] * GATES, *tr_hidden[1:])  # (16, 4, 2, 4, 2)
+    n_tr = len(papers.TR_UCF11_IN_SHAPE) + len(tr_hidden)
+    tr_rank = [papers.TR_UCF11_CLOSING_RANK] + [papers.TR_UCF11_RANK] * (n_tr - 1)
+    in_features = papers.UCF11_DENSE_PARAMS["fc"] // 256  # 57,600
+    return {
+        "TT (rank 4)": TTLinear(papers.UCF11_IN_SHAPE, gated, rank=4),
+        "TR (ranks 10/5)": TRLinear(papers.TR_UCF11_IN_SHAPE, tr_gated, rank=tr_rank),
+        "BT (rank 4, 2 blocks)": BTLinear(papers.UCF11_IN_SHAPE, gated, rank=papers.BT_UCF11_RANK,
+                                          blocks=papers.BT_UCF11_BLOCKS),
+        "nn.Linear": nn.Linear(in_features, 1024),
+    }
+
+
+def _forward(layer, x):
+    def run():
+        with torch.no_grad():
+            layer(x)
+    return run
+
+
+def _forward_backward(layer, x):
+    def run():
+        layer.zero_grad(set_to_none=True)
+        layer(x).sum().backward()
+    return run
+
+
+def _time(fn, repeats: int) -> float:
+    """Seconds per call, the mean of ``repeats`` calls after one warm-up call."""
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def run(rounds: int, repeats: int, batch: int = BATCH) -> dict:
+    torch.manual_seed(0)
+    layers = build_layers()
+    in_features = next(iter(layers.values())).in_features
+    x = torch.randn(batch, in_features)  # (B, 57600)
+    tasks = {("x.clone()", "forward"): lambda: x.clone()}
+    for name, layer in layers.items():
+        tasks[(name, "forward")] = _forward(layer, x)
+        tasks[(name, "forward+backward")] = _forward_backward(layer, x)
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
+    for _ in tqdm(range(rounds), desc="bench_layers", unit="round"):
+        for key, fn in tasks.items():  # round-robin: load changes hit every task alike
+            samples[key].append(_time(fn, repeats))
+    ms = {key: 1e3 * statistics.median(v) for key, v in samples.items()}
+    clone = ms[("x.clone()", "forward")]
+    rows = []
+    for name, layer in layers.items():
+        fwd, fb = ms[(name, "forward")], ms[(name, "forward+backward")]
+        params = sum(p.numel() for n_, p in layer.named_parameters() if n_ != "bias")
+        rows.append({
+            "layer": name,
+            "params": params,
+            "macs_per_row": getattr(layer, "macs", layer.in_features * layer.out_features),
+            "forward_ms": round(fwd, 3),
+            "forward_backward_ms": round(fb, 3),
+            "forward_vs_clone": round(fwd / clone, 2),
+            "forward_backward_vs_clone": round(fb / clone, 2),
+            "linear_over_layer_forward": round(ms[("nn.Linear", "forward")] / fwd, 1),
+            "linear_over_layer_forward_backward": round(ms[("nn.Linear", "forward+backward")] / fb, 1),
+        })
+    return {
+        "benchmark": "layers",
+        "batch": batch,
+        "in_features": in_features,
+        "out_features": 1024,
+        "dtype": "float32",
+        "clone_ms": round(clone, 3),
+        "rounds": rounds,
+        "repeats": repeats,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "rows": rows,
+    }
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"UCF11 input map 57,600 -> 1,024 (LSTM, 4 gates), batch {result['batch']}, float32, "
+        f"{result['threads']} threads; `x.clone()` = {result['clone_ms']:.2f} ms. Median of "
+        f"{result['rounds']} interleaved rounds.",
+        "",
+        "| layer | params | MACs/row | forward ms | fwd+bwd ms | forward / clone | fwd+bwd / clone "
+        "| nn.Linear / layer (fwd) | nn.Linear / layer (fwd+bwd) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['layer']} | {r['params']:,} | {r['macs_per_row']:,} | {r['forward_ms']:.2f} "
+            f"| {r['forward_backward_ms']:.2f} | {r['forward_vs_clone']:.2f}x "
+            f"| {r['forward_backward_vs_clone']:.2f}x | {r['linear_over_layer_forward']:.1f}x "
+            f"| {r['linear_over_layer_forward_backward']:.1f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few rounds and repeats")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 15, quick 2)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default bench/results)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 15)
+    result = run(rounds=rounds, repeats=1 if args.quick else 3)
+    result["quick"] = args.quick
+    _write_atomic(args.out / "layers.json", json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    _write_atomic(args.out / "layers.md", table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -314,7 +314,8 @@ class TensorizedRNNBase(nn.Module):
         rank = list(rank) if isinstance(rank, tuple) else rank
 
         def layer_for(out_shape):
-            return factorized_linear(fact, in_shape, out_shape, rank=rank, blocks=self.blocks,
+            return factorized_linear(fact, in_shape, out_shape, rank=rank,
+                                     blocks=self.blocks if fact == "bt" else 1,
                                      bias=self.bias, init=self.init, **factory)
 
         if self.shared_gates:

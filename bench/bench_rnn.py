@@ -1,0 +1,235 @@
+"""Benchmark: one training step of the papers' factorised RNNs against a dense LSTM, same run.
+
+A step is forward + cross-entropy + backward (no optimizer update) of a video classifier on
+a batch of 16 clips x 6 frames of 160x120x3 = 57,600 pixels, hidden size 256, 11 classes:
+TT-GRU and TT-LSTM (rank 4), TR-LSTM (the TR paper's UCF11 configuration), BT-LSTM (rank 4,
+2 blocks), each a ``SequenceClassifier`` with a linear head, and the reference
+``torch.nn.LSTM(57600, 256)`` with the same head.
+
+Time: the models are interleaved within each repetition (in a rotating order) so that load
+from other processes on the shared machine hits them alike. The speed-up is the ratio of the
+best-of-N step times, reference / model (on a shared machine the minimum is the estimate least
+disturbed by other processes); the medians and every time are in the JSON.
+
+Peak memory: measured in a fresh child process per model, as the Linux peak resident set
+size (``VmHWM``, reset through ``/proc/self/clear_refs``) during one warm step minus the
+resident size just before it, with model, input and targets already allocated. The child runs
+with ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns every large freed block to the OS
+at once, which makes the resident size follow the live tensors. Compared with the input
+batch's size (16 x 6 x 57,600 float32 = 22.1 MB).
+
+Writes ``bench/results/rnn.json`` and ``bench/results/rnn.md``. ``--quick``: one repetition.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tensorrnn import papers
+from tensorrnn.nn import SequenceClassifier, TensorizedGRU, TensorizedLSTM
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH, FRAMES, CLASSES = 16, papers.FRAMES_PER_CLIP, len(papers.UCF11_CLASSES)
+IN_FEATURES, HIDDEN = 57_600, 256
+INPUT_BYTES = BATCH * FRAMES * IN_FEATURES * 4
+#: Targets of issue #3 (2-core CPU): speed-up over the dense LSTM, and memory over the input.
+TARGET_SPEEDUP = {"TT-GRU": 20, "TT-LSTM": 20, "TR-LSTM": 20, "BT-LSTM": 10}
+TARGET_MEMORY = 3.0
+REFERENCE = "LSTM (dense)"
+
+
+def build(name: str) -> nn.Module:
+    """The classifier of one benchmarked model, float32, seeded."""
+    torch.manual_seed(0)
+    tt_in, hid = papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE
+    if name == REFERENCE:
+        return SequenceClassifier(nn.LSTM(IN_FEATURES, HIDDEN, batch_first=True), CLASSES)
+    if name == "TT-GRU":
+        rnn = TensorizedGRU(tt_in, hid, "tt", 4)
+    elif name == "TT-LSTM":
+        rnn = TensorizedLSTM(tt_in, hid, "tt", 4)
+    elif name == "TR-LSTM":
+        tr_in, tr_hid = papers.TR_UCF11_IN_SHAPE, papers.TR_UCF11_HIDDEN_SHAPE
+        rank = [papers.TR_UCF11_CLOSING_RANK] + [papers.TR_UCF11_RANK] * (len(tr_in) + len(tr_hid) - 1)
+        rnn = TensorizedLSTM(tr_in, tr_hid, "tr", rank)
+    elif name == "BT-LSTM":
+        rnn = TensorizedLSTM(tt_in, hid, "bt", papers.BT_UCF11_RANK, blocks=papers.BT_UCF11_BLOCKS)
+    else:
+        raise ValueError(f"model={name!r}: expected one of {', '.join(MODELS)}")
+    return SequenceClassifier(rnn, CLASSES)
+
+
+MODELS = ["TT-GRU", "TT-LSTM", "TR-LSTM", "BT-LSTM", REFERENCE]
+
+
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(BATCH, FRAMES, IN_FEATURES, generator=g)           # (16, 6, 57600)
+    y = torch.randint(0, CLASSES, (BATCH,), generator=g)
+    return x, y
+
+
+def step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """One training step without the optimizer update: forward, loss, backward."""
+    model.zero_grad(set_to_none=True)
+    model.loss(model(x), y).backward()
+
+
+# --- memory: one child process per model -------------------------------------------------------
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def memory_child(name: str) -> dict:
+    model, (x, y) = build(name), batch()
+    step(model, x, y)                                   # warm: one-time allocations happen here
+    model.zero_grad(set_to_none=True)
+    Path("/proc/self/clear_refs").write_text("5")       # reset the peak RSS to the current RSS
+    before = _status_kb("VmRSS")
+    step(model, x, y)
+    peak = _status_kb("VmHWM")
+    return {"model": name, "step_peak_bytes": (peak - before) * 1024}
+
+
+def measure_memory(name: str) -> dict | None:
+    if not Path("/proc/self/clear_refs").exists():
+        return None                                      # not Linux: no peak-RSS reset
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, __file__, "--memory-child", name], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- timing ----------------------------------------------------------------------------------------
+
+def measure_time(reps: int, warmup: int) -> dict[str, list[float]]:
+    models = {name: build(name) for name in MODELS}
+    x, y = batch()
+    for _ in range(warmup):
+        for model in models.values():
+            step(model, x, y)
+    times: dict[str, list[float]] = {name: [] for name in MODELS}
+    for rep in range(reps):
+        order = MODELS[rep % len(MODELS):] + MODELS[:rep % len(MODELS)]
+        for name in order:                               # interleaved, rotating: same load for all
+            t0 = time.perf_counter()
+            step(models[name], x, y)
+            times[name].append(time.perf_counter() - t0)
+        print(f"  repetition {rep + 1}/{reps}: " + ", ".join(f"{n} {t[-1] * 1e3:.0f} ms" for n, t in times.items()),
+              file=sys.stderr, flush=True)
+    return times
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"One training step (forward + backward), batch {BATCH} x {FRAMES} frames x {IN_FEATURES:,} inputs, "
+        f"hidden {HIDDEN}, {CLASSES} classes; {result['machine']}, torch {result['torch']}, "
+        f"{result['threads']} threads, {result['reps']} repetitions; speed-up = ratio of the best times. "
+        f"Load average during the run: {result['load_average']}.",
+        "",
+        "| model | params | step, best (ms) | step, median (ms) | speed-up vs dense LSTM | target "
+        "| step peak memory (MB) | x input batch | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        mem = row.get("step_peak_bytes")
+        mem_cells = (f"{mem / 1e6:.1f} | {mem / INPUT_BYTES:.2f} |" if mem is not None else "n/a | n/a |")
+        target = row.get("target_speedup")
+        lines.append(
+            f"| {row['model']} | {row['params']:,} | {row['best_ms']:.0f} | {row['median_ms']:.0f} | "
+            f"{row['speedup']:.1f}x | "
+            f"{'>= %dx %s' % (target, 'met' if row['speedup'] >= target else 'MISSED') if target else '-'} | "
+            f"{mem_cells} {('< %gx %s' % (TARGET_MEMORY, 'met' if row['memory_ok'] else 'MISSED')) if 'memory_ok' in row else '-'} |")
+    lines += ["", f"Input batch: {INPUT_BYTES / 1e6:.1f} MB. Memory: peak resident set size during one warm "
+              "step minus the resident size before it (child process per model, "
+              "`MALLOC_MMAP_THRESHOLD_=65536`, peak reset through `/proc/self/clear_refs`)."]
+    return "\n".join(lines) + "\n"
+
+
+def run(quick: bool) -> dict:
+    reps, warmup = (1, 1) if quick else (5, 1)
+    print(f"bench_rnn: timing {len(MODELS)} models, {reps} repetitions", file=sys.stderr)
+    times = measure_time(reps, warmup)
+    ref, ref_median = min(times[REFERENCE]), statistics.median(times[REFERENCE])
+    rows = []
+    for name in MODELS:
+        best, median = min(times[name]), statistics.median(times[name])
+        params = sum(p.numel() for p in build(name).parameters())
+        row = {"model": name, "params": params, "best_ms": best * 1e3, "median_ms": median * 1e3,
+               "times_ms": [t * 1e3 for t in times[name]], "speedup": ref / best,
+               "speedup_of_medians": ref_median / median}
+        if name in TARGET_SPEEDUP:
+            row["target_speedup"] = TARGET_SPEEDUP[name]
+            row["speedup_ok"] = row["speedup"] >= TARGET_SPEEDUP[name]
+        print(f"bench_rnn: memory of {name}", file=sys.stderr, flush=True)
+        mem = measure_memory(name)
+        if mem is not None:
+            row["step_peak_bytes"] = mem["step_peak_bytes"]
+            row["step_peak_over_input"] = mem["step_peak_bytes"] / INPUT_BYTES
+            if name != REFERENCE:
+                row["memory_ok"] = row["step_peak_over_input"] < TARGET_MEMORY
+        rows.append(row)
+    return {"name": "rnn", "quick": quick, "reps": reps, "batch": BATCH, "frames": FRAMES,
+            "in_features": IN_FEATURES, "hidden": HIDDEN, "input_bytes": INPUT_BYTES,
+            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores", "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "load_average": _load_average(),
+            "reference": REFERENCE, "rows": rows}
+
+
+def _load_average() -> str:
+    # Other processes share this machine; the load says how much the times can be trusted.
+    try:
+        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="one repetition (smoke run)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--memory-child", metavar="MODEL", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child)))
+        return 0
+    result = run(args.quick)
+    _write_atomic(RESULTS / "rnn.json", json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    _write_atomic(RESULTS / "rnn.md", table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -175,7 +175,7 @@ def markdown(result: dict) -> str:
 
 
 def run(quick: bool) -> dict:
-    reps, warmup = (1, 1) if quick else (5, 1)
+    reps, warmup = (1, 1) if quick else (7, 1)
     print(f"bench_rnn: timing {len(MODELS)} models, {reps} repetitions", file=sys.stderr)
     times = measure_time(reps, warmup)
     ref, ref_median = min(times[REFERENCE]), statistics.median(times[REFERENCE])

@@ -122,7 +122,7 @@ def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], mask: 
     + b_hn)``. ``gi`` holds the input bias only; ``b_hh`` is applied here because of ``r``.
     """
     H = h.shape[1]
-    w_rz_t, w_n_t = w_hh[: 2 * H].t(), w_hh[2 * H:].t()
+    w_t, w_rz_t, w_n_t = w_hh.t(), w_hh[: 2 * H].t(), w_hh[2 * H:].t()
     b_rz = b_n = None
     if b_hh is not None:
         b_rz, b_n = b_hh[: 2 * H], b_hh[2 * H:]
@@ -130,21 +130,18 @@ def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], mask: 
     for t in _step_order(gi.shape[0], reverse):
         hd = h if drop is None else h * drop
         i_r, i_z, i_n = gi[t].chunk(3, 1)                        # 3 x (B, H)
-        rz = hd @ w_rz_t                                          # (B, 2H)
-        if b_rz is not None:
-            rz = rz + b_rz
-        h_r, h_z = rz.chunk(2, 1)
-        r = _gate(i_r + h_r, hard)
-        z = _gate(i_z + h_z, hard)
-        if reset_after:
-            h_n = hd @ w_n_t
-            if b_n is not None:
-                h_n = h_n + b_n
+        if reset_after:                                           # one matmul for all gates
+            gh = hd @ w_t if b_hh is None else torch.addmm(b_hh, hd, w_t)     # (B, 3H)
+            h_r, h_z, h_n = gh.chunk(3, 1)
+            r = _gate(i_r + h_r, hard)
+            z = _gate(i_z + h_z, hard)
             n = torch.tanh(i_n + r * h_n)
-        else:
-            h_n = (r * hd) @ w_n_t
-            if b_n is not None:
-                h_n = h_n + b_n
+        else:                                                     # U_n needs r first
+            rz = hd @ w_rz_t if b_rz is None else torch.addmm(b_rz, hd, w_rz_t)  # (B, 2H)
+            h_r, h_z = rz.chunk(2, 1)
+            r = _gate(i_r + h_r, hard)
+            z = _gate(i_z + h_z, hard)
+            h_n = (r * hd) @ w_n_t if b_n is None else torch.addmm(b_n, r * hd, w_n_t)
             n = torch.tanh(i_n + h_n)
         h_new = (1.0 - z) * n + z * h
         if mask is None:

@@ -96,7 +96,7 @@ class TTLinear(FactorizedLinear):
             for param, core in zip(layer.cores, cores):
                 param.zero_()
                 param[tuple(slice(0, s) for s in core.shape)] = core  # SVD ranks can be lower
-        error = (tt.tt_to_dense(list(layer.cores)) - matrix).norm() / matrix.norm().clamp_min(1e-300)
+            error = (tt.tt_to_dense(list(layer.cores)) - matrix).norm() / matrix.norm().clamp_min(1e-300)
         layer._finish_from_linear(linear, error)
         return layer
 

@@ -127,7 +127,7 @@ def test_factorized_fit_recovers_representable_weight(kind):
     # the truth up to optimisation precision (RMSE < 1e-5, i.e. 1e-4 of the entries' RMS 1/9).
     w = make_weight(kind, 2, generator=gen(3))
     x, y = make_data(w, 400, 0.0, generator=gen(4))
-    fit = fit_factorized(kind, x, y, 2, steps=300, restarts=3, seed=0)
+    fit = fit_factorized(kind, x, y, 2, steps=200, restarts=2, seed=0)
     assert not fit.diverged
     assert rmse(fit.weight, w) < 1e-5
     assert fit.loss < 1e-10

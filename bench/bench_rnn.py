@@ -18,6 +18,11 @@ with ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns every large freed bl
 at once, which makes the resident size follow the live tensors. Compared with the input
 batch's size (16 x 6 x 57,600 float32 = 22.1 MB).
 
+Threads: timed once with 1 thread and once with torch's default (2 here). On a machine that
+other processes load, the 2-thread runs of the factorised models are dominated by OpenMP
+threads waiting for each other (many small kernels, one barrier each), while the dense
+reference's large GEMMs are not; the 1-thread run shows the arithmetic.
+
 Writes ``bench/results/rnn.json`` and ``bench/results/rnn.md``. ``--quick``: one repetition.
 """
 from __future__ import annotations
@@ -148,60 +153,76 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _mark(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
 def markdown(result: dict) -> str:
     lines = [
         f"One training step (forward + backward), batch {BATCH} x {FRAMES} frames x {IN_FEATURES:,} inputs, "
         f"hidden {HIDDEN}, {CLASSES} classes; {result['machine']}, torch {result['torch']}, "
-        f"{result['threads']} threads, {result['reps']} repetitions; speed-up = ratio of the best times. "
-        f"Load average during the run: {result['load_average']}.",
+        f"{result['reps']} repetitions per thread count; speed-up = ratio of the best step times "
+        "(medians in `rnn.json`).",
         "",
-        "| model | params | step, best (ms) | step, median (ms) | speed-up vs dense LSTM | target "
-        "| step peak memory (MB) | x input batch | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | params | threads | step, best (ms) | step, median (ms) | speed-up vs dense LSTM | target |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in result["rows"]:
-        mem = row.get("step_peak_bytes")
-        mem_cells = (f"{mem / 1e6:.1f} | {mem / INPUT_BYTES:.2f} |" if mem is not None else "n/a | n/a |")
-        target = row.get("target_speedup")
-        lines.append(
-            f"| {row['model']} | {row['params']:,} | {row['best_ms']:.0f} | {row['median_ms']:.0f} | "
-            f"{row['speedup']:.1f}x | "
-            f"{'>= %dx %s' % (target, 'met' if row['speedup'] >= target else 'MISSED') if target else '-'} | "
-            f"{mem_cells} {('< %gx %s' % (TARGET_MEMORY, 'met' if row['memory_ok'] else 'MISSED')) if 'memory_ok' in row else '-'} |")
+    for name in MODELS:
+        for run in result["runs"]:
+            row = next(r for r in run["rows"] if r["model"] == name)
+            target = row.get("target_speedup")
+            lines.append(f"| {name} | {row['params']:,} | {run['threads']} | {row['best_ms']:.0f} | "
+                         f"{row['median_ms']:.0f} | {row['speedup']:.1f}x | "
+                         f"{f'>= {target}x ' + _mark(row['speedup_ok']) if target else '-'} |")
+    loads = "; ".join(f"{run['threads']} thread(s): {run['load_average']}" for run in result["runs"])
+    lines += ["", f"Load average during the timing (other processes share the machine): {loads}.", ""]
+
+    lines += ["| model | step peak memory (MB) | x input batch | target |", "|---|---:|---:|---:|"]
+    for name, mem in result["memory"].items():
+        if mem is None:
+            lines.append(f"| {name} | n/a | n/a | - |")
+            continue
+        ratio = mem / INPUT_BYTES
+        target = f"< {TARGET_MEMORY:g}x {_mark(ratio < TARGET_MEMORY)}" if name != REFERENCE else "-"
+        lines.append(f"| {name} | {mem / 1e6:.1f} | {ratio:.2f} | {target} |")
     lines += ["", f"Input batch: {INPUT_BYTES / 1e6:.1f} MB. Memory: peak resident set size during one warm "
               "step minus the resident size before it (child process per model, "
               "`MALLOC_MMAP_THRESHOLD_=65536`, peak reset through `/proc/self/clear_refs`)."]
     return "\n".join(lines) + "\n"
 
 
-def run(quick: bool) -> dict:
-    reps, warmup = (1, 1) if quick else (7, 1)
-    print(f"bench_rnn: timing {len(MODELS)} models, {reps} repetitions", file=sys.stderr)
+def time_run(threads: int, reps: int, warmup: int) -> dict:
+    torch.set_num_threads(threads)
+    print(f"bench_rnn: timing {len(MODELS)} models, {threads} thread(s), {reps} repetitions", file=sys.stderr)
     times = measure_time(reps, warmup)
+    load = _load_average()
     ref, ref_median = min(times[REFERENCE]), statistics.median(times[REFERENCE])
     rows = []
     for name in MODELS:
         best, median = min(times[name]), statistics.median(times[name])
-        params = sum(p.numel() for p in build(name).parameters())
-        row = {"model": name, "params": params, "best_ms": best * 1e3, "median_ms": median * 1e3,
-               "times_ms": [t * 1e3 for t in times[name]], "speedup": ref / best,
-               "speedup_of_medians": ref_median / median}
+        row = {"model": name, "params": sum(p.numel() for p in build(name).parameters()),
+               "best_ms": best * 1e3, "median_ms": median * 1e3, "times_ms": [t * 1e3 for t in times[name]],
+               "speedup": ref / best, "speedup_of_medians": ref_median / median}
         if name in TARGET_SPEEDUP:
             row["target_speedup"] = TARGET_SPEEDUP[name]
             row["speedup_ok"] = row["speedup"] >= TARGET_SPEEDUP[name]
+        rows.append(row)
+    return {"threads": threads, "load_average": load, "rows": rows}
+
+
+def run(quick: bool, threads: list[int]) -> dict:
+    reps, warmup = (1, 1) if quick else (7, 1)
+    runs = [time_run(n, reps, warmup) for n in threads]
+    memory = {}
+    for name in MODELS:
         print(f"bench_rnn: memory of {name}", file=sys.stderr, flush=True)
         mem = measure_memory(name)
-        if mem is not None:
-            row["step_peak_bytes"] = mem["step_peak_bytes"]
-            row["step_peak_over_input"] = mem["step_peak_bytes"] / INPUT_BYTES
-            if name != REFERENCE:
-                row["memory_ok"] = row["step_peak_over_input"] < TARGET_MEMORY
-        rows.append(row)
+        memory[name] = None if mem is None else mem["step_peak_bytes"]
     return {"name": "rnn", "quick": quick, "reps": reps, "batch": BATCH, "frames": FRAMES,
             "in_features": IN_FEATURES, "hidden": HIDDEN, "input_bytes": INPUT_BYTES,
             "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores", "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "load_average": _load_average(),
-            "reference": REFERENCE, "rows": rows}
+            "reference": REFERENCE, "runs": runs, "memory": memory,
+            "memory_target_over_input": TARGET_MEMORY}
 
 
 def _load_average() -> str:
@@ -215,15 +236,16 @@ def _load_average() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="one repetition (smoke run)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, nargs="+", default=sorted({1, torch.get_num_threads()}),
+                   help="torch thread counts to time, one run each (default: %(default)s)")
     p.add_argument("--memory-child", metavar="MODEL", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child)))
         return 0
-    result = run(args.quick)
+    if any(n < 1 for n in args.threads):
+        raise ValueError(f"--threads {args.threads}: expected positive ints")
+    result = run(args.quick, args.threads)
     _write_atomic(RESULTS / "rnn.json", json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     _write_atomic(RESULTS / "rnn.md", table)

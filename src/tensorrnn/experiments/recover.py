@@ -607,6 +607,10 @@ def plot_rmse(result: RecoverResult, path) -> None:
             ax.errorbar([n for n, _ in points], [s["mean"] for _, s in points],
                         yerr=[s["std"] for _, s in points], marker=marker, capsize=3,
                         label=f"{labels[m]} ({result.params[m]:,} params)")
+    # W is scaled to entries of RMS 1/sqrt(size): the RMSE of the all-zero estimate, i.e. a
+    # fit at this line has recovered nothing.
+    ax.axhline(1 / math.sqrt(c.size), color="grey", linestyle="--", linewidth=1,
+               label=f"zero estimate (RMS of W = {1 / math.sqrt(c.size):.3g})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("noise variance σ²")

@@ -125,7 +125,7 @@ def tr_macs(in_shape: Sequence[int], out_shape: Sequence[int], ranks: Sequence[i
     """Multiply-adds per input row: the input sweep at :data:`plan.NOMINAL_BATCH` plus the
     bottleneck GEMM ``R_0 R_n O`` (merging the output cores is per call, not per row)."""
     n = len(in_shape)
-    chain = plan.plan_chain(tuple(in_shape), (1,) * n, tuple(ranks[:n]) + (ranks[n % len(ranks)],),
+    chain = plan.plan_chain(tuple(in_shape), (1,) * n, tuple(ranks[:n + 1]),
                             plan.NOMINAL_BATCH)
     return chain.macs_per_row + ranks[0] * ranks[n] * math.prod(out_shape)
 

@@ -8,6 +8,7 @@ new checkpoint, never half of one.
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import pickle
@@ -66,12 +67,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"--ckpt_path {str(path)!r}: not a readable checkpoint (corrupt or truncated?): "
-                         f"{reason[:200]}") from err
+        raise ValueError(f"--ckpt_path {str(path)!r}: not a readable checkpoint: {_reason(err)}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"--ckpt_path {str(path)!r}: not a Lightning checkpoint (no 'state_dict')")
     return checkpoint
+
+
+def _reason(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    if ("central directory" in text or "zip archive" in text or isinstance(err, (EOFError, zipfile.BadZipFile))
+            or (isinstance(err, OSError) and err.errno == errno.EINVAL)):  # torch on a cut-short archive
+        return "truncated or corrupt (not a complete PyTorch zip archive)"
+    if "Weights only load failed" in text:
+        return ("refused by weights_only=True loading: not a PyTorch checkpoint, or it holds objects "
+                "other than tensors and plain types")
+    return text[:160] or type(err).__name__
 
 
 def describe(hparams: dict[str, Any]) -> str:

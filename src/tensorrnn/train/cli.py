@@ -14,6 +14,7 @@ the last line of stdout.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import statistics
@@ -124,6 +125,7 @@ class TensorrnnCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         # Runs after the model and the data module exist: validate before Lightning starts.
         self._check_shapes()
+        self.datamodule.setup()  # split errors surface here, before Lightning's start-up lines
         self._resolve_checkpoint()
         config = self._get(self.config_init, "trainer", default={})
         root = self._root_dir()
@@ -137,11 +139,38 @@ class TensorrnnCLI(LightningCLI):
         callbacks = config.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
         if self.command == "fit" and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            monitor = "val/map" if self.model.hparams.multilabel else "val/acc"
-            callbacks.append(ModelCheckpoint(monitor=monitor, mode="max", save_last=True,
-                                             filename="best-{epoch:03d}-{step}", auto_insert_metric_name=False))
+            callbacks += default_checkpoints(self.model.hparams.multilabel)
+        if self.command != "fit":  # evaluation writes no checkpoints
+            kwargs["enable_checkpointing"] = False
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
+
+
+def default_checkpoints(multilabel: bool) -> list[ModelCheckpoint]:
+    """The best epoch by validation accuracy / mAP, and ``last.ckpt`` after EVERY epoch.
+
+    Two callbacks because ``ModelCheckpoint(save_last=True)`` with a monitor refreshes
+    ``last.ckpt`` only when the monitored value improves; resuming must lose at most the epoch
+    in progress. ``last.ckpt`` is overwritten in place (atomically, by AtomicCheckpointIO).
+    """
+    monitor = "val/map" if multilabel else "val/acc"
+    best = ModelCheckpoint(monitor=monitor, mode="max", save_top_k=1, filename="best-{epoch:03d}-{step}",
+                           auto_insert_metric_name=False)
+    last = ModelCheckpoint(monitor=None, save_top_k=1, filename="last", enable_version_counter=False)
+    return [best, last]
+
+
+def _checkpoint_paths(trainer: Trainer) -> tuple[str | None, float | None, str | None]:
+    """(best path, best score, last path) from the trainer's checkpoint callbacks."""
+    best = last = score = None
+    for callback in trainer.checkpoint_callbacks:
+        if callback.monitor is None:
+            last = callback.best_model_path or callback.last_model_path or last
+        elif callback.best_model_path:
+            best, score = callback.best_model_path, callback.best_model_score
+        if callback.last_model_path:
+            last = callback.last_model_path
+    return best or None, (float(score) if score is not None else None), last or None
 
 
 _DESCRIPTIONS = {
@@ -154,6 +183,9 @@ _DESCRIPTIONS = {
 
 def _make_cli(command: str, argv: list[str]) -> TensorrnnCLI | None:
     """Parse and instantiate; ``None`` when the parser already answered (``--help``, ``--print_config``)."""
+    # "Seed set to N" would be a second stderr line before any one-line error; the seed is
+    # recorded in the run's config.yaml.
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             # argv is given explicitly on purpose (the dispatcher strips the subcommand)
@@ -168,7 +200,10 @@ def _make_cli(command: str, argv: list[str]) -> TensorrnnCLI | None:
 
 
 def _log_dir(trainer: Trainer) -> Path:
-    return Path(trainer.log_dir or trainer.default_root_dir)
+    # Not trainer.log_dir: that is a collective (broadcast) and only rank 0 gets here.
+    if trainer.loggers:
+        return Path(trainer.loggers[0].log_dir)
+    return Path(trainer.default_root_dir)
 
 
 def _scalars(trainer: Trainer) -> dict[str, float]:
@@ -193,19 +228,17 @@ def _fit(cli: TensorrnnCLI) -> dict[str, Any]:
     try:
         trainer.fit(model, datamodule=cli.datamodule, ckpt_path=cli.checkpoint_path)
     except NonFiniteLossError as err:
-        last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+        last = _checkpoint_paths(trainer)[2]
         raise NonFiniteLossError(f"{err}; last good checkpoint: {last or 'none yet'}") from None
     seconds = time.perf_counter() - start
-    ckpt = trainer.checkpoint_callback
+    best, score, last = _checkpoint_paths(trainer)
     record = {
         "command": "fit", "run_name": cli.run_name, "model": cli.model.extra_repr(),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "epochs": trainer.current_epoch, "global_step": trainer.global_step, "fit_seconds": round(seconds, 3),
         "metrics": _scalars(trainer),
         "per_class": model.results.get("val", {}),
-        "best_model_path": getattr(ckpt, "best_model_path", "") or None,
-        "best_model_score": float(ckpt.best_model_score) if ckpt is not None and ckpt.best_model_score is not None else None,
-        "last_model_path": getattr(ckpt, "last_model_path", "") or None,
+        "best_model_path": best, "best_model_score": score, "last_model_path": last,
         "resumed_from": str(cli.resumed_from) if cli.resumed_from else None,
     }
     if trainer.is_global_zero:

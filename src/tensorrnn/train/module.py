@@ -198,17 +198,21 @@ class VideoClassifier(L.LightningModule):
                 f"batch {batch_idx}); stopped without saving this state; lower model.lr or check the data")
         if self.hparams.output_l2:
             loss = loss + self.hparams.output_l2 * self.output_layer().weight.pow(2).sum()
-        self.train_acc(logits.detach(), y)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x))
+        self.train_acc(logits.detach(), self._metric_target(y))
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(x))
         return loss
+
+    def _metric_target(self, y: torch.Tensor) -> torch.Tensor:
+        # multi-hot targets arrive as floats (for BCE); torchmetrics wants integers
+        return y.long() if self.hparams.multilabel else y
 
     def _eval_step(self, stage: str, batch) -> None:
         x, y = batch
         logits = self(x)
         self.log(f"{stage}/loss", self.loss(logits, y), prog_bar=True, batch_size=len(x), sync_dist=True)
         for metric in self.eval_metrics[stage].values():
-            metric.update(logits.detach(), y)
+            metric.update(logits.detach(), self._metric_target(y))
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step("val", batch)
@@ -220,12 +224,13 @@ class VideoClassifier(L.LightningModule):
         metrics = self.eval_metrics[stage]
         names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
         if self.hparams.multilabel:
-            self.log(f"{stage}/map", metrics["map"].compute(), prog_bar=True)
+            # compute() already gathers every rank; sync_dist only averages equal values.
+            self.log(f"{stage}/map", metrics["map"].compute(), prog_bar=True, sync_dist=True)
             per_class = {"ap": dict(zip(names, metrics["ap_per_class"].compute().tolist()))}
         else:
-            self.log(f"{stage}/acc", metrics["acc"].compute(), prog_bar=True)
+            self.log(f"{stage}/acc", metrics["acc"].compute(), prog_bar=True, sync_dist=True)
             if "acc_top5" in metrics:
-                self.log(f"{stage}/acc_top5", metrics["acc_top5"].compute())
+                self.log(f"{stage}/acc_top5", metrics["acc_top5"].compute(), sync_dist=True)
             per_class = {"accuracy": dict(zip(names, metrics["acc_per_class"].compute().tolist())),
                          "confusion": metrics["confusion"].compute().tolist()}
         self.results[stage] = {"classes": names, **per_class}

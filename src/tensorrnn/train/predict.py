@@ -109,7 +109,8 @@ def _print_table(results: list[dict], multilabel: bool) -> None:
     from rich.table import Table
 
     table = Table(title="predictions" + (" (independent sigmoid scores)" if multilabel else ""))
-    for name, justify in (("file", "left"), ("rank", "right"), ("class", "left"), ("probability", "right")):
+    table.add_column("file", overflow="fold")
+    for name, justify in (("rank", "right"), ("class", "left"), ("probability", "right")):
         table.add_column(name, justify=justify)
     for result in results:
         for rank, pred in enumerate(result["predictions"], 1):

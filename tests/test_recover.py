@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -220,6 +221,10 @@ def test_command_writes_json_and_figures(tmp_path, capsys):
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert sorted(p.name for p in out.iterdir()) == sorted(  # no temp files left behind
         [recover.FIGURE_WEIGHTS, recover.FIGURE_RMSE, recover.RESULT_JSON, recover.RESULT_MD])
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in out.iterdir():  # atomic writes must not leave mkstemp's private 0600 mode
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_command_prints_table(capsys):

@@ -545,6 +545,9 @@ def _atomic_write(path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file is as open as any other
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -134,6 +134,16 @@ def test_factorized_fit_recovers_representable_weight(kind):
     assert fit.loss < 1e-10
 
 
+def test_fit_is_deterministic_and_leaves_global_rng_alone():
+    w = make_weight("tr", 2, generator=gen())
+    x, y = make_data(w, 200, 0.05, generator=gen(1))
+    state = torch.random.get_rng_state()
+    first = fit_factorized("tr", x, y, 2, steps=20, restarts=2, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second = fit_factorized("tr", x, y, 2, steps=20, restarts=2, seed=7)
+    assert torch.equal(first.weight, second.weight) and first.loss == second.loss
+
+
 def test_diverged_fit_is_reported_not_returned():
     w = make_weight("tt", 2, generator=gen())
     x, y = make_data(w, 200, 0.01, generator=gen(1))

@@ -210,6 +210,13 @@ def test_command_bad_input_is_one_line_error(argv, message, capsys):
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
+def test_command_out_must_be_a_directory(tmp_path, capsys):
+    path = tmp_path / "file.png"
+    path.write_bytes(b"")
+    assert cli.main(["experiment", "recover", "--quick", "--out", str(path)]) == 2
+    assert f"--out={str(path)!r}: expected a directory" in capsys.readouterr().err
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 def test_command_writes_json_and_figures(tmp_path, capsys):

@@ -85,14 +85,80 @@ def bt_network(d: int) -> plan.Network:
     return plan.Network((x, core, *factors), ("batch", *(("n", k) for k in range(d))))
 
 
+def _sweep_weights(core: Tensor, factors: Sequence[Tensor], split: int) -> tuple[list, Tensor, list]:
+    """The GEMM operands of every block for a sweep split at mode ``split`` (weights only).
+
+    Returns ``(right, merged, left)``: ``right[k]`` ``(N, n_k R_k, m_k)`` for ``k > split``;
+    ``merged`` ``(N, R_{split+1}..R_{d-1} m_split, n_split R_0..R_{split-1})``, the core
+    contracted with factor ``split``; ``left[k]`` ``(N, m_k R_k, n_k)`` for ``k < split``.
+    """
+    blocks, d = core.shape[0], len(factors)
+    right = {k: f.permute(0, 2, 3, 1).reshape(blocks, -1, f.shape[1]) for k, f in enumerate(factors) if k > split}
+    left = {k: f.permute(0, 1, 3, 2).reshape(blocks, -1, f.shape[2]) for k, f in enumerate(factors) if k < split}
+    f = factors[split]
+    _, m, n, r = f.shape
+    others = core.movedim(split + 1, -1)  # (N, R_0..R_{split-1}, R_{split+1}..R_{d-1}, R_split)
+    g = others.reshape(blocks, -1, r) @ f.reshape(blocks, m * n, r).transpose(1, 2)  # (N, R_others, m n)
+    lead, trail = list(core.shape[1:split + 1]), list(core.shape[split + 2:])
+    g = g.reshape(blocks, math.prod(lead), math.prod(trail), m, n)
+    merged = g.permute(0, 2, 3, 4, 1).reshape(blocks, math.prod(trail) * m, n * math.prod(lead))
+    return right, merged, left
+
+
+def _gemm(t: Tensor, labels: list, sizes: dict, contracted: list, weight: Tensor, new: list) -> tuple[Tensor, list]:
+    """Contract the ``contracted`` labels of ``t`` with ``weight`` (K, W); the ``new`` labels go last.
+
+    The state is permuted so that the contracted labels are its innermost dimensions; when
+    they already are, the reshape is a view and no copy is made.
+    """
+    free = [lab for lab in labels if lab not in contracted]
+    t = t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in free + contracted])
+    return t.reshape(-1, weight.shape[0]) @ weight, free + new
+
+
+def _sweep_block(x: Tensor, right: dict, merged: Tensor, left: dict, sizes: dict, split: int) -> Tensor:
+    """One block's contribution for a chunk ``x`` (C, m_0..m_{d-1}); returns (C, n_0, ..., n_{d-1})."""
+    d = len(right) + 1 + len(left)
+    labels, t = ["batch", *(("m", k) for k in range(d))], x
+    for k in range(d - 1, split, -1):
+        # (n_k R_k, m_k) @ (m_k, rest)^T: the last mode is contracted on the state's own
+        # memory and the new modes go to the front, so the next input mode is last again
+        t = right[k] @ t.reshape(-1, sizes[("m", k)]).T  # (n_k R_k, rest)
+        labels = [("n", k), ("r", k), *labels[:-1]]
+    contracted = [*(("r", j) for j in range(split + 1, d)), ("m", split)]
+    new = [("n", split), *(("r", j) for j in range(split))]
+    t, labels = _gemm(t, labels, sizes, contracted, merged, new)  # the state is small from here on
+    for k in range(split - 1, -1, -1):
+        t, labels = _gemm(t, labels, sizes, [("m", k), ("r", k)], left[k], [("n", k)])
+    order = ["batch", *(("n", k) for k in range(d))]
+    return t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in order])
+
+
 def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor]) -> Tensor:
-    """``x @ W`` for ``x`` of shape ``(..., I)``; returns ``(..., O)``. The dense ``W`` is never built."""
+    """``x @ W`` for ``x`` of shape ``(..., I)``; returns ``(..., O)``. The dense ``W`` is never built.
+
+    Each Tucker block is swept as :func:`plan.plan_bt` decides, over chunks of the batch
+    small enough to stay in cache, so the input chunk is read from memory once for all blocks.
+    """
     in_shape = tuple(f.shape[1] for f in factors)
-    out_features = math.prod(f.shape[2] for f in factors)
+    out_shape = tuple(f.shape[2] for f in factors)
+    ranks = tuple(f.shape[3] for f in factors)
     batch_shape = x.shape[:-1]
-    xs = x.reshape(-1, *in_shape)  # (B, m_1, ..., m_d)
-    y = plan.contract(bt_network(len(factors)), xs, core, *factors)  # (B, n_1, ..., n_d)
-    return y.reshape(*batch_shape, out_features)
+    xs = x.reshape(-1, math.prod(in_shape))  # (B, I)
+    p = plan.plan_bt(in_shape, out_shape, ranks, xs.shape[0])
+    right, merged, left = _sweep_weights(core, factors, p.split)
+    sizes = {("m", k): m for k, m in enumerate(in_shape)} | {("n", k): n for k, n in enumerate(out_shape)}
+    sizes |= {("r", k): r for k, r in enumerate(ranks)}
+    chunks = []
+    for xc in xs.split(p.chunk):
+        sizes["batch"] = xc.shape[0]
+        xc = xc.reshape(-1, *in_shape)  # (C, m_0, ..., m_{d-1})
+        y = sum(_sweep_block(xc, {k: w[b] for k, w in right.items()}, merged[b],
+                             {k: w[b] for k, w in left.items()}, sizes, p.split)
+                for b in range(core.shape[0]))  # (C, n_0, ..., n_{d-1})
+        chunks.append(y.reshape(xc.shape[0], -1))
+    y = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+    return y.reshape(*batch_shape, math.prod(out_shape))
 
 
 def _tucker(core: Tensor, mats: Sequence[Tensor]) -> Tensor:
@@ -115,9 +181,13 @@ def bt_to_dense(core: Tensor, factors: Sequence[Tensor]) -> Tensor:
 
 
 def bt_macs(in_shape: Sequence[int], out_shape: Sequence[int], ranks: Sequence[int], blocks: int) -> int:
-    """Multiply-adds per input row of the planned contraction (see :func:`plan.macs_per_row`)."""
-    core, factors = bt_shapes(in_shape, out_shape, ranks, blocks)
-    return plan.macs_per_row(bt_network(len(in_shape)), [tuple(in_shape), core, *factors])
+    """Multiply-adds per input row of the planned sweep (:func:`plan.plan_bt`), all blocks.
+
+    Merging the core with a factor touches weights only and is left out, as in the TT count.
+    """
+    bt_shapes(in_shape, out_shape, ranks, blocks)  # validates
+    sweep = plan.plan_bt(tuple(in_shape), tuple(out_shape), tuple(ranks), plan.NOMINAL_BATCH)
+    return blocks * sweep.macs_per_row
 
 
 def _grams(factors: Sequence[Tensor]) -> list[Tensor]:

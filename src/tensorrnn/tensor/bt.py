@@ -134,18 +134,19 @@ def _sweep_block(x: Tensor, right: dict, merged: Tensor, left: dict, sizes: dict
     return t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in order])
 
 
-def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor]) -> Tensor:
+def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor], *, sweep: plan.BTPlan | None = None) -> Tensor:
     """``x @ W`` for ``x`` of shape ``(..., I)``; returns ``(..., O)``. The dense ``W`` is never built.
 
-    Each Tucker block is swept as :func:`plan.plan_bt` decides, over chunks of the batch
-    small enough to stay in cache, so the input chunk is read from memory once for all blocks.
+    Each Tucker block is swept as ``sweep`` says (default: :func:`plan.plan_bt` for these
+    shapes and batch), over chunks of the batch small enough to stay in cache, so the input
+    chunk is read from memory once for all blocks.
     """
     in_shape = tuple(f.shape[1] for f in factors)
     out_shape = tuple(f.shape[2] for f in factors)
     ranks = tuple(f.shape[3] for f in factors)
     batch_shape = x.shape[:-1]
     xs = x.reshape(-1, math.prod(in_shape))  # (B, I)
-    p = plan.plan_bt(in_shape, out_shape, ranks, xs.shape[0])
+    p = sweep or plan.plan_bt(in_shape, out_shape, ranks, xs.shape[0])
     right, merged, left = _sweep_weights(core, factors, p.split)
     sizes = {("m", k): m for k, m in enumerate(in_shape)} | {("n", k): n for k, n in enumerate(out_shape)}
     sizes |= {("r", k): r for k, r in enumerate(ranks)}
@@ -156,7 +157,7 @@ def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor]) -> Tensor:
         y = sum(_sweep_block(xc, {k: w[b] for k, w in right.items()}, merged[b],
                              {k: w[b] for k, w in left.items()}, sizes, p.split)
                 for b in range(core.shape[0]))  # (C, n_0, ..., n_{d-1})
-        chunks.append(y.reshape(xc.shape[0], -1))
+        chunks.append(y.reshape(xc.shape[0], math.prod(out_shape)))
     y = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
     return y.reshape(*batch_shape, math.prod(out_shape))
 

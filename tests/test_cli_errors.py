@@ -53,7 +53,8 @@ def cases(tmp_path_factory):
     AtomicCheckpointIO().save_checkpoint({"state_dict": other.state_dict(), "hyper_parameters": dict(other.hparams)},
                                          tmp / "lstm.ckpt")
     gru = VideoClassifier(**MODEL, num_classes=2)
-    AtomicCheckpointIO().save_checkpoint({"state_dict": gru.state_dict(), "hyper_parameters": dict(gru.hparams)},
+    AtomicCheckpointIO().save_checkpoint({"state_dict": gru.state_dict(), "hyper_parameters": dict(gru.hparams),
+                                          "datamodule_hyper_parameters": {"num_frames": 4, "size": [32, 24]}},
                                          tmp / "gru.ckpt")
     data = (tmp / "gru.ckpt").read_bytes()
     (tmp / "cut.ckpt").write_bytes(data[: len(data) // 2])

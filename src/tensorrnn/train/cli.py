@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import statistics
 import sys
 import time
@@ -27,7 +25,7 @@ from typing import Any, Optional
 import torch
 from jsonargparse import ArgumentError
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -115,7 +114,3 @@ def plot_demo_curves(curves: dict[str, dict[str, list[float]]], path: str | os.P
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, path)
-
-
-def _finite(values: Iterable[float]) -> list[float]:
-    return [v for v in values if math.isfinite(v)]

@@ -56,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tensorrnn demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="tensorrnn_demo", help="output folder (default ./tensorrnn_demo)")
+    parser.add_argument("--out", default="demo_out", help="output folder (default ./demo_out)")
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds) to check the installation")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs per model")
     parser.add_argument("--seed", type=int, default=0, help="seed of the videos and the training")

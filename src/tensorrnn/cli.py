@@ -11,6 +11,7 @@ line with a non-zero exit code; ``--verbose`` shows the traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from tensorrnn.errors import UsageError
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`tensorrnn predict --json | head`): not an error of ours;
+        # point stdout at devnull so the interpreter's final flush does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return int(code or 0)
 
 

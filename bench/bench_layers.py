@@ -9,10 +9,13 @@ first output mode) at batch 96, float32, on the CPU:
 
 Every layer's forward (no grad) and forward+backward (parameter gradients; the input is data
 and needs none) is timed in the same run as ``nn.Linear(57600, 1024)`` and as ``x.clone()``
-(one read and one write of the input: the floor for anything that reads the input). The
-machine is shared, so timings are interleaved round-robin; the ratios use the best round of
-each task (as ``timeit`` advises: slower rounds are other processes interfering), and the
-median is reported beside it. Ratios are what to compare across machines.
+(one read and one write of the input: the floor for anything that reads the input). The BT
+layer is also timed with the contraction order it had before the planned sweep (the whole
+network handed to ``opt_einsum``), as a reference. The machine is shared, so timings are
+interleaved round-robin; the ratios use the best round of each task (as ``timeit`` advises:
+slower rounds are other processes interfering), and the median is reported beside it. The
+process CPU time of each call is recorded too (best round): on a loaded machine it is less
+disturbed by waiting for a core than the wall time. Ratios are what to compare across machines.
 
 Writes ``bench/results/layers.json`` and ``bench/results/layers.md``.
 
@@ -20,6 +23,7 @@ Usage::
 
     python bench/bench_layers.py           # full run
     python bench/bench_layers.py --quick   # smoke run (few repeats)
+    python bench/bench_layers.py --threads 1   # one intra-op thread (less noise when loaded)
 """
 from __future__ import annotations
 
@@ -39,14 +43,34 @@ from tqdm import tqdm
 
 from tensorrnn import papers
 from tensorrnn.nn import BTLinear, TRLinear, TTLinear
+from tensorrnn.tensor import bt, plan
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 96
 GATES = papers.NUM_GATES["lstm"]
 
 
+class EinsumBT(nn.Module):
+    """A BT layer's parameters contracted in the order ``opt_einsum`` picks for the whole
+    network (the layer's path before the planned sweep): the reference for the new path."""
+
+    def __init__(self, layer: BTLinear) -> None:
+        super().__init__()
+        self.layer = layer
+        self.in_features, self.out_features = layer.in_features, layer.out_features
+        d = len(layer.in_shape)
+        shapes = [layer.in_shape, tuple(layer.core.shape), *(tuple(f.shape) for f in layer.factors)]
+        self.macs = plan.macs_per_row(bt.bt_network(d), shapes)
+
+    def forward(self, x):
+        xs = x.reshape(-1, *self.layer.in_shape)  # (B, m_1, ..., m_d)
+        y = plan.contract(bt.bt_network(len(self.layer.in_shape)), xs, self.layer.core, *self.layer.factors)
+        return y.reshape(x.shape[0], -1) + self.layer.bias
+
+
 def build_layers() -> dict[str, nn.Module]:
-    """The three published UCF11 configurations and the dense layer they replace."""
+    """The three published UCF11 configurations, the dense layer they replace, and the BT
+    layer's previous contraction order."""
     hidden = papers.UCF11_HIDDEN_SHAPE
     gated = (hidden[0] * GATES, *hidden[1:])  # (16, 4, 4, 4)
     tr_hidden = papers.TR_UCF11_HIDDEN_SHAPE
@@ -54,11 +78,12 @@ def build_layers() -> dict[str, nn.Module]:
     n_tr = len(papers.TR_UCF11_IN_SHAPE) + len(tr_hidden)
     tr_rank = [papers.TR_UCF11_CLOSING_RANK] + [papers.TR_UCF11_RANK] * (n_tr - 1)
     in_features = papers.UCF11_DENSE_PARAMS["fc"] // 256  # 57,600
+    bt_layer = BTLinear(papers.UCF11_IN_SHAPE, gated, rank=papers.BT_UCF11_RANK, blocks=papers.BT_UCF11_BLOCKS)
     return {
         "TT (rank 4)": TTLinear(papers.UCF11_IN_SHAPE, gated, rank=4),
         "TR (ranks 10/5)": TRLinear(papers.TR_UCF11_IN_SHAPE, tr_gated, rank=tr_rank),
-        "BT (rank 4, 2 blocks)": BTLinear(papers.UCF11_IN_SHAPE, gated, rank=papers.BT_UCF11_RANK,
-                                          blocks=papers.BT_UCF11_BLOCKS),
+        "BT (rank 4, 2 blocks)": bt_layer,
+        "BT, previous opt_einsum order": EinsumBT(bt_layer),
         "nn.Linear": nn.Linear(in_features, 1024),
     }
 
@@ -77,13 +102,13 @@ def _forward_backward(layer, x):
     return run
 
 
-def _time(fn, repeats: int) -> float:
-    """Seconds per call, the mean of ``repeats`` calls after one warm-up call."""
+def _time(fn, repeats: int) -> tuple[float, float]:
+    """(wall, process CPU) seconds per call, the mean of ``repeats`` calls after one warm-up call."""
     fn()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         fn()
-    return (time.perf_counter() - start) / repeats
+    return (time.perf_counter() - start) / repeats, (time.process_time() - cpu) / repeats
 
 
 def run(rounds: int, repeats: int, batch: int = BATCH) -> dict:
@@ -96,16 +121,20 @@ def run(rounds: int, repeats: int, batch: int = BATCH) -> dict:
         tasks[(name, "forward")] = _forward(layer, x)
         tasks[(name, "forward+backward")] = _forward_backward(layer, x)
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
+    cpu_samples: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
     for _ in tqdm(range(rounds), desc="bench_layers", unit="round"):
         for key, fn in tasks.items():  # round-robin: load changes hit every task alike
-            samples[key].append(_time(fn, repeats))
+            wall, cpu = _time(fn, repeats)
+            samples[key].append(wall)
+            cpu_samples[key].append(cpu)
     ms = {key: 1e3 * min(v) for key, v in samples.items()}
+    cpu_ms = {key: 1e3 * min(v) for key, v in cpu_samples.items()}
     median = {key: 1e3 * statistics.median(v) for key, v in samples.items()}
     clone = ms[("x.clone()", "forward")]
     rows = []
     for name, layer in layers.items():
         fwd, fb = ms[(name, "forward")], ms[(name, "forward+backward")]
-        params = sum(p.numel() for n_, p in layer.named_parameters() if n_ != "bias")
+        params = sum(p.numel() for n_, p in layer.named_parameters() if not n_.endswith("bias"))
         rows.append({
             "layer": name,
             "params": params,
@@ -114,10 +143,14 @@ def run(rounds: int, repeats: int, batch: int = BATCH) -> dict:
             "forward_backward_ms": round(fb, 3),
             "forward_ms_median": round(median[(name, "forward")], 3),
             "forward_backward_ms_median": round(median[(name, "forward+backward")], 3),
+            "forward_cpu_ms": round(cpu_ms[(name, "forward")], 3),
+            "forward_backward_cpu_ms": round(cpu_ms[(name, "forward+backward")], 3),
             "forward_vs_clone": round(fwd / clone, 2),
             "forward_backward_vs_clone": round(fb / clone, 2),
             "linear_over_layer_forward": round(ms[("nn.Linear", "forward")] / fwd, 1),
             "linear_over_layer_forward_backward": round(ms[("nn.Linear", "forward+backward")] / fb, 1),
+            "linear_over_layer_forward_backward_cpu": round(
+                cpu_ms[("nn.Linear", "forward+backward")] / cpu_ms[(name, "forward+backward")], 1),
         })
     return {
         "benchmark": "layers",
@@ -127,6 +160,7 @@ def run(rounds: int, repeats: int, batch: int = BATCH) -> dict:
         "dtype": "float32",
         "clone_ms": round(clone, 3),
         "clone_ms_median": round(median[("x.clone()", "forward")], 3),
+        "clone_cpu_ms": round(cpu_ms[("x.clone()", "forward")], 3),
         "rounds": rounds,
         "repeats": repeats,
         "torch": torch.__version__,
@@ -141,20 +175,24 @@ def markdown(result: dict) -> str:
     lines = [
         f"UCF11 input map 57,600 -> 1,024 (LSTM, 4 gates), batch {result['batch']}, float32, "
         f"{result['threads']} threads; `x.clone()` = {result['clone_ms']:.2f} ms. Best of "
-        f"{result['rounds']} interleaved rounds (median in brackets); ratios from the best.",
+        f"{result['rounds']} interleaved rounds (median in brackets); ratios from the best. "
+        f"CPU ms: process CPU time of the best round (all threads).",
         "",
-        "| layer | params | MACs/row | forward ms | fwd+bwd ms | forward / clone | fwd+bwd / clone "
-        "| nn.Linear / layer (fwd) | nn.Linear / layer (fwd+bwd) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| layer | params | MACs/row | forward ms | fwd+bwd ms | fwd / fwd+bwd CPU ms | forward / clone "
+        "| fwd+bwd / clone | nn.Linear / layer (fwd) | nn.Linear / layer (fwd+bwd) "
+        "| nn.Linear / layer (fwd+bwd CPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['layer']} | {r['params']:,} | {r['macs_per_row']:,} "
             f"| {r['forward_ms']:.2f} ({r['forward_ms_median']:.1f}) "
             f"| {r['forward_backward_ms']:.2f} ({r['forward_backward_ms_median']:.1f}) "
+            f"| {r['forward_cpu_ms']:.1f} / {r['forward_backward_cpu_ms']:.1f} "
             f"| {r['forward_vs_clone']:.2f}x "
             f"| {r['forward_backward_vs_clone']:.2f}x | {r['linear_over_layer_forward']:.1f}x "
-            f"| {r['linear_over_layer_forward_backward']:.1f}x |")
+            f"| {r['linear_over_layer_forward_backward']:.1f}x "
+            f"| {r['linear_over_layer_forward_backward_cpu']:.1f}x |")
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: few rounds and repeats")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 20, quick 2)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default bench/results)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's default, one per core)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads={args.threads}: expected a positive number of threads")
+        torch.set_num_threads(args.threads)
     rounds = args.rounds or (2 if args.quick else 20)
     result = run(rounds=rounds, repeats=1)
     result["quick"] = args.quick

@@ -7,7 +7,8 @@ core ``C_b`` of shape ``(R_1, ..., R_d)`` and ``d`` factors ``A_b^(k)`` of shape
     W[(i_1..i_d), (j_1..j_d)] = sum_b sum_{r_1..r_d} C_b[r_1..r_d] prod_k A_b^(k)[i_k, j_k, r_k]
 
 The blocks are stacked along a leading dimension: ``core`` is ``(N, R_1, ..., R_d)`` and
-factor ``k`` is ``(N, m_k, n_k, R_k)``, so one contraction handles all blocks at once.
+factor ``k`` is ``(N, m_k, n_k, R_k)``. :func:`bt_contract` sweeps the blocks one after the
+other over cache-sized chunks of the batch (see :func:`tensorrnn.tensor.plan.plan_bt`).
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def bt_network(d: int) -> plan.Network:
     return plan.Network((x, core, *factors), ("batch", *(("n", k) for k in range(d))))
 
 
-def _sweep_weights(core: Tensor, factors: Sequence[Tensor], split: int) -> tuple[list, Tensor, list]:
+def _sweep_weights(core: Tensor, factors: Sequence[Tensor], split: int) -> tuple[dict, Tensor, dict]:
     """The GEMM operands of every block for a sweep split at mode ``split`` (weights only).
 
     Returns ``(right, merged, left)``: ``right[k]`` ``(N, n_k R_k, m_k)`` for ``k > split``;

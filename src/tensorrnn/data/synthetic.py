@@ -1,10 +1,12 @@
 """Small synthetic action videos, written as real encoded files through PyAV.
 
 Every clip shows a textured object moving over a textured background; the class is the
-MOTION PATTERN (left-right, up-down, diagonal, circle, zoom, static, ...), never the look of
-one frame: texture, background, position, size, speed and phase are random per clip. Like
-UCF11's groups (same actor and background), clips of one group share the background and the
-object's texture, so group-aware splits are meaningful. Files follow the UCF11 layout
+MOTION (left to right, top to bottom, diagonal, right to left, bottom to top, zoom in, zoom
+out, static), never the look of one frame: each motion is one sweep with a random start,
+length and position across it, so over a clip the object is as likely anywhere for opposite
+directions; only the order of the frames tells them apart. Like UCF11's groups (same actor and background), clips
+of one group share the background and the object's texture, so group-aware splits are
+meaningful. Files follow the UCF11 layout
 ``<class>/v_<class>_<GG>/v_<class>_<GG>_<CC>.avi`` and load with
 :class:`tensorrnn.data.UCF11`.
 
@@ -19,7 +21,19 @@ from pathlib import Path
 import numpy as np
 
 #: Motion patterns, in the order classes are taken from (num_classes <= len(MOTIONS)).
-MOTIONS = ("left_right", "up_down", "diagonal", "circle", "zoom", "static", "blink", "shake")
+MOTIONS = ("left_right", "up_down", "diagonal", "right_left", "down_up", "zoom_in", "zoom_out", "static")
+#: Size change of a zoom over the clip (x1.8 in or out).
+ZOOM_RANGE = 1.8
+#: Share of the [-1, 1] offset range one sweep covers (random per clip, within this range).
+SWEEP_LENGTH = (1.3, 1.8)
+#: Object half-size as a share of the frame's shorter side (random per clip).
+OBJECT_SIZE = (0.15, 0.3)
+#: Contrast of the background's texture (random per group): low, so the moving object,
+#: not the look of a group's scene, dominates the pixels.
+BACKGROUND_CONTRAST = (0.05, 0.15)
+#: Sensor noise, uniform in +-NOISE grey levels, new in every frame (it also keeps the
+#: encoded files from shrinking to little more than their headers).
+NOISE = 16
 #: extension -> (FFmpeg codec, container format)
 CODECS = {".avi": ("mpeg4", "avi"), ".mpg": ("mpeg1video", "mpeg"), ".mp4": ("mpeg4", "mp4")}
 
@@ -90,7 +104,7 @@ def _texture(rng: np.random.Generator, height: int, width: int, cells: int) -> n
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """A dim, low-contrast scene, so the object stands out (as an actor does)."""
     dim = _texture(rng, height, width, int(rng.integers(3, 7))).astype(np.int16)
-    return (rng.integers(30, 90) + dim * rng.uniform(0.2, 0.45)).astype(np.uint8)
+    return (rng.integers(30, 90) + dim * rng.uniform(*BACKGROUND_CONTRAST)).astype(np.uint8)
 
 
 def _object_texture(rng: np.random.Generator) -> np.ndarray:
@@ -103,26 +117,36 @@ def _object_texture(rng: np.random.Generator) -> np.ndarray:
 
 
 def _trajectory(motion: str, t: np.ndarray, rng: np.random.Generator):
-    """Offsets (dx, dy) in [-1, 1], scale factor and visibility per frame for a motion."""
-    speed = rng.uniform(0.8, 1.6)  # cycles per clip: 6 random frames still see the motion
-    phi = 2 * np.pi * (speed * t + rng.uniform())
+    """Offsets (dx, dy) in [-1, 1] and scale factor per frame for a motion; ``t`` in (0, 1).
+
+    Every motion is ONE monotone sweep per clip with a random start and speed: the papers
+    sample 6 random ascending frames of a clip, and a sweep seen through any 6 ascending
+    frames still shows its direction (a periodic motion of ~1 cycle per clip did not: its
+    direction aliased away). The coordinate across the sweep is random over the whole
+    frame, so the position in one frame is equally likely for every direction.
+    """
+    length = rng.uniform(*SWEEP_LENGTH)
+    start = rng.uniform(-1.0, 1.0 - length)
+    sweep = start + length * t                             # ascending, within [-1, 1]
+    across = np.full_like(t, rng.uniform(-1.0, 1.0))
     zero, one = np.zeros_like(t), np.ones_like(t)
+    grow = np.exp(np.log(ZOOM_RANGE) * (t - 0.5))          # x ZOOM_RANGE over the clip
     if motion == "left_right":
-        return np.sin(phi), zero, one, one
-    if motion == "up_down":
-        return zero, np.sin(phi), one, one
-    if motion == "diagonal":
-        return np.sin(phi), np.sin(phi), one, one
-    if motion == "circle":
-        return np.cos(phi), np.sin(phi), one, one
-    if motion == "zoom":
-        return zero, zero, 1.0 + 0.6 * np.sin(phi), one
+        return sweep, across, one
+    if motion == "right_left":
+        return -sweep, across, one
+    if motion == "up_down":                                # image rows grow downwards
+        return across, sweep, one
+    if motion == "down_up":
+        return across, -sweep, one
+    if motion == "diagonal":                               # top left to bottom right
+        return sweep, np.clip(sweep + rng.uniform(-0.3, 0.3), -1.0, 1.0), one
+    if motion == "zoom_in":
+        return across, np.full_like(t, rng.uniform(-0.5, 0.5)), grow
+    if motion == "zoom_out":
+        return across, np.full_like(t, rng.uniform(-0.5, 0.5)), grow[::-1].copy()
     if motion == "static":
-        return zero, zero, one, one
-    if motion == "blink":
-        return zero, zero, one, (np.sin(phi) > -0.2).astype(float)
-    if motion == "shake":
-        return rng.uniform(-0.25, 0.25, t.shape), rng.uniform(-0.25, 0.25, t.shape), one, one
+        return across, np.full_like(t, rng.uniform(-1.0, 1.0)), one
     raise ValueError(f"motion={motion!r}: expected one of {', '.join(MOTIONS)}")
 
 
@@ -138,20 +162,19 @@ def render_clip(motion: str, size: tuple[int, int], num_frames: int, rng: np.ran
         background = _background(rng, height, width)
     if texture is None:
         texture = _object_texture(rng)
-    t = np.arange(num_frames) / num_frames
-    dx, dy, scale, visible = _trajectory(motion, t, rng)
-    base = rng.uniform(0.22, 0.34) * min(width, height)  # object half-size in pixels
-    cx = width / 2 + rng.uniform(-0.1, 0.1) * width
-    cy = height / 2 + rng.uniform(-0.1, 0.1) * height
-    amp_x, amp_y = rng.uniform(0.18, 0.28) * width, rng.uniform(0.18, 0.28) * height
-    noise = rng.integers(-6, 7, (num_frames, height, width, 3))  # sensor noise per frame
+    t = (np.arange(num_frames) + 0.5) / num_frames  # frame centres: symmetric about 0.5
+    dx, dy, scale = _trajectory(motion, t, rng)
+    half = np.maximum(1, np.round(rng.uniform(*OBJECT_SIZE) * min(width, height) * scale)).astype(int)
+    # offsets of +-1 put the largest object of the clip against a border: it never leaves the
+    # frame, so its size changes only when the motion is a zoom
+    amp_x, amp_y = max(0, width / 2 - half.max()), max(0, height / 2 - half.max())
+    noise = rng.integers(-NOISE, NOISE + 1, (num_frames, height, width, 3))  # (T, H, W, 3)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for i in range(num_frames):
         img = background.astype(np.int16) + noise[i]
-        if visible[i]:
-            half = max(1, int(round(base * scale[i])))
-            x0, y0 = int(round(cx + amp_x * dx[i])) - half, int(round(cy + amp_y * dy[i])) - half
-            _paste(img, texture, x0, y0, 2 * half)
+        x0 = int(round(width / 2 + amp_x * dx[i])) - half[i]
+        y0 = int(round(height / 2 + amp_y * dy[i])) - half[i]
+        _paste(img, texture, x0, y0, 2 * half[i])
         frames[i] = np.clip(img, 0, 255)
     return frames
 

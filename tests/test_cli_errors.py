@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from tensorrnn.cli import main

@@ -110,7 +110,7 @@ def test_chain_plan_is_the_cheapest_grouping_and_is_cached():
     assert plan.plan_chain(ms, ns, ranks, 96) is chosen  # planned once per shape
 
     def cost(groups):
-        total, done = 0.0, set()
+        total = 0.0
         for a, b in groups:
             total += plan._group_cost(ms, ns, ranks, a, b, 96)[0]
         return total

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, probe, read_frames
+from tensorrnn.files import atomic_write_text
 
 CACHE_VERSION = 1
 #: Clips per shard: an interrupted build loses at most this many decoded clips.
@@ -238,7 +239,7 @@ class FrameCache:
         if not path.exists():
             info = {"version": CACHE_VERSION, "root": str(self.root), "size": list(self.size),
                     "max_pixels": self.max_pixels, "max_frames": self.max_frames}
-            _atomic_write_text(path, json.dumps(info, indent=1))
+            atomic_write_text(path, json.dumps(info, indent=1))
 
     def _remove_stale_temps(self) -> None:
         """Delete temporary files left by builds that were killed (their process is gone)."""
@@ -277,14 +278,8 @@ class _ShardWriter:
         nbytes = self.tmp.stat().st_size
         os.replace(self.tmp, self.dir / f"{self.id}.u8")
         # The index is the completion marker: written last, atomically.
-        _atomic_write_text(self.dir / f"{self.id}.json", json.dumps({"frames": self.frames, "clips": self.clips}))
+        atomic_write_text(self.dir / f"{self.id}.json", json.dumps({"frames": self.frames, "clips": self.clips}))
         return nbytes
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _alive(pid: int) -> bool:

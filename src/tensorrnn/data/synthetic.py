@@ -129,7 +129,7 @@ def _trajectory(motion: str, t: np.ndarray, rng: np.random.Generator):
     start = rng.uniform(-1.0, 1.0 - length)
     sweep = start + length * t                             # ascending, within [-1, 1]
     across = np.full_like(t, rng.uniform(-1.0, 1.0))
-    zero, one = np.zeros_like(t), np.ones_like(t)
+    one = np.ones_like(t)
     grow = np.exp(np.log(ZOOM_RANGE) * (t - 0.5))          # x ZOOM_RANGE over the clip
     if motion == "left_right":
         return sweep, across, one

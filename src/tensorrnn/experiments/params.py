@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from tensorrnn import papers
+from tensorrnn.files import save_figure
 from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM
 from tensorrnn.nn.summary import render_table
@@ -235,22 +234,7 @@ def plot_report(report: dict, path: str | Path) -> Path:
     ax.set_xlim(left=100, right=max(b[1] for b in bars) * 20)
     fig.tight_layout()
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=120)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 # --- command line -------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tensorrnn import papers
+from tensorrnn.files import atomic_write_text, save_figure
 from tensorrnn.nn import TRLinear, TTLinear
 
 CONSTRUCTIONS = ("matrix", "tt", "tr")
@@ -541,33 +542,8 @@ def format_markdown(result: RecoverResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path, write) -> None:
-    """Call ``write(tmp_path)`` on a temp file next to ``path``, then move it into place."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file is as open as any other
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _save_figure(fig, path) -> None:
-    import matplotlib.pyplot as plt
-
-    try:
-        _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
 def plot_weights(result: RecoverResult, path) -> None:
@@ -727,9 +703,9 @@ def run_command(args) -> int:
         plot_rmse(result, out / FIGURE_RMSE)
         payload["figures"] = [str(out / FIGURE_WEIGHTS), str(out / FIGURE_RMSE)]
         text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-        _atomic_write(out / RESULT_JSON, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(out / RESULT_JSON, text)
         table = format_markdown(result)
-        _atomic_write(out / RESULT_MD, lambda tmp: Path(tmp).write_text(table))
+        atomic_write_text(out / RESULT_MD, table)
     if args.json:
         print(json.dumps(payload, indent=2, allow_nan=False))
     else:

@@ -15,3 +15,10 @@ from tensorrnn.nn.rnn import (
 )
 from tensorrnn.nn.summary import ModelSummary, summary
 # --- end rnn ---
+
+__all__ = [
+    "BTGRU", "BTLSTM", "BTLinear", "BTRNN", "DenseLinear", "FACTORIZATIONS", "FactorizedLinear",
+    "ModelSummary", "SequenceClassifier", "TRGRU", "TRLSTM", "TRLinear", "TRRNN", "TTGRU", "TTLSTM",
+    "TTLinear", "TTMLP", "TTRNN", "TensorizedGRU", "TensorizedLSTM", "TensorizedRNN",
+    "TensorizedRNNBase", "build_classifier", "factorized_linear", "summary",
+]

@@ -1,7 +1,6 @@
 """``TTLinear``: a linear layer whose weight is a tensor-train matrix (TT layer, TTL)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch

@@ -93,7 +93,7 @@ def _sweep_weights(core: Tensor, factors: Sequence[Tensor], split: int) -> tuple
     ``merged`` ``(N, R_{split+1}..R_{d-1} m_split, n_split R_0..R_{split-1})``, the core
     contracted with factor ``split``; ``left[k]`` ``(N, m_k R_k, n_k)`` for ``k < split``.
     """
-    blocks, d = core.shape[0], len(factors)
+    blocks = core.shape[0]
     right = {k: f.permute(0, 2, 3, 1).reshape(blocks, -1, f.shape[1]) for k, f in enumerate(factors) if k > split}
     left = {k: f.permute(0, 1, 3, 2).reshape(blocks, -1, f.shape[2]) for k, f in enumerate(factors) if k < split}
     f = factors[split]

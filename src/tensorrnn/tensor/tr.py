@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from tensorrnn.tensor import plan
-from tensorrnn.tensor.shapes import check_rank_list, check_shape, clip_ring_ranks
+from tensorrnn.tensor.shapes import check_rank_list, clip_ring_ranks
 
 __all__ = [
     "tr_ranks", "tr_core_shapes", "tr_num_params", "tr_init_std", "tr_network", "tr_contract",

@@ -31,8 +31,8 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 from tensorrnn.errors import UsageError
-from tensorrnn.train.checkpoint import (AtomicCheckpointIO, atomic_write_text, check_compatible,
-                                        find_last_checkpoint, load_checkpoint)
+from tensorrnn.files import atomic_write_text
+from tensorrnn.train.checkpoint import AtomicCheckpointIO, check_compatible, find_last_checkpoint, load_checkpoint
 from tensorrnn.train.datamodule import VideoDataModule
 from tensorrnn.train.module import NonFiniteLossError, VideoClassifier
 

@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 def _videos(out: Path, setting: DemoSetting, seed: int) -> Path:
     """Generate the videos once; reuse them when a previous run made the same set."""
     from tensorrnn.data.synthetic import make_demo_videos
-    from tensorrnn.train.checkpoint import atomic_write_text
+    from tensorrnn.files import atomic_write_text
 
     root = out / "videos"
     stamp = root / "demo_videos.json"
@@ -169,7 +169,7 @@ def main(argv: list[str]) -> int:
     results = [_train(name, fact, root, out, setting, epochs, args.seed) for name, fact in MODELS]
     total = time.perf_counter() - start
 
-    from tensorrnn.train.checkpoint import atomic_write_text
+    from tensorrnn.files import atomic_write_text
     from tensorrnn.train.plots import plot_demo_curves
 
     plot = plot_demo_curves({r["model"]: r["curves"] for r in results}, out / "learning_curves.png")

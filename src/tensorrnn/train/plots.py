@@ -5,13 +5,12 @@ matplotlib with the Agg backend (no display needed); files are written atomicall
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from tensorrnn.train.checkpoint import atomic_write_bytes
+from tensorrnn.files import save_figure
 
 
 def _pyplot():
@@ -24,11 +23,7 @@ def _pyplot():
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def read_epoch_metrics(csv_paths: Iterable[str | os.PathLike]) -> dict[str, dict[int, float]]:

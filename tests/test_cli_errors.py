@@ -58,6 +58,9 @@ def cases(tmp_path_factory):
     data = (tmp / "gru.ckpt").read_bytes()
     (tmp / "cut.ckpt").write_bytes(data[: len(data) // 2])
     ok = config("ok", {})
+    (tmp / "garbage.ckpt").write_text("not a checkpoint at all\n" * 50)   # unpickling text fails oddly
+    (tmp / "not_ucf11").mkdir()
+    (tmp / "not_ucf11" / "notes.txt").write_text("hello")
     argvs = {
         "unknown_key": ["fit", "--config", config("unknown", {"model.hidden_size": 3})],
         "unknown_flag": ["fit", "--config", ok, "--trainer.max_epoks", "3"],
@@ -71,6 +74,10 @@ def cases(tmp_path_factory):
         "predict_missing": ["predict", "--ckpt_path", str(tmp / "gru.ckpt"), str(tmp / "absent.avi")],
         "predict_corrupt_ckpt": ["predict", "--ckpt_path", str(tmp / "cut.ckpt"), str(tmp / "absent.avi")],
         "predict_no_args": ["predict"],
+        "predict_garbage_ckpt": ["predict", "--ckpt_path", str(tmp / "garbage.ckpt"), str(tmp / "absent.avi")],
+        # no dataset_options in the config (as in the shipped configs) and a root of another layout
+        "wrong_layout": ["fit", "--config", config("layout", {"data.root": str(tmp / "not_ucf11"),
+                                                             "data.dataset_options": None})],
     }
     in_subprocess = ("unknown_key", "missing_root", "bad_split", "other_model", "corrupt")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -102,6 +109,8 @@ def cases(tmp_path_factory):
     ("predict_missing", "absent.avi"),
     ("predict_corrupt_ckpt", "truncated or corrupt"),
     ("predict_no_args", "required"),
+    ("predict_garbage_ckpt", "not a readable checkpoint"),
+    ("wrong_layout", "does not match the layout"),
 ])
 def test_one_clear_line_and_nonzero_exit(cases, name, expected):
     rc, out, err = cases[name]

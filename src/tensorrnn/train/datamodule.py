@@ -115,7 +115,7 @@ class VideoDataModule(L.LightningDataModule):
             kwargs["subset"] = "all"
             if hp.dataset in THREE_OFFICIAL_SPLITS:
                 kwargs["split"] = hp.fold + 1
-        kwargs.update(hp.dataset_options)
+        kwargs.update(hp.dataset_options or {})
         return kwargs
 
     def eval_dataset(self, dataset):

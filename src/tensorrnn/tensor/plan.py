@@ -221,7 +221,10 @@ def chain_contract(x: Tensor, cores: Sequence[Tensor], plan: ChainPlan) -> Tenso
         r, m, n, r_next = g.shape
         weight = g.permute(0, 2, 1, 3).reshape(r * n, m * r_next)  # (r_a N_g, M r_{b+1})
         state = state.reshape(-1, m * r_next, n_acc)  # (B m_left, M r_{b+1}, N_acc)
-        state = torch.einsum("bkn,pk->bpn", state, weight)  # (B m_left, r_a N_g, N_acc)
+        # A batched GEMM on transposed views, (N_acc, M r_{b+1}) @ (M r_{b+1}, r_a N_g) per
+        # row, instead of einsum's permuted copy of the state: 10% faster forward for the
+        # UCF11 TT layer on the 2-core CPU (same run, 1 and 2 threads), backward no slower.
+        state = torch.matmul(state.transpose(1, 2), weight.T).transpose(1, 2)  # (B m_left, r_a N_g, N_acc)
         n_acc *= n
     return state.reshape(batch, -1, n_acc)
 

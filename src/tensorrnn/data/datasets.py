@@ -48,7 +48,7 @@ from tensorrnn import papers
 from tensorrnn.data.sampling import (
     ClipTooShortError, check_sampling, pad_indices, sample_indices, scale_pixels,
 )
-from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, probe, read_frames
+from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, check_size, probe, read_frames
 
 #: File extensions read as video.
 VIDEO_EXTENSIONS = (".avi", ".mpg", ".mpeg", ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".wmv", ".flv")
@@ -126,7 +126,7 @@ class VideoClipDataset(Dataset):
         if not 0.0 <= max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction={max_bad_fraction!r}: expected a share in [0, 1]")
         if size is not None:
-            size = _check_size(size)
+            size = check_size(size)
         self.root = Path(root)
         if not clips:
             extra = f" ({len(missing)} listed clips have no file, e.g. {missing[0]})" if missing else ""
@@ -340,16 +340,6 @@ class VideoClipDataset(Dataset):
         self._counts = [self._counts[i] for i in keep]
         if self.official is not None:
             self.official = self.official[keep]
-
-
-def _check_size(size) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"size={size!r}: expected (width, height), e.g. (160, 120)") from None
-    if width <= 0 or height <= 0:
-        raise ValueError(f"size={size!r}: expected positive (width, height), e.g. (160, 120)")
-    return width, height
 
 
 def _strip_path(message: str, path: Path) -> str:

@@ -106,14 +106,9 @@ def tt_contract(x: Tensor, cores: Sequence[Tensor]) -> Tensor:
 
 def tt_to_dense(cores: Sequence[Tensor]) -> Tensor:
     """The dense matrix ``(I, O)`` (rows: input multi-index, columns: output multi-index)."""
-    in_shape, out_shape = _shapes(cores)
-    full = cores[0]  # (1, m_1, n_1, r_1)
-    for core in cores[1:]:
-        # (1, M, N, r) x (r, m, n, r') -> (1, M, m, N, n, r') -> (1, M m, N n, r')
-        full = torch.einsum("aijr,rmns->aimjns", full, core)
-        a, M, m, N, n, r = full.shape
-        full = full.reshape(a, M * m, N * n, r)
-    return full.reshape(math.prod(in_shape), math.prod(out_shape))
+    # The whole chain merged into one core, as the planner merges a group: (1, I, O, 1).
+    full = plan.merge_cores(cores)
+    return full.reshape(full.shape[1], full.shape[2])
 
 
 def tt_macs(in_shape: Sequence[int], out_shape: Sequence[int], ranks: Sequence[int]) -> int:

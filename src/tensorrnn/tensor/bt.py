@@ -151,13 +151,15 @@ def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor], *, sweep: pl
     right, merged, left = _sweep_weights(core, factors, p.split)
     sizes = {("m", k): m for k, m in enumerate(in_shape)} | {("n", k): n for k, n in enumerate(out_shape)}
     sizes |= {("r", k): r for k, r in enumerate(ranks)}
+    # Each block's GEMM operands, sliced once rather than again for every chunk (every slice
+    # is also a node that backward walks).
+    per_block = [({k: w[b] for k, w in right.items()}, merged[b], {k: w[b] for k, w in left.items()})
+                 for b in range(core.shape[0])]
     chunks = []
     for xc in xs.split(p.chunk):
         sizes["batch"] = xc.shape[0]
         xc = xc.reshape(-1, *in_shape)  # (C, m_0, ..., m_{d-1})
-        y = sum(_sweep_block(xc, {k: w[b] for k, w in right.items()}, merged[b],
-                             {k: w[b] for k, w in left.items()}, sizes, p.split)
-                for b in range(core.shape[0]))  # (C, n_0, ..., n_{d-1})
+        y = sum(_sweep_block(xc, rw, mw, lw, sizes, p.split) for rw, mw, lw in per_block)  # (C, n_0, ..., n_{d-1})
         chunks.append(y.reshape(xc.shape[0], math.prod(out_shape)))
     y = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
     return y.reshape(*batch_shape, math.prod(out_shape))

@@ -198,7 +198,8 @@ class VideoClassifier(L.LightningModule):
                 f"batch {batch_idx}); stopped without saving this state; lower model.lr or check the data")
         if self.hparams.output_l2:
             loss = loss + self.hparams.output_l2 * self.output_layer().weight.pow(2).sum()
-        self.train_acc(logits.detach(), self._metric_target(y))
+        # update(), not forward(): only the epoch value is logged, so a per-batch compute is wasted
+        self.train_acc.update(logits.detach(), self._metric_target(y))
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(x))
         return loss

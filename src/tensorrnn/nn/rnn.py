@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tensorrnn.nn.factory import factorized_linear
+from tensorrnn.nn.factory import FACTORIZATIONS, factorized_linear
 from tensorrnn.papers import NUM_GATES
 from tensorrnn.tensor.shapes import check_shape
 
@@ -41,7 +41,6 @@ __all__ = [
     "TTRNN", "TTGRU", "TTLSTM", "TRRNN", "TRGRU", "TRLSTM", "BTRNN", "BTGRU", "BTLSTM",
 ]
 
-FACTORIZATIONS = ("tt", "tr", "bt", "dense")
 _GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 _RECURRENT_INITS = ("uniform", "orthogonal")
 

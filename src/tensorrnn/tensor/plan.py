@@ -75,14 +75,18 @@ def equation(inputs: Sequence[Sequence[Hashable]], output: Sequence[Hashable]) -
     return lhs + "->" + "".join(symbols[lab] for lab in output)
 
 
+def _optimizer() -> opt_einsum.DynamicProgramming:
+    # 'dp' finds the optimal order over connected sub-networks; minimising 'flops' with a
+    # memory term would rarely change the order for these networks (intermediates that touch
+    # the batch shrink with every core), so plain flops keep the plan predictable. One
+    # definition, so that path_cost counts the order that expression runs.
+    return opt_einsum.DynamicProgramming(minimize="flops", search_outer=False)
+
+
 @lru_cache(maxsize=1024)
 def expression(eq: str, shapes: tuple[tuple[int, ...], ...]) -> opt_einsum.contract.ContractExpression:
     """The cached, planned contraction for an equation and the operands' shapes."""
-    # 'dp' finds the optimal order over connected sub-networks; minimising 'flops' with a
-    # memory term would rarely change the order for these networks (intermediates that touch
-    # the batch shrink with every core), so plain flops keep the plan predictable.
-    optimizer = opt_einsum.DynamicProgramming(minimize="flops", search_outer=False)
-    return opt_einsum.contract_expression(eq, *shapes, optimize=optimizer)
+    return opt_einsum.contract_expression(eq, *shapes, optimize=_optimizer())
 
 
 def contract(network: Network, *operands: Tensor) -> Tensor:
@@ -94,8 +98,7 @@ def contract(network: Network, *operands: Tensor) -> Tensor:
 
 @lru_cache(maxsize=1024)
 def _path(eq: str, shapes: tuple[tuple[int, ...], ...]):
-    optimizer = opt_einsum.DynamicProgramming(minimize="flops", search_outer=False)
-    return opt_einsum.contract_path(eq, *shapes, shapes=True, optimize=optimizer)[1]
+    return opt_einsum.contract_path(eq, *shapes, shapes=True, optimize=_optimizer())[1]
 
 
 def path_cost(eq: str, shapes: Sequence[Sequence[int]], batch_symbol: str | None = None) -> tuple[int, int]:

@@ -21,6 +21,20 @@ from tensorrnn.papers import FRAMES_PER_CLIP, UCF11_FRAME_SIZE
 THREE_OFFICIAL_SPLITS = ("hmdb51", "ucf101")
 
 
+def _check_size(size) -> list[int]:
+    """``data.size`` as ``[width, height]``; the data layer's own check, plus "no None" (the
+    model's input size is fixed)."""
+    from tensorrnn.data.video import check_size
+
+    try:
+        width, height = check_size(size)
+    except ValueError as err:
+        raise ValueError(f"data.{err}") from None
+    if width is None:
+        raise ValueError("data.size=None: expected [width, height] of positive integers, e.g. [160, 120]")
+    return [width, height]
+
+
 class VideoDataModule(L.LightningDataModule):
     """Clips of one data set, split into train / val / test.
 
@@ -93,9 +107,7 @@ class VideoDataModule(L.LightningDataModule):
                 raise ValueError(f"data.{name}={value!r}: expected an integer >= {low}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"data.val_fraction={val_fraction!r}: expected 0 <= value < 1")
-        size = [int(s) for s in size]
-        if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"data.size={size!r}: expected [width, height] of positive integers")
+        size = _check_size(size)
         dataset_options = dict(dataset_options or {})
         self.save_hyperparameters()
         self._full = None

@@ -228,12 +228,12 @@ class VideoClipDataset(Dataset):
             idx, front = self.frame_indices(index, len(array))
             x = torch.from_numpy(np.asarray(array[idx], dtype=np.float32))  # (k, F)
             return torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x
-        count = self._counts[index]
         if self._cache is not None:
             rel = self._cache.rel(clip.path)
             idx, front = self.frame_indices(index, self._cache.num_frames(rel))
             frames = self._cache.read(rel, idx)  # (k, H, W, 3) uint8
         else:
+            count = self._counts[index]
             if count is None:
                 count = probe(clip.path, self.max_pixels, self.max_video_frames).num_frames
                 self._counts[index] = count

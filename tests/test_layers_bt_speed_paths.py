@@ -137,3 +137,25 @@ def test_sweep_macs_match_an_explicit_count():
     # merged core + mode 0: 12 entries per row, each into n_1 = 3 outputs -> 36; state -> 3*2 = 6
     assert macs == 36 + 36
     assert largest == 12
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_recomputed_backward_equals_the_stored_one(case):
+    """``recompute`` (the default in training) only moves work into the backward: same output,
+    same gradients, for every split and with a short last chunk (7 rows in chunks of 3)."""
+    in_shape = case[0]
+    core, factors = random_bt(*case)
+    x = torch.randn(7, math.prod(in_shape), dtype=torch.float64)
+    upstream = torch.randn(7, math.prod(case[1]), dtype=torch.float64)
+    for split in range(len(in_shape)):
+        sweep = plan.BTPlan(split=split, chunk=3, macs_per_row=0)
+        results = []
+        for recompute in (False, True):
+            leaves = [t.clone().requires_grad_() for t in (x, core, *factors)]
+            y = bt_contract(leaves[0], leaves[1], leaves[2:], sweep=sweep, recompute=recompute)
+            grads = torch.autograd.grad(y, leaves, upstream)
+            results.append((y.detach(), grads))
+        (y0, g0), (y1, g1) = results
+        torch.testing.assert_close(y1, y0, rtol=0, atol=0)
+        for a, b in zip(g1, g0):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from tensorrnn.tensor import plan
 from tensorrnn.tensor.shapes import check_rank_list
@@ -117,14 +118,22 @@ def _gemm(t: Tensor, labels: list, sizes: dict, contracted: list, weight: Tensor
     return t.reshape(-1, weight.shape[0]) @ weight, free + new
 
 
-def _sweep_block(x: Tensor, right: dict, merged: Tensor, left: dict, sizes: dict, split: int) -> Tensor:
-    """One block's contribution for a chunk ``x`` (C, m_0..m_{d-1}); returns (C, n_0, ..., n_{d-1})."""
+def _sweep_block(x: Tensor, right: dict, merged: Tensor, left: dict, sizes: dict, split: int,
+                 recompute: bool = False) -> Tensor:
+    """One block's contribution for a chunk ``x`` (C, m_0..m_{d-1}); returns (C, n_0, ..., n_{d-1}).
+
+    With ``recompute``, the products with the factors after ``split`` (each state about as large
+    as the input) are not kept for the backward but recomputed there from the input, which the
+    caller keeps anyway: a block then keeps one input-sized state instead of two.
+    """
     d = len(right) + 1 + len(left)
-    labels, t = ["batch", *(("m", k) for k in range(d))], x
+    labels = ["batch", *(("m", k) for k in range(d))]
+    if recompute and right:
+        # sizes is copied: the caller changes its batch size before the backward recomputes
+        t = checkpoint(_sweep_right, x, right, dict(sizes), split, use_reentrant=False)
+    else:
+        t = _sweep_right(x, right, sizes, split)
     for k in range(d - 1, split, -1):
-        # (n_k R_k, m_k) @ (m_k, rest)^T: the last mode is contracted on the state's own
-        # memory and the new modes go to the front, so the next input mode is last again
-        t = right[k] @ t.reshape(-1, sizes[("m", k)]).T  # (n_k R_k, rest)
         labels = [("n", k), ("r", k), *labels[:-1]]
     contracted = [*(("r", j) for j in range(split + 1, d)), ("m", split)]
     new = [("n", split), *(("r", j) for j in range(split))]
@@ -135,12 +144,24 @@ def _sweep_block(x: Tensor, right: dict, merged: Tensor, left: dict, sizes: dict
     return t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in order])
 
 
-def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor], *, sweep: plan.BTPlan | None = None) -> Tensor:
+def _sweep_right(t: Tensor, right: dict, sizes: dict, split: int) -> Tensor:
+    """Contract input modes ``d-1`` down to ``split+1`` with their factors; the state becomes
+    ``(n_{split+1} R_{split+1}, ..., n_{d-1} R_{d-1}, batch, m_0..m_split)``."""
+    for k in sorted(right, reverse=True):
+        # (n_k R_k, m_k) @ (m_k, rest)^T: the last mode is contracted on the state's own
+        # memory and the new modes go to the front, so the next input mode is last again
+        t = right[k] @ t.reshape(-1, sizes[("m", k)]).T  # (n_k R_k, rest)
+    return t
+
+
+def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor], *, sweep: plan.BTPlan | None = None,
+                recompute: bool | None = None) -> Tensor:
     """``x @ W`` for ``x`` of shape ``(..., I)``; returns ``(..., O)``. The dense ``W`` is never built.
 
     Each Tucker block is swept as ``sweep`` says (default: :func:`plan.plan_bt` for these
     shapes and batch), over chunks of the batch small enough to stay in cache, so the input
-    chunk is read from memory once for all blocks.
+    chunk is read from memory once for all blocks. ``recompute`` (default: whenever autograd
+    records) recomputes each block's input-sized states in the backward instead of keeping them.
     """
     in_shape = tuple(f.shape[1] for f in factors)
     out_shape = tuple(f.shape[2] for f in factors)
@@ -155,11 +176,13 @@ def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor], *, sweep: pl
     # is also a node that backward walks).
     per_block = [({k: w[b] for k, w in right.items()}, merged[b], {k: w[b] for k, w in left.items()})
                  for b in range(core.shape[0])]
+    if recompute is None:
+        recompute = torch.is_grad_enabled() and any(t.requires_grad for t in (x, core, *factors))
     chunks = []
     for xc in xs.split(p.chunk):
         sizes["batch"] = xc.shape[0]
         xc = xc.reshape(-1, *in_shape)  # (C, m_0, ..., m_{d-1})
-        y = sum(_sweep_block(xc, rw, mw, lw, sizes, p.split) for rw, mw, lw in per_block)  # (C, n_0, ..., n_{d-1})
+        y = sum(_sweep_block(xc, rw, mw, lw, sizes, p.split, recompute) for rw, mw, lw in per_block)  # (C, n_0, ..., n_{d-1})
         chunks.append(y.reshape(xc.shape[0], math.prod(out_shape)))
     y = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
     return y.reshape(*batch_shape, math.prod(out_shape))

@@ -8,6 +8,7 @@ cross-entropy for single-label data, sigmoid / BCE-with-logits for multi-label d
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -31,9 +32,10 @@ def flatten_frames(x: Tensor, in_features: int) -> Tensor:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"input of shape {got}: expected (batch, time, *frame) with at least 3 dims")
     B, T = x.shape[:2]
-    if x[0, 0].numel() != in_features:
+    frame = math.prod(x.shape[2:])  # not x[0, 0]: that fails on an empty batch or sequence
+    if frame != in_features:
         raise ValueError(f"input of shape {tuple(x.shape)}: a frame of shape {tuple(x.shape[2:])} has "
-                         f"{x[0, 0].numel()} values; expected in_features={in_features}")
+                         f"{frame} values; expected in_features={in_features}")
     return x.reshape(B, T, in_features)
 
 

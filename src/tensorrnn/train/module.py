@@ -16,9 +16,9 @@ import torchmetrics.classification as tmc
 from torch import nn
 
 from tensorrnn.errors import UsageError
+from tensorrnn.nn import FACTORIZATIONS
 
 ARCHS = ("rnn", "gru", "lstm", "mlp")
-FACTORIZATIONS = ("tt", "tr", "bt", "dense")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
               "rmsprop": torch.optim.RMSprop}
 SCHEDULERS = ("none", "cosine", "step", "plateau")

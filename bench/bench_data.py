@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 
 from tensorrnn import papers
 from tensorrnn.data import UCF11, make_demo_videos
+from tensorrnn.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = papers.UCF11_TRAINING["batch_size"]
@@ -157,11 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)
     result = run(args.quick, args.threads)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     for name, text in (("data.json", json.dumps(result, indent=2)), ("data.md", markdown(result))):
-        tmp = RESULTS / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, RESULTS / name)
+        atomic_write_text(RESULTS / name, text)
     print(markdown(result))
     return 0
 

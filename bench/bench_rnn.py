@@ -34,7 +34,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +41,7 @@ import torch
 from torch import nn
 
 from tensorrnn import papers
+from tensorrnn.files import atomic_write_text
 from tensorrnn.nn import SequenceClassifier, TensorizedGRU, TensorizedLSTM
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -140,19 +140,6 @@ def measure_time(reps: int, warmup: int) -> dict[str, list[float]]:
     return times
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -246,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(n < 1 for n in args.threads):
         raise ValueError(f"--threads {args.threads}: expected positive ints")
     result = run(args.quick, args.threads)
-    _write_atomic(RESULTS / "rnn.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(RESULTS / "rnn.json", json.dumps(result, indent=2) + "\n")
     table = markdown(result)
-    _write_atomic(RESULTS / "rnn.md", table)
+    atomic_write_text(RESULTS / "rnn.md", table)
     print(table)
     return 0
 

@@ -17,6 +17,10 @@ slower rounds are other processes interfering), and the median is reported besid
 process CPU time of each call is recorded too (best round): on a loaded machine it is less
 disturbed by waiting for a core than the wall time. Ratios are what to compare across machines.
 
+Two floors are timed in the same rounds: the TT layer's first GEMM alone (its forward cannot be
+faster), and the BT sweep's first GEMMs alone, whose rate bounds how much faster than
+``nn.Linear`` the BT layer's forward+backward multiply-adds can run.
+
 Writes ``bench/results/layers.json`` and ``bench/results/layers.md``.
 
 Usage::
@@ -33,7 +37,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +45,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tensorrnn import papers
+from tensorrnn.files import atomic_write_text
 from tensorrnn.nn import BTLinear, TRLinear, TTLinear
 from tensorrnn.tensor import bt, plan
 
@@ -102,6 +106,37 @@ def _forward_backward(layer, x):
     return run
 
 
+def _tt_first_gemm(layer: TTLinear, x: torch.Tensor):
+    """The first GEMM of the TT layer's planned sweep alone (the input against the first merged
+    group of cores): a floor for its forward, which cannot skip it."""
+    ranks = tuple(layer.ranks)
+    chain = plan.plan_chain(layer.in_shape, layer.out_shape, ranks, x.shape[0])
+    first, last = chain.groups[0]
+    g = plan.merge_cores(list(layer.cores)[first:last + 1]).detach()  # (r_a, M, N_g, r_d)
+    weight = g.permute(1, 0, 2, 3).reshape(g.shape[1], -1)
+    macs = x.numel() * weight.shape[1]
+    return (lambda: x.reshape(-1, weight.shape[0]) @ weight), macs
+
+
+def _bt_skinny_gemm(layer: BTLinear, x: torch.Tensor):
+    """The BT sweep's first and largest GEMMs alone, as it runs them (each block's factor of the
+    last input mode against every cache-sized chunk of the input; inner size m_d), and the
+    multiply-adds of the layer's forward+backward: the forward, then the backward's two GEMMs
+    per step, less the input gradient of the first step (the input needs none)."""
+    last = layer.factors[-1].detach()  # (N, m_d, n_d, R_d)
+    blocks, m, n, r = last.shape
+    weights = [last[b].permute(1, 2, 0).reshape(n * r, m) for b in range(blocks)]
+    sweep = plan.plan_bt(layer.in_shape, layer.out_shape, tuple(layer.ranks), x.shape[0])
+
+    def run():
+        for chunk in x.split(sweep.chunk):
+            for w in weights:
+                w @ chunk.reshape(-1, m).T
+    assert sweep.split < len(layer.in_shape) - 1, "the sweep starts with the merged core, not a factor"
+    first = blocks * x.shape[1] * n * r  # per row
+    return run, x.shape[0] * first, 3 * layer.macs - first
+
+
 def _time(fn, repeats: int) -> tuple[float, float]:
     """(wall, process CPU) seconds per call, the mean of ``repeats`` calls after one warm-up call."""
     fn()
@@ -120,6 +155,10 @@ def run(rounds: int, repeats: int, batch: int = BATCH) -> dict:
     for name, layer in layers.items():
         tasks[(name, "forward")] = _forward(layer, x)
         tasks[(name, "forward+backward")] = _forward_backward(layer, x)
+    tt_gemm, tt_gemm_macs = _tt_first_gemm(layers["TT (rank 4)"], x)
+    bt_gemm, bt_gemm_macs, bt_fb_macs = _bt_skinny_gemm(layers["BT (rank 4, 2 blocks)"], x)
+    tasks[("TT first GEMM", "forward")] = tt_gemm
+    tasks[("BT first GEMMs", "forward")] = bt_gemm
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
     cpu_samples: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
     for _ in tqdm(range(rounds), desc="bench_layers", unit="round"):
@@ -152,8 +191,27 @@ def run(rounds: int, repeats: int, batch: int = BATCH) -> dict:
             "linear_over_layer_forward_backward_cpu": round(
                 cpu_ms[("nn.Linear", "forward+backward")] / cpu_ms[(name, "forward+backward")], 1),
         })
+    linear_fb = ms[("nn.Linear", "forward+backward")]
+    linear_gmacs = 2 * layers["nn.Linear"].weight.numel() * batch / linear_fb / 1e6
+    bt_gmacs = bt_gemm_macs / ms[("BT first GEMMs", "forward")] / 1e6
+    bt_floor = bt_fb_macs * batch / bt_gmacs / 1e6
+    floors = {
+        "tt_first_gemm_ms": round(ms[("TT first GEMM", "forward")], 3),
+        "tt_first_gemm_vs_clone": round(ms[("TT first GEMM", "forward")] / clone, 2),
+        "tt_first_gemm_gmacs": round(tt_gemm_macs / ms[("TT first GEMM", "forward")] / 1e6, 1),
+        "bt_first_gemm_inner": layers["BT (rank 4, 2 blocks)"].in_shape[-1],
+        "bt_first_gemms_ms": round(ms[("BT first GEMMs", "forward")], 3),
+        "bt_first_gemms_gmacs": round(bt_gmacs, 1),
+        "linear_forward_backward_gmacs": round(linear_gmacs, 1),
+        "bt_forward_backward_macs_per_row": bt_fb_macs,
+        "linear_forward_backward_macs_per_row": 2 * layers["nn.Linear"].weight.numel(),
+        "bt_forward_backward_floor_ms": round(bt_floor, 2),
+        "bt_speedup_ceiling": round(linear_fb / bt_floor, 1),
+        "bt_gmacs_needed_for_10x": round(10 * bt_fb_macs * batch / linear_fb / 1e6, 1),
+    }
     return {
         "benchmark": "layers",
+        "floors": floors,
         "batch": batch,
         "in_features": in_features,
         "out_features": 1024,
@@ -193,15 +251,21 @@ def markdown(result: dict) -> str:
             f"| {r['forward_backward_vs_clone']:.2f}x | {r['linear_over_layer_forward']:.1f}x "
             f"| {r['linear_over_layer_forward_backward']:.1f}x "
             f"| {r['linear_over_layer_forward_backward_cpu']:.1f}x |")
+    f = result["floors"]
+    lines += [
+        "",
+        f"Floors, same run. The TT layer's first GEMM alone (the input against its first merged "
+        f"group of cores, {f['tt_first_gemm_gmacs']:.0f} GMAC/s) takes {f['tt_first_gemm_ms']:.2f} ms = "
+        f"{f['tt_first_gemm_vs_clone']:.2f}x `x.clone()`: its forward cannot be faster. The BT sweep's "
+        f"first GEMMs (inner size {f['bt_first_gemm_inner']}, as the sweep runs them) reach {f['bt_first_gemms_gmacs']:.0f} GMAC/s, "
+        f"nn.Linear's forward+backward {f['linear_forward_backward_gmacs']:.0f} GMAC/s. If every product "
+        f"of the BT layer ran at its first GEMMs' rate, its {f['bt_forward_backward_macs_per_row']:,} "
+        f"multiply-adds per row forward+backward (nn.Linear: {f['linear_forward_backward_macs_per_row']:,}) "
+        f"would take {f['bt_forward_backward_floor_ms']:.1f} ms, {f['bt_speedup_ceiling']:.1f}x faster than "
+        f"nn.Linear; 10x needs {f['bt_gmacs_needed_for_10x']:.0f} GMAC/s, more per multiply-add than "
+        f"nn.Linear's one large GEMM reaches.",
+    ]
     return "\n".join(lines) + "\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 20)
     result = run(rounds=rounds, repeats=1)
     result["quick"] = args.quick
-    _write_atomic(args.out / "layers.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out / "layers.json", json.dumps(result, indent=2) + "\n")
     table = markdown(result)
-    _write_atomic(args.out / "layers.md", table)
+    atomic_write_text(args.out / "layers.md", table)
     print(table)
     return 0
 

@@ -159,3 +159,21 @@ def test_recomputed_backward_equals_the_stored_one(case):
         torch.testing.assert_close(y1, y0, rtol=0, atol=0)
         for a, b in zip(g1, g0):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_recompute_keeps_no_first_state():
+    """With ``recompute`` the graph keeps exactly one first state per block and chunk less: the
+    product of the input with the last mode's factor, ``(n_d R_d) x (rows I / m_d)``."""
+    in_shape, out_shape, ranks, blocks = (3, 4, 5), (2, 2, 3), [2, 2, 2], 2
+    core, factors = random_bt(in_shape, out_shape, ranks, blocks)
+    x = torch.randn(7, math.prod(in_shape), dtype=torch.float64)
+    sweep = plan.BTPlan(split=0, chunk=7, macs_per_row=0)  # modes 2 and 1 swept before the core
+    kept = {}
+    for recompute in (False, True):
+        leaves = [t.clone().requires_grad_() for t in (core, *factors)]
+        numel = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: numel.append(t.numel()) or t, lambda t: t):
+            bt_contract(x, leaves[0], leaves[1:], sweep=sweep, recompute=recompute)
+        kept[recompute] = sum(numel)
+    first_state = 7 * math.prod(in_shape) // in_shape[-1] * out_shape[-1] * ranks[-1]
+    assert kept[False] - kept[True] == blocks * first_state

@@ -15,8 +15,11 @@ Atomicity and resume: a shard is written under a temporary name and finalised by
 ``os.replace`` of the frames, then of its index; the index is the completion marker, so an
 interrupted build never looks complete. Clips of finished shards are kept; a rerun decodes
 only the clips no finished shard holds (a shard is finalised every ``DEFAULT_SHARD_CLIPS`` clips, so
-an interruption loses at most that much work). Several datasets over the same root (train
-and test subsets) share one store.
+an interruption loses at most that much work). A shard whose index cannot be read or does not
+match its frames file (a copy cut short) is reported in a warning naming it, its clips count as
+not cached, and the next build replaces it. Several datasets over the same root (train and
+test subsets) share one store. Clips are keyed by their path under the root as the dataset
+names them, so clips that are symbolic links to files elsewhere are cached under their names.
 
 Size: all frames are stored; UCF11 at 160x120 is about 1,600 x 185 x 57.6 kB ~ 17 GB.
 """
@@ -97,6 +100,7 @@ class FrameCache:
         if size is None:
             raise ValueError("size=None: the frame cache needs a fixed (width, height), e.g. (160, 120)")
         self.root = Path(root).resolve()
+        self._root_abs = Path(os.path.abspath(root))  # as the datasets spell their clip paths
         self.size = (int(size[0]), int(size[1]))
         self.max_pixels, self.max_frames = int(max_pixels), int(max_frames)
         identity = json.dumps([CACHE_VERSION, str(self.root), self.size, self.max_pixels, self.max_frames])
@@ -106,6 +110,7 @@ class FrameCache:
         self._errors: dict[str, str] = {}
         self._maps: dict[str, np.ndarray] = {}  # shard -> memory-mapped frames
         self._keys: dict = {}  # clip path -> key
+        self._damaged: list[Path] = []  # shard indexes that could not be used
 
     def __repr__(self) -> str:
         return f"FrameCache(dir={str(self.dir)!r}, size={self.size})"
@@ -118,15 +123,37 @@ class FrameCache:
     # --- reading ----------------------------------------------------------------------------
 
     def _load_index(self) -> None:
-        entries, errors = {}, {}
+        entries, errors, damaged = {}, {}, []
         for index in sorted(self.dir.glob("shard-*.json")) if self.dir.is_dir() else []:
-            data = json.loads(index.read_text())
+            try:
+                data = self._read_shard_index(index)
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                # Only a copy cut short or a disk error gets here (shards are written
+                # atomically): its clips count as not cached, and the next build replaces it.
+                warnings.warn(f"{index}: damaged shard ({err}); its clips will be decoded again", stacklevel=3)
+                damaged.append(index)
+                continue
             for rel, item in data["clips"].items():
                 if "error" in item:
                     errors.setdefault(rel, item["error"])
                 else:
                     entries.setdefault(rel, (index.stem, item["offset"], item["count"]))
         self._entries, self._errors = entries, {k: v for k, v in errors.items() if k not in entries}
+        self._damaged = damaged
+
+    def _read_shard_index(self, index: Path) -> dict:
+        """A shard's index, checked against the size of its frames file."""
+        data = json.loads(index.read_text())
+        clips, frames = data["clips"], int(data["frames"])
+        expected = frames * self.size[0] * self.size[1] * 3
+        actual = index.with_suffix(".u8").stat().st_size
+        if actual != expected:
+            raise ValueError(f"{index.with_suffix('.u8').name} holds {actual} bytes, the index "
+                             f"describes {frames} frames of {expected} bytes")
+        for item in clips.values():
+            if "error" not in item and not 0 <= item["offset"] <= item["offset"] + item["count"] <= frames:
+                raise ValueError(f"clip frames {item} outside the shard's {frames} frames")
+        return data
 
     @property
     def entries(self) -> dict[str, tuple[str, int, int]]:
@@ -146,8 +173,18 @@ class FrameCache:
         """The key of a clip: its path relative to the root, with forward slashes."""
         key = self._keys.get(path)
         if key is None:  # resolve() costs ~0.5 ms: once per clip, not once per sample
-            key = self._keys[path] = Path(path).resolve().relative_to(self.root).as_posix()
+            key = self._keys[path] = self._relative(Path(path))
         return key
+
+    def _relative(self, path: Path) -> str:
+        # The clip's own name under the root first: a clip that is a symbolic link to a file
+        # elsewhere keeps it. Then the resolved path, for a root reached through a link.
+        for clip, root in ((Path(os.path.abspath(path)), self._root_abs), (path.resolve(), self.root)):
+            try:
+                return clip.relative_to(root).as_posix()
+            except ValueError:
+                pass
+        raise ValueError(f"clip {str(path)!r} is not under the cache's root {str(self.root)!r}")
 
     def num_frames(self, rel: str) -> int:
         return self.entries[rel][2]
@@ -197,6 +234,7 @@ class FrameCache:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._write_identity()
             self._remove_stale_temps()
+            self._remove_damaged()
             jobs = [(self.rel(p), str(p), self.size, self.max_pixels, self.max_frames) for p in todo]
             bar = tqdm(total=len(jobs), desc=f"caching {self.dir.name}", unit="clip", disable=not progress)
             try:
@@ -240,6 +278,13 @@ class FrameCache:
             info = {"version": CACHE_VERSION, "root": str(self.root), "size": list(self.size),
                     "max_pixels": self.max_pixels, "max_frames": self.max_frames}
             atomic_write_text(path, json.dumps(info, indent=1))
+
+    def _remove_damaged(self) -> None:
+        """Delete the shards found damaged: their clips are about to be decoded again."""
+        for index in self._damaged:
+            index.unlink(missing_ok=True)  # the completion marker first, as a build never left it
+            index.with_suffix(".u8").unlink(missing_ok=True)
+        self._damaged = []
 
     def _remove_stale_temps(self) -> None:
         """Delete temporary files left by builds that were killed (their process is gone)."""

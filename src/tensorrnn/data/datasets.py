@@ -33,6 +33,7 @@ with no file are reported (warning and ``missing``), not a ``KeyError``.
 from __future__ import annotations
 
 import copy
+import operator
 import os
 import re
 import warnings
@@ -200,6 +201,10 @@ class VideoClipDataset(Dataset):
     # --- one sample -----------------------------------------------------------------------
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = operator.index(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
+        index %= len(self)  # frames of a seeded sample depend on the index: ds[-1] is ds[N - 1]
         clip = self.clips[index]
         try:
             frames = self._load(index, clip)

@@ -1,0 +1,80 @@
+"""Review of the video pipeline as a user meets it: linked files, damaged caches, indexing."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from tensorrnn.data import FrameCache, VideoFolder, read_frames
+
+SIZE = (16, 12)
+
+
+def linked_folder(tmp_path, ucf11_root):
+    """A VideoFolder root whose clips are symbolic links to files elsewhere (a common setup:
+    the videos live on another disk and the layout is made of links)."""
+    sources = sorted(ucf11_root.rglob("*.avi"))[:2]
+    root = tmp_path / "linked"
+    for cls, source in zip(("a", "b"), sources):
+        (root / cls).mkdir(parents=True)
+        (root / cls / "clip.avi").symlink_to(source)
+    return root, sources
+
+
+def test_cache_keys_linked_clips_by_their_name_under_the_root(tmp_path, ucf11_root):
+    root, sources = linked_folder(tmp_path, ucf11_root)
+    ds = VideoFolder(root, size=SIZE, seed=0, cache_dir=tmp_path / "cache", progress=False)
+    assert [ds._cache.rel(c.path) for c in ds.clips] == ["a/clip.avi", "b/clip.avi"]
+    frames, target = ds[1]
+    idx, _ = ds.frame_indices(1, 8)
+    expected = read_frames(sources[1], idx, size=SIZE).astype(np.float32) - 128
+    assert int(target) == 1 and torch.equal(frames, torch.from_numpy(expected))
+
+
+def test_clip_outside_the_cache_root_is_a_value_error_naming_it(tmp_path, ucf11_root):
+    cache = FrameCache(tmp_path, ucf11_root / "biking", SIZE)
+    outside = sorted((ucf11_root / "walking").rglob("*.avi"))[0]
+    with pytest.raises(ValueError, match=f"clip '{outside}' is not under the cache's root"):
+        cache.rel(outside)
+
+
+def two_shard_cache(tmp_path, ucf11_root):
+    paths = sorted(ucf11_root.rglob("*.avi"))[:2]
+    cache = FrameCache(tmp_path, ucf11_root, SIZE)
+    cache.build(paths, shard_clips=1, progress=False)
+    return paths, sorted(cache.dir.glob("shard-*.json"))
+
+
+@pytest.mark.parametrize("damage", ["index", "frames"])
+def test_damaged_shard_is_named_and_its_clips_decoded_again(tmp_path, ucf11_root, damage):
+    paths, (index, kept) = two_shard_cache(tmp_path, ucf11_root)
+    victim = next(iter(json.loads(index.read_text())["clips"]))
+    if damage == "index":
+        index.write_text(index.read_text()[:20])  # a cut copy of the cache
+    else:
+        frames = index.with_suffix(".u8")
+        frames.write_bytes(frames.read_bytes()[:1000])
+    cache = FrameCache(tmp_path, ucf11_root, SIZE)
+    with pytest.warns(UserWarning, match=f"{index}: damaged shard"):
+        assert [cache.rel(p) for p in cache.missing(paths)] == [victim] and len(cache.entries) == 1
+    with warnings.catch_warnings(record=True):
+        summary = cache.build(paths, progress=False)
+    assert (summary.decoded, summary.reused) == (1, 1)
+    assert not index.exists() and not index.with_suffix(".u8").exists() and kept.exists()
+    path = next(p for p in paths if cache.rel(p) == victim)
+    np.testing.assert_array_equal(cache.read(victim, [0, 7]), read_frames(path, [0, 7], size=SIZE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # repaired: no more warnings
+        assert len(FrameCache(tmp_path, ucf11_root, SIZE).entries) == 2
+
+
+def test_negative_index_counts_from_the_end_like_a_list(ucf11_root):
+    ds = VideoFolder(ucf11_root, size=SIZE, seed=5, progress=False)
+    frames, target = ds[-1]
+    last = len(ds) - 1
+    assert torch.equal(frames, ds[last][0]) and int(target) == int(ds.targets[last])
+    with pytest.raises(IndexError, match=f"index {len(ds)} out of range for a dataset of {len(ds)} clips"):
+        ds[len(ds)]

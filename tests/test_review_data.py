@@ -78,3 +78,26 @@ def test_negative_index_counts_from_the_end_like_a_list(ucf11_root):
     assert torch.equal(frames, ds[last][0]) and int(target) == int(ds.targets[last])
     with pytest.raises(IndexError, match=f"index {len(ds)} out of range for a dataset of {len(ds)} clips"):
         ds[len(ds)]
+
+
+def test_a_clip_file_replaced_after_caching_is_decoded_again(tmp_path, ucf11_root, counter_avi):
+    # A user re-downloads a broken clip and replaces another with a different video: the
+    # cache must not keep serving the old frames or the old error.
+    eight = sorted(ucf11_root.rglob("*.avi"))[0]
+    root = tmp_path / "videos"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    (root / "a" / "x.avi").write_bytes(eight.read_bytes())
+    (root / "b" / "y.avi").write_bytes(b"")  # a download that failed
+    options = dict(size=SIZE, cache_dir=tmp_path / "cache", progress=False, max_bad_fraction=0.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert VideoFolder(root, **options).num_frames_per_clip == [8]
+    assert any(str(w.message).endswith("y.avi: skipped: empty file (0 bytes)") for w in caught)
+    (root / "a" / "x.avi").write_bytes(counter_avi.read_bytes())  # 12 frames now
+    (root / "b" / "y.avi").write_bytes(eight.read_bytes())
+    ds = VideoFolder(root, **options)
+    assert ds.bad_clips == [] and ds.num_frames_per_clip == [12, 8]
+    np.testing.assert_array_equal(ds._cache.read("a/x.avi", [0, 11]), read_frames(counter_avi, [0, 11], size=SIZE))
+    again = VideoFolder(root, **options)  # nothing changed since: nothing is decoded
+    assert again._cache.missing([c.path for c in again.clips]) == []

@@ -9,7 +9,10 @@ On disk (``cache_dir/<name>-<W>x<H>-<hash>/``, the hash covering the root, size 
 
 - ``shard-<id>.u8``: raw uint8 frames ``(N, H, W, 3)`` of a run of clips, back to back;
 - ``shard-<id>.json``: the shard's index ``{relative clip path: {"offset", "count"}}`` or
-  ``{"error": reason}`` for a clip that could not be decoded (so it is not retried).
+  ``{"error": reason}`` for a clip that could not be decoded (so it is not retried), each with
+  the ``"source"`` file's size and modification time when it was decoded: a clip whose file has
+  changed since (a re-downloaded or re-encoded video) is decoded again, and the newest shard
+  holding a clip wins.
 
 Atomicity and resume: a shard is written under a temporary name and finalised by
 ``os.replace`` of the frames, then of its index; the index is the completion marker, so an
@@ -28,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -69,13 +73,23 @@ def decode_clip(path: str | os.PathLike, size: tuple[int, int], max_pixels: int 
             raise VideoError(str(warning)) from None
 
 
-def _decode_job(job):
-    """Worker body: (rel, path, size, limits) -> (rel, frames or None, reason or None)."""
-    rel, path, size, max_pixels, max_frames = job
+def _source_stamp(path) -> list[int] | None:
+    """Size and modification time of a clip's file (None if it cannot be read)."""
     try:
-        return rel, decode_clip(path, size, max_pixels, max_frames), None
+        stat = os.stat(path)  # follows links: a changed target is a changed clip
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _decode_job(job):
+    """Worker body: (rel, path, size, limits) -> (rel, frames or None, reason or None, source stamp)."""
+    rel, path, size, max_pixels, max_frames = job
+    source = _source_stamp(path)  # before decoding: a file replaced meanwhile counts as changed
+    try:
+        return rel, decode_clip(path, size, max_pixels, max_frames), None, source
     except (VideoError, OSError) as err:
-        return rel, None, str(err)
+        return rel, None, str(err), source
 
 
 class FrameCache:
@@ -108,6 +122,7 @@ class FrameCache:
         self.dir = Path(cache_dir) / f"{name}-{self.size[0]}x{self.size[1]}-{digest}"
         self._entries: dict[str, tuple[str, int, int]] | None = None  # rel -> (shard, offset, count)
         self._errors: dict[str, str] = {}
+        self._sources: dict[str, list[int] | None] = {}  # rel -> stamp of the file when decoded
         self._maps: dict[str, np.ndarray] = {}  # shard -> memory-mapped frames
         self._keys: dict = {}  # clip path -> key
         self._damaged: list[Path] = []  # shard indexes that could not be used
@@ -123,7 +138,7 @@ class FrameCache:
     # --- reading ----------------------------------------------------------------------------
 
     def _load_index(self) -> None:
-        entries, errors, damaged = {}, {}, []
+        shards, damaged = [], []
         for index in sorted(self.dir.glob("shard-*.json")) if self.dir.is_dir() else []:
             try:
                 data = self._read_shard_index(index)
@@ -133,18 +148,21 @@ class FrameCache:
                 warnings.warn(f"{index}: damaged shard ({err}); its clips will be decoded again", stacklevel=3)
                 damaged.append(index)
                 continue
-            for rel, item in data["clips"].items():
-                if "error" in item:
-                    errors.setdefault(rel, item["error"])
-                else:
-                    entries.setdefault(rel, (index.stem, item["offset"], item["count"]))
-        self._entries, self._errors = entries, {k: v for k, v in errors.items() if k not in entries}
+            shards.append((data["written"], index.stem, data["clips"]))
+        latest = {}
+        for _, shard, clips in sorted(shards):  # a later shard holds a newer decoding of a clip
+            latest.update((rel, (shard, item)) for rel, item in clips.items())
+        self._entries = {rel: (shard, item["offset"], item["count"])
+                         for rel, (shard, item) in latest.items() if "error" not in item}
+        self._errors = {rel: item["error"] for rel, (_, item) in latest.items() if "error" in item}
+        self._sources = {rel: item.get("source") for rel, (_, item) in latest.items()}
         self._damaged = damaged
 
     def _read_shard_index(self, index: Path) -> dict:
         """A shard's index, checked against the size of its frames file."""
         data = json.loads(index.read_text())
         clips, frames = data["clips"], int(data["frames"])
+        data["written"] = int(data.get("written", 0))  # absent in shards of older builds
         expected = frames * self.size[0] * self.size[1] * 3
         actual = index.with_suffix(".u8").stat().st_size
         if actual != expected:
@@ -205,9 +223,17 @@ class FrameCache:
     # --- building ---------------------------------------------------------------------------
 
     def missing(self, paths) -> list[Path]:
-        """The clips among ``paths`` that no finished shard holds (neither frames nor error)."""
+        """The clips among ``paths`` that no finished shard holds (neither frames nor error), or
+        whose file has changed since it was decoded."""
         entries, errors = self.entries, self.errors
-        return [Path(p) for p in paths if (key := self.rel(p)) not in entries and key not in errors]
+        todo = []
+        for path in paths:
+            key = self.rel(path)
+            if key not in entries and key not in errors:
+                todo.append(Path(path))
+            elif (source := self._sources.get(key)) is not None and source != _source_stamp(path):
+                todo.append(Path(path))
+        return todo
 
     def build(self, paths, workers: int = 0, shard_clips: int | None = None, progress: bool = True) -> BuildSummary:
         """Decode the clips among ``paths`` that are not cached yet.
@@ -256,10 +282,10 @@ class FrameCache:
     def _write_shards(self, results, shard_clips: int, summary: BuildSummary, bar) -> None:
         shard = None
         try:
-            for rel, frames, error in results:
+            for rel, frames, error, source in results:
                 if shard is None:
                     shard = _ShardWriter(self.dir)
-                shard.add(rel, frames, error)
+                shard.add(rel, frames, error, source)
                 summary.decoded += 1
                 bar.update(1)
                 if len(shard.clips) >= shard_clips:
@@ -304,12 +330,12 @@ class _ShardWriter:
         self.clips: dict[str, dict] = {}
         self.frames = 0
 
-    def add(self, rel: str, frames: np.ndarray | None, error: str | None) -> None:
+    def add(self, rel: str, frames: np.ndarray | None, error: str | None, source: list[int] | None) -> None:
         if frames is None:
-            self.clips[rel] = {"error": error}
+            self.clips[rel] = {"error": error, "source": source}
             return
         self.file.write(np.ascontiguousarray(frames, dtype=np.uint8).tobytes())  # (n, H, W, 3)
-        self.clips[rel] = {"offset": self.frames, "count": len(frames)}
+        self.clips[rel] = {"offset": self.frames, "count": len(frames), "source": source}
         self.frames += len(frames)
 
     def abort(self) -> None:
@@ -323,7 +349,8 @@ class _ShardWriter:
         nbytes = self.tmp.stat().st_size
         os.replace(self.tmp, self.dir / f"{self.id}.u8")
         # The index is the completion marker: written last, atomically.
-        atomic_write_text(self.dir / f"{self.id}.json", json.dumps({"frames": self.frames, "clips": self.clips}))
+        index = {"frames": self.frames, "written": time.time_ns(), "clips": self.clips}
+        atomic_write_text(self.dir / f"{self.id}.json", json.dumps(index))
         return nbytes
 
 

@@ -101,3 +101,25 @@ def test_a_clip_file_replaced_after_caching_is_decoded_again(tmp_path, ucf11_roo
     np.testing.assert_array_equal(ds._cache.read("a/x.avi", [0, 11]), read_frames(counter_avi, [0, 11], size=SIZE))
     again = VideoFolder(root, **options)  # nothing changed since: nothing is decoded
     assert again._cache.missing([c.path for c in again.clips]) == []
+
+
+def test_video_folder_names_a_class_folder_without_clips(tmp_path, counter_avi):
+    # An empty class folder is not a class (the targets of the others would shift if it were
+    # counted later): the user learns which folder was left out.
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+    (tmp_path / "cats" / "a.avi").write_bytes(counter_avi.read_bytes())
+    (tmp_path / "dogs" / "notes.txt").write_text("to do")
+    with pytest.warns(UserWarning, match=r"VideoFolder root .*: ignored 1 entries that do not follow the layout, e.g. dogs"):
+        ds = VideoFolder(tmp_path, size=SIZE, progress=False)
+    assert ds.classes == ["cats"]
+
+
+def test_youtube_celebrities_names_a_clip_it_cannot_label(tmp_path, counter_avi):
+    from tensorrnn.data import YouTubeCelebrities
+
+    for name in ("0001_01_001_adam_sandler.avi", "holiday.avi"):
+        (tmp_path / name).write_bytes(counter_avi.read_bytes())
+    with pytest.warns(UserWarning, match=r"ignored 1 entries that do not follow the layout, e.g. holiday.avi"):
+        ds = YouTubeCelebrities(tmp_path, size=SIZE, progress=False)
+    assert ds.classes == ["adam_sandler"]

@@ -665,9 +665,11 @@ class YouTubeCelebrities(VideoClipDataset):
     def __init__(self, root: str | os.PathLike, **options) -> None:
         features = options.get("features", False)
         root = _require_root(root, "YouTubeCelebrities", _YOUTUBE_LAYOUT)
-        files = [p for p in _files(root, _extensions(features)) if len(p.stem.split("_")) >= 3]
+        found = _files(root, _extensions(features))
+        files = [p for p in found if len(p.stem.split("_")) >= 3]
         if not files:
             raise _layout_error("YouTubeCelebrities", root, _YOUTUBE_LAYOUT, features)
+        _warn_ignored("YouTubeCelebrities", root, [p for p in found if p not in files])
         labels = ["_".join(p.stem.split("_")[-2:]) for p in files]
         classes = sorted(set(labels))
         class_index = {c: i for i, c in enumerate(classes)}
@@ -768,14 +770,17 @@ class VideoFolder(VideoClipDataset):
     def __init__(self, root: str | os.PathLike, **options) -> None:
         features = options.get("features", False)
         root = _require_root(root, "VideoFolder", _FOLDER_LAYOUT)
-        classes, clips = [], []
+        classes, clips, ignored = [], [], []
         for class_dir in _subdirs(root):
             files = _files(class_dir, _extensions(features), recursive=True)
             if files:
                 clips += [ClipRecord(p, len(classes)) for p in files]
                 classes.append(class_dir.name)
+            else:
+                ignored.append(class_dir)  # no clips: not a class
         if not clips:
             raise _layout_error("VideoFolder", root, _FOLDER_LAYOUT, features)
+        _warn_ignored("VideoFolder", root, ignored)
         super().__init__(root, clips, classes, **options)
 
 

@@ -123,3 +123,31 @@ def test_youtube_celebrities_names_a_clip_it_cannot_label(tmp_path, counter_avi)
     with pytest.warns(UserWarning, match=r"ignored 1 entries that do not follow the layout, e.g. holiday.avi"):
         ds = YouTubeCelebrities(tmp_path, size=SIZE, progress=False)
     assert ds.classes == ["adam_sandler"]
+
+
+def ucf101_lists(root, class_index: str):
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    lists.joinpath("classInd.txt").write_bytes(class_index.encode("utf-8-sig"))  # saved by Notepad
+    lists.joinpath("trainlist01.txt").write_text("Archery/v_Archery_g09_c01.avi 1\n")
+    lists.joinpath("testlist01.txt").write_text("Archery/v_Archery_g01_c01.avi\n")
+
+
+def test_split_file_with_a_byte_order_mark(tmp_path, counter_avi):
+    from tensorrnn.data import UCF101
+
+    for name in ("v_Archery_g01_c01.avi", "v_Archery_g09_c01.avi"):
+        (tmp_path / "UCF-101" / "Archery").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "UCF-101" / "Archery" / name).write_bytes(counter_avi.read_bytes())
+    ucf101_lists(tmp_path, "1 Archery\n")
+    ds = UCF101(tmp_path, subset="all", size=SIZE, progress=False)
+    assert ds.classes == ["Archery"] and ds.official.tolist() == ["test", "train"]
+
+
+def test_class_index_line_without_a_number_names_the_file_and_line(tmp_path):
+    from tensorrnn.data import UCF101
+
+    (tmp_path / "UCF-101" / "Archery").mkdir(parents=True)
+    ucf101_lists(tmp_path, "1 Archery\none Basketball\n")
+    with pytest.raises(ValueError, match=r"classInd.txt, line 2: 'one Basketball': expected a class number"):
+        UCF101(tmp_path, size=SIZE, progress=False)

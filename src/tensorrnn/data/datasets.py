@@ -404,15 +404,19 @@ def _warn_missing(name: str, source: Path, missing: list[str], root: Path) -> No
                       f"{', '.join(missing[:3])} (listed in .missing)", stacklevel=4)
 
 
-def _parse_split_lines(path: Path, fields: int) -> list[list[str]]:
-    """Non-empty lines of a split file, split on whitespace; each must have ``fields`` fields."""
+def _parse_split_lines(path: Path, fields: int, numbered: bool = False) -> list[list[str]]:
+    """Non-empty lines of a split file, split on whitespace; each must have ``fields`` fields
+    (and, if ``numbered``, a number first)."""
     rows = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    # utf-8-sig: a list saved by a Windows editor starts with a byte order mark
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         if len(parts) < fields:
             raise ValueError(f"{path}, line {number}: {line!r}: expected {fields} fields")
+        if numbered and not parts[0].isdecimal():
+            raise ValueError(f"{path}, line {number}: {line!r}: expected a class number first")
         rows.append(parts)
     return rows
 
@@ -744,7 +748,7 @@ class UCF101(VideoClipDataset):
         for file in files.values():
             if not file.is_file():
                 raise FileNotFoundError(f"UCF101 list file {str(file)!r} does not exist; expected {_UCF101_LAYOUT}")
-        numbered = sorted((int(i), name) for i, name, *_ in _parse_split_lines(files["classInd"], 2))
+        numbered = sorted((int(i), name) for i, name, *_ in _parse_split_lines(files["classInd"], 2, numbered=True))
         classes = [name for _, name in numbered]
         roles = {}
         for role, key in (("train", f"trainlist0{split}"), ("test", f"testlist0{split}")):

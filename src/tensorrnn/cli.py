@@ -5,8 +5,9 @@ after the subcommand word. Modules are imported lazily so that ``tensorrnn param
 pay for Lightning and PyAV.
 
 Errors a user can fix (bad config, missing data root, bad checkpoint) are raised as
-``ValueError`` / ``FileNotFoundError`` / :class:`tensorrnn.errors.UsageError` and printed as one
-line with a non-zero exit code; ``--verbose`` shows the traceback.
+``ValueError`` / ``FileNotFoundError`` / :class:`tensorrnn.errors.UsageError` (or a path that is
+a folder, not a folder, or not writable) and printed as one line with a non-zero exit code;
+``--verbose`` shows the traceback.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         func = getattr(importlib.import_module(module_name), func_name)
         code = func(rest)
-    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError, KeyError) as err:
+    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+            KeyError) as err:
         if verbose:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

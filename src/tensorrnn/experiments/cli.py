@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 
+from tensorrnn.errors import ArgumentParser
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tensorrnn experiment`` parser with one sub-parser per experiment."""
     from tensorrnn.experiments import recover
 
-    parser = argparse.ArgumentParser(prog="tensorrnn experiment",
-                                     description=__doc__.splitlines()[0].replace("``", ""))
+    parser = ArgumentParser(prog="tensorrnn experiment",
+                            description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     rec = sub.add_parser(
         "recover",

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from tensorrnn import papers
+from tensorrnn.errors import ArgumentParser
 from tensorrnn.files import save_figure
 from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM
@@ -249,8 +250,8 @@ def _shape_arg(name: str, tokens: list[str]) -> tuple[int, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tensorrnn params", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="tensorrnn params", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--in-shape", nargs="+", default=None,
                    help="input modes, e.g. 10x18x13x30 (default: UCF11's 8x20x20x18)")
     p.add_argument("--hidden-shape", nargs="+", default=None, help="hidden modes (default: 4x4x4x4)")

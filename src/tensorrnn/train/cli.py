@@ -120,6 +120,15 @@ class TensorrnnCLI(LightningCLI):
             pass
         return loggers
 
+    def before_instantiate_classes(self) -> None:
+        # Before the data set is probed (minutes on a real one) and before Lightning's start-up
+        # lines, whose first makedirs would fail naming no option.
+        root = Path(self._root_dir())
+        blocker = next((p for p in (root, *root.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise NotADirectoryError(f"trainer.default_root_dir={str(root)!r}: {str(blocker)!r} is a file; "
+                                     "expected a folder for the runs")
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         # Runs after the model and the data module exist: validate before Lightning starts.
         self._check_shapes()

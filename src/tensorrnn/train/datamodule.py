@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from tensorrnn.errors import check_keywords
 from tensorrnn.papers import FRAMES_PER_CLIP, UCF11_FRAME_SIZE
 
 #: Datasets whose official protocol has three splits (``fold`` 0..2 selects split 1..3).
@@ -33,6 +34,30 @@ def _check_size(size) -> list[int]:
     if width is None:
         raise ValueError("data.size=None: expected [width, height] of positive integers, e.g. [160, 120]")
     return [width, height]
+
+
+def _check_dataset(dataset: str, split: str, options: dict[str, Any]) -> str:
+    """The registry name of ``data.dataset``; ``data.split`` and ``data.dataset_options`` checked
+    here, so a mistake is named by its config key rather than by a keyword deep inside."""
+    from tensorrnn.data import DATASETS
+    from tensorrnn.data.splits import PROTOCOLS
+
+    name = str(dataset).lower().replace("-", "_")  # as build_dataset looks it up
+    if name not in DATASETS:
+        raise ValueError(f"data.dataset={dataset!r}: expected one of {', '.join(DATASETS)}")
+    if split not in PROTOCOLS:
+        raise ValueError(f"data.split={split!r}: expected one of {', '.join(map(repr, PROTOCOLS))}")
+    # dataset keywords this module sets (dataset_kwargs), and those the dataset class sets itself
+    reserved = {key: f"data.{key}" for key in ("num_frames", "size", "stride", "pad", "scaling", "cache_dir",
+                                               "features", "root")}
+    reserved.update(sampling="data.sampling / data.eval_sampling",
+                    seed="data.eval_seed (evaluation) and seed_everything (training)",
+                    **{key: f"the {name} dataset itself" for key in ("clips", "classes", "multilabel", "official",
+                                                                    "missing")})
+    if split == "official":
+        reserved.update(subset="data.split='official' (every clip)", split="data.fold")
+    check_keywords("data.dataset_options", options, DATASETS[name], reserved)
+    return name
 
 
 class VideoDataModule(L.LightningDataModule):
@@ -109,6 +134,7 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.val_fraction={val_fraction!r}: expected 0 <= value < 1")
         size = _check_size(size)
         dataset_options = dict(dataset_options or {})
+        dataset = _check_dataset(dataset, split, dataset_options)
         self.save_hyperparameters()
         self._full = None
         self._splits: dict[str, Dataset] = {}

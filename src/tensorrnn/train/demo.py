@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tensorrnn.errors import UsageError
+from tensorrnn.errors import ArgumentParser
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,8 @@ MODELS = (("TT-GRU", "tt"), ("GRU", "dense"))
 NUM_FRAMES = 6  # frames sampled per clip, as in the papers
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tensorrnn demo", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="tensorrnn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="demo_out", help="output folder (default ./demo_out)")
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds) to check the installation")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs per model")

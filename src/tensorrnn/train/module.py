@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import torchmetrics.classification as tmc
 from torch import nn
 
-from tensorrnn.errors import UsageError
+from tensorrnn.errors import UsageError, check_keywords
 from tensorrnn.nn import FACTORIZATIONS
 
 ARCHS = ("rnn", "gru", "lstm", "mlp")
@@ -33,6 +33,17 @@ def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ValueError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
     return value
+
+
+def _check_rnn_options(arch: str, options: dict[str, Any]) -> None:
+    """``rnn_options`` reach the network's constructor; a key this module sets from its own
+    argument (``rank``, ``recurrent_dropout``, ...) would clash with, or silently override, it."""
+    from tensorrnn.nn.classifier import ARCHS as NETWORKS, TTMLP
+
+    own = ["in_shape", "hidden_shape", "factorization", "rank", "blocks"]
+    own += ["num_classes", "multilabel", "dropout"] if arch == "mlp" else ["shared_gates", "recurrent_dropout"]
+    cls = TTMLP if arch == "mlp" else NETWORKS[arch]
+    check_keywords("model.rnn_options", options, cls, {key: f"model.{key}" for key in own})
 
 
 def _shape(name: str, value: Sequence[int]) -> list[int]:
@@ -118,6 +129,7 @@ class VideoClassifier(L.LightningModule):
         # Plain lists, never tuples or numpy ints: the checkpoint must load with weights_only=True.
         rank = list(rank) if isinstance(rank, (list, tuple)) else rank
         rnn_options = dict(rnn_options or {})
+        _check_rnn_options(arch, rnn_options)
         class_names = list(class_names) if class_names else None
         # Under LightningCLI, hparams are the parsed config (for load_from_checkpoint), not
         # these normalised values: build from the locals.

@@ -16,20 +16,13 @@ from typing import Any
 
 import torch
 
-from tensorrnn.errors import UsageError
+from tensorrnn.errors import ArgumentParser
 from tensorrnn.train.checkpoint import load_checkpoint
 from tensorrnn.train.module import VideoClassifier
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (UsageError), not a usage dump."""
-
-    def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="tensorrnn predict", description="classify video files (or .npy feature arrays) with a trained checkpoint")
     parser.add_argument("--ckpt_path", "--ckpt-path", required=True, help="checkpoint written by tensorrnn fit")
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (or .npy arrays for feature models)")
@@ -37,6 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return parser
+
+
+def _device(name: str) -> torch.device:
+    """``--device`` as a torch device that exists on this machine (checked before any work)."""
+    expected = "expected cpu or an available device (cuda, cuda:N, mps)"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r}: not a torch device; {expected}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: not available on this machine (torch.cuda.is_available() is False); "
+                         "expected cpu or an available device")
+    try:  # a missing backend or device index fails here with its own exception type
+        torch.empty(0, device=device)
+    except Exception as err:  # noqa: BLE001 - AssertionError, RuntimeError, NotImplementedError
+        reason = " ".join(str(err).split())[:120]
+        raise ValueError(f"--device {name!r}: not usable on this machine ({reason}); {expected}") from None
+    return device
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, dict[str, Any]]:
@@ -73,6 +84,8 @@ def clip_loader(data: dict[str, Any], classes: list[str]):
                    validate=False, progress=False)
 
     def load(path: Path) -> torch.Tensor:
+        if path.is_dir():
+            raise IsADirectoryError(f"VIDEO {str(path)!r}: is a directory; expected a video file")
         if not path.is_file():
             raise FileNotFoundError(f"VIDEO {str(path)!r}: no such file")
         one = VideoClipDataset(path.parent, [ClipRecord(path, 0)], classes, **options)
@@ -126,7 +139,7 @@ def main(argv: list[str]) -> int:
         return int(exit_.code or 0)
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: expected a positive integer")
-    model, data = load_model(args.ckpt_path, args.device)
+    model, data = load_model(args.ckpt_path, _device(args.device))
     results = predict(model, data, args.videos, args.top_k)
     if args.json:
         json.dump(results, sys.stdout, indent=2)

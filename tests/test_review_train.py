@@ -116,3 +116,31 @@ def test_runs_folder_that_is_a_file_is_named_by_its_option(tmp_path, capsys):
     rc, lines = run(["fit", "--config", str(tmp_path / "c.yaml")], capsys)
     assert rc == 2 and lines == [f"error: trainer.default_root_dir={str(tmp_path / 'runs' / 'sub')!r}: "
                                  f"{str(tmp_path / 'runs')!r} is a file; expected a folder for the runs"]
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    """A config of a 2-class set of 8 clips (16x12, 4 frames) and a TT-GRU that fits its frames."""
+    import yaml
+
+    from tensorrnn.data.synthetic import make_demo_videos
+
+    tmp = tmp_path_factory.mktemp("review_train")
+    root = make_demo_videos(tmp / "videos", num_classes=2, groups=2, clips_per_group=2, size=(16, 12),
+                            num_frames=4, progress=False)
+    config = {"model": {"arch": "gru", "factorization": "tt", "in_shape": [4, 4, 4, 9], "hidden_shape": [2, 2, 2, 2],
+                        "rank": 2},
+              "data": {"root": str(root), "size": [16, 12], "num_frames": 2, "split": "bt_rnn",
+                       "dataset_options": {"progress": False}},
+              "trainer": {"default_root_dir": str(tmp / "runs"), "max_epochs": 1, "enable_progress_bar": False}}
+    (tmp / "c.yaml").write_text(yaml.safe_dump(config))
+    return tmp / "c.yaml"
+
+
+def test_fit_accepts_trainer_enable_checkpointing_false(tiny_config):
+    from tensorrnn.train.cli import _make_cli
+
+    # any Trainer argument is accepted; the default checkpoints must not contradict this one
+    cli = _make_cli("fit", ["--config", str(tiny_config), "--trainer.enable_checkpointing", "false"])
+    assert cli.trainer.checkpoint_callbacks == []
+    assert len(_make_cli("fit", ["--config", str(tiny_config)]).trainer.checkpoint_callbacks) == 2

@@ -145,7 +145,8 @@ class TensorrnnCLI(LightningCLI):
         kwargs["plugins"] = plugins
         callbacks = config.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-        if self.command == "fit" and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        wants_checkpoints = config.get("enable_checkpointing") is not False  # Lightning refuses both at once
+        if self.command == "fit" and wants_checkpoints and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks += default_checkpoints(self.model.hparams.multilabel)
         if self.command != "fit":  # evaluation writes no checkpoints
             kwargs["enable_checkpointing"] = False

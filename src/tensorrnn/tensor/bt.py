@@ -348,7 +348,9 @@ def _bt_als(t: Tensor, core: Tensor, mats: list[Tensor], iters: int, tol: float)
                     x = _apply_grams(core[c], [g[b, c] for g in grams], skip=k)
                     other = [j for j in range(d) if j != k]
                     lhs[b * r_k:(b + 1) * r_k, c * r_k:(c + 1) * r_k] = torch.tensordot(core[b], x, dims=(other, other))
-            sol = torch.linalg.lstsq(lhs, rhs.T).solution.T  # (D_k, N R_k); lhs is symmetric
+            # lhs is symmetric and singular when blocks overlap or ranks exceed the data's; the
+            # eigenvalue pseudo-inverse gives the exact minimiser there (gelsy can misjudge the rank)
+            sol = (torch.linalg.pinv(lhs, hermitian=True) @ rhs.T).T  # (D_k, N R_k)
             mats[k] = sol.reshape(-1, n, r_k).permute(1, 0, 2).contiguous()
         grams = [torch.einsum("aDr,bDs->abrs", m, m) for m in mats]
         size = core[0].numel()
@@ -361,7 +363,7 @@ def _bt_als(t: Tensor, core: Tensor, mats: list[Tensor], iters: int, tol: float)
                     kron = torch.kron(kron, g[b, c])
                 lhs[b * size:(b + 1) * size, c * size:(c + 1) * size] = kron
         rhs = torch.cat([_project(t, mats, b).reshape(-1) for b in range(n)])
-        core = torch.linalg.lstsq(lhs, rhs[:, None]).solution.reshape(core.shape)
+        core = (torch.linalg.pinv(lhs, hermitian=True) @ rhs).reshape(core.shape)
         new_error = rel_error(core, mats)
         done = error - new_error < tol or new_error < tol
         error = new_error

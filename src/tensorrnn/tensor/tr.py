@@ -211,8 +211,10 @@ def tr_als(matrix: Tensor, cores: Sequence[Tensor], num_in: int, iters: int = 50
             others = _chain([cores[i] for i in order[1:]])  # (R_{k+1}, D_rest, R_k)
             design = others.permute(1, 2, 0).reshape(others.shape[1], -1)  # (D_rest, R_k R_{k+1})
             rhs = target.permute(order).reshape(dims[k], -1)  # (d_k, D_rest)
-            # normal equations: small (R_k R_{k+1})^2 systems; lstsq copes with rank deficiency
-            sol = torch.linalg.lstsq(design.T @ design, design.T @ rhs.T).solution  # (R_k R_{k+1}, d_k)
+            # normal equations: small (R_k R_{k+1})^2 systems, singular when a bond is larger
+            # than the data needs; the eigenvalue pseudo-inverse gives the exact minimiser there
+            # (lstsq's default gelsy can misjudge the rank and return a worse point)
+            sol = torch.linalg.pinv(design.T @ design, hermitian=True) @ (design.T @ rhs.T)  # (R_k R_{k+1}, d_k)
             r_k, r_next = cores[k].shape[0], cores[k].shape[2]
             cores[k] = sol.T.reshape(dims[k], r_k, r_next).permute(1, 0, 2).contiguous()
         new_error = float((tr_to_dense(cores, num_in) - matrix).norm() / norm)

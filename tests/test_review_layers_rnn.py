@@ -1,0 +1,49 @@
+"""Defects found by a user's review of the layers and recurrent networks (float64 equalities)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tensorrnn.tensor import bt_decompose, tr_als, tr_decompose, tr_svd, tr_to_dense
+
+DT = torch.float64
+
+
+# --- decompositions: ALS on rank-deficient normal equations -----------------------------------
+
+def test_tr_als_keeps_an_exact_start_exact():
+    """Full ranks: TR-SVD is exact, and an ALS sweep (exact least squares) cannot lose that."""
+    torch.manual_seed(0)
+    w = torch.randn(6, 6, dtype=DT)
+    cores = tr_svd(w, (2, 3), (3, 2), [6, 6, 6, 6])
+    assert float((tr_to_dense(cores, 2) - w).norm()) < 1e-12
+    _, error = tr_als(w, cores, 2, iters=3)
+    assert error < 1e-10
+
+
+def test_tr_als_error_never_increases():
+    torch.manual_seed(0)
+    w = torch.randn(6, 6, dtype=DT)
+    cores = tr_svd(w, (2, 3), (3, 2), [2, 2, 2, 2])
+    error = float((tr_to_dense(cores, 2) - w).norm() / w.norm())
+    for _ in range(4):
+        cores, new_error = tr_als(w, cores, 2, iters=1, tol=-1.0)
+        assert new_error <= error + 1e-12
+        error = new_error
+
+
+@pytest.mark.parametrize("rank", [4, 6])
+def test_bt_second_block_never_makes_the_fit_worse(rank):
+    """Block 2 starts from the HOSVD of block 1's residual and ALS never increases the error."""
+    torch.manual_seed(0)
+    w = torch.randn(6, 6, dtype=DT)
+    _, _, one = bt_decompose(w, (2, 3), (3, 2), rank, blocks=1)
+    _, _, two = bt_decompose(w, (2, 3), (3, 2), rank, blocks=2)
+    assert two <= one + 1e-12
+
+
+def test_tr_decompose_full_rank_is_exact():
+    torch.manual_seed(0)
+    w = torch.randn(6, 6, dtype=DT)
+    _, error = tr_decompose(w, (2, 3), (3, 2), 6)
+    assert error < 1e-10

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
+from tensorrnn.nn import FACTORIZATIONS
 from tensorrnn.tensor import bt_decompose, tr_als, tr_decompose, tr_svd, tr_to_dense
 
 DT = torch.float64
@@ -47,3 +49,18 @@ def test_tr_decompose_full_rank_is_exact():
     w = torch.randn(6, 6, dtype=DT)
     _, error = tr_decompose(w, (2, 3), (3, 2), 6)
     assert error < 1e-10
+
+
+# --- from_linear on a low-precision layer -------------------------------------------------------
+
+@pytest.mark.parametrize("fact", ["tt", "tr", "bt"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_from_linear_converts_a_low_precision_layer(fact, dtype):
+    """torch's SVD / eigh have no half kernels on CPU: decompose in float32, keep the layer's dtype."""
+    torch.manual_seed(0)
+    linear = nn.Linear(6, 6, dtype=dtype)
+    layer = FACTORIZATIONS[fact].from_linear(linear, (2, 3), (3, 2), 6)   # full ranks: exact
+    assert all(p.dtype == dtype for p in layer.parameters())
+    assert layer.decomposition_error < 1e-2          # rounding to the layer's dtype only
+    x = torch.randn(4, 6, dtype=dtype)
+    torch.testing.assert_close(layer(x).float(), linear(x).float(), rtol=0.05, atol=0.05)

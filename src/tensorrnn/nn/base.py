@@ -150,7 +150,10 @@ def check_linear(linear: object, in_shape: tuple[int, ...], out_shape: tuple[int
             f"linear=Linear({linear.in_features}, {linear.out_features}): expected "
             f"in_features={in_features} (in_shape={in_shape}) and out_features={out_features} "
             f"(out_shape={out_shape})")
-    return linear.weight.detach().T  # (I, O)
+    weight = linear.weight.detach().T  # (I, O)
+    # SVD and eigh have no half-precision kernels (and would lose the fit to rounding): the
+    # decomposition runs in float32; the layer keeps linear's dtype and rounds the factors once.
+    return weight.float() if weight.dtype in (torch.float16, torch.bfloat16) else weight
 
 
 def rank_repr(name: str, ranks: Sequence[int], unclipped: Sequence[int]) -> str:

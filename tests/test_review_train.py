@@ -144,3 +144,22 @@ def test_fit_accepts_trainer_enable_checkpointing_false(tiny_config):
     cli = _make_cli("fit", ["--config", str(tiny_config), "--trainer.enable_checkpointing", "false"])
     assert cli.trainer.checkpoint_callbacks == []
     assert len(_make_cli("fit", ["--config", str(tiny_config)]).trainer.checkpoint_callbacks) == 2
+
+
+def test_one_fold_is_refused_before_training_on_nothing(tmp_path):
+    # num_folds=1 held out every clip: Lightning's sampler failed on the empty training set
+    with pytest.raises(ValueError, match=r"^data.num_folds=1: expected an integer >= 2$"):
+        VideoDataModule("ucf11", str(tmp_path), size=[32, 24], num_folds=1)
+
+
+def test_a_split_without_training_clips_names_the_options(tmp_path):
+    from tensorrnn.data.synthetic import make_demo_videos
+
+    # one group: leave-one-group-out holds out every clip
+    root = make_demo_videos(tmp_path, num_classes=2, groups=1, clips_per_group=1, size=(16, 12), num_frames=4,
+                            progress=False)
+    data = VideoDataModule("ucf11", str(root), split="logo", size=[16, 12], num_frames=2,
+                           dataset_options={"progress": False})
+    with pytest.raises(ValueError, match=r"^data.split='logo', data.fold=0, data.val_fraction=0.0 leave no training "
+                                         r"clips \(0 of 2\); expected a split that trains on some clips$"):
+        data.setup()

@@ -127,7 +127,7 @@ class VideoDataModule(L.LightningDataModule):
         if cache_dir is not None and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
             raise NotADirectoryError(f"data.cache_dir={cache_dir!r}: exists and is not a directory")
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
-                                 ("num_frames", num_frames, 1), ("fold", fold, 0)):
+                                 ("num_frames", num_frames, 1), ("fold", fold, 0), ("num_folds", num_folds, 2)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"data.{name}={value!r}: expected an integer >= {low}")
         if not 0.0 <= val_fraction < 1.0:
@@ -238,6 +238,10 @@ class VideoDataModule(L.LightningDataModule):
             train = [train[i] for i in sorted(order[n_val:])]
         else:
             val = test
+        if not train:  # Lightning's sampler would fail later with a message naming no option
+            hp = self.hparams
+            raise ValueError(f"data.split={hp.split!r}, data.fold={hp.fold}, data.val_fraction={hp.val_fraction} leave "
+                             f"no training clips (0 of {len(self.full)}); expected a split that trains on some clips")
         self._splits = {"train": self.full.subset(train), "val": evaluation.subset(val),
                         "test": evaluation.subset(test)}
 

@@ -93,7 +93,9 @@ class VideoDataModule(L.LightningDataModule):
         val_fraction: share of the training clips held out for validation; ``0`` validates on
             the held-out test fold (as the papers' code did).
         batch_size, num_workers: DataLoader settings.
-        dataset_options: further keyword arguments for ``tensorrnn.data.build_dataset``.
+        dataset_options: further keyword arguments for ``tensorrnn.data.build_dataset``
+            (``progress``, ``max_bad_fraction``, ...); an unknown key, or one set by an
+            argument above (``size``, ``num_frames``, ...), is a ``ValueError``.
     """
 
     def __init__(

@@ -69,7 +69,9 @@ class VideoClassifier(L.LightningModule):
         recurrent_dropout: variational dropout on the recurrent state (original code: 0.25).
         rnn_options: further keyword arguments for ``tensorrnn.nn.build_classifier`` (the
             papers' options: ``gate_activation: hard_sigmoid``, ``forget_bias: 1.0``,
-            ``recurrent_init: orthogonal``, ``num_layers``, ...), passed through unchanged.
+            ``recurrent_init: orthogonal``, ``num_layers``, ...), passed through unchanged; an
+            unknown key, or one set by an argument above (``rank``, ``recurrent_dropout``, ...),
+            is a ``ValueError``.
         num_classes: number of classes (set from the data by the CLI).
         multilabel: sigmoid outputs and binary cross-entropy (Hollywood2) instead of softmax.
         class_names: names of the classes, kept in the checkpoint for ``predict``.

@@ -64,3 +64,24 @@ def test_from_linear_converts_a_low_precision_layer(fact, dtype):
     assert layer.decomposition_error < 1e-2          # rounding to the layer's dtype only
     x = torch.randn(4, 6, dtype=dtype)
     torch.testing.assert_close(layer(x).float(), linear(x).float(), rtol=0.05, atol=0.05)
+
+
+# --- integer input (raw uint8 frames) --------------------------------------------------------
+
+def test_integer_input_is_named_by_the_layers_and_the_rnns():
+    """Raw uint8 frames get a one-line ValueError, not addmm's 'expected m1 and m2 ...'."""
+    from tensorrnn.nn import TTGRU, TTLinear, build_classifier
+
+    frames = torch.zeros(2, 3, 6, dtype=torch.uint8)
+    for module in (TTLinear((2, 3), (3, 2), 2), TTGRU((2, 3), (2, 2), 2),
+                   build_classifier("lstm", (2, 3), (2, 2), 4, rank=2),
+                   build_classifier("mlp", (2, 3), (2, 2), 4, rank=2)):
+        with pytest.raises(ValueError, match=r"input of dtype torch\.uint8: expected a floating-point"):
+            module(frames)
+
+
+def test_sequence_classifier_names_a_module_that_is_not_recurrent():
+    from tensorrnn.nn import SequenceClassifier
+
+    with pytest.raises(ValueError, match=r"rnn=Linear: expected a recurrent network"):
+        SequenceClassifier(nn.Linear(6, 4), 3)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from tensorrnn.tensor.shapes import check_shape
 
-__all__ = ["FactorizedLinear", "INITS", "init_std", "check_linear", "rank_repr"]
+__all__ = ["FactorizedLinear", "INITS", "init_std", "check_floating", "check_linear", "rank_repr"]
 
 #: Supported initialisations of the reconstructed weight.
 INITS = ("glorot", "he")
@@ -115,6 +115,7 @@ class FactorizedLinear(nn.Module):
             raise ValueError(
                 f"input.shape={tuple(x.shape)}: expected the last dimension to be "
                 f"in_features={self.in_features}")
+        check_floating(x)
         if x.numel() == 0:
             y = x.new_zeros(*x.shape[:-1], self.out_features)
         else:
@@ -138,6 +139,14 @@ class FactorizedLinear(nn.Module):
                 else:
                     self.bias.zero_()
         self.decomposition_error = float(error)
+
+
+def check_floating(x: Tensor) -> None:
+    """Raise ``ValueError`` for integer input (raw uint8 frames), which the contractions reject
+    with an opaque dtype message from deep inside."""
+    if not (x.is_floating_point() or x.is_complex()):
+        raise ValueError(f"input of dtype {x.dtype}: expected a floating-point tensor "
+                         f"(scale raw frames to float first)")
 
 
 def check_linear(linear: object, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Tensor:

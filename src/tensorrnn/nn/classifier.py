@@ -79,6 +79,9 @@ class SequenceClassifier(nn.Module):
                  dropout: float = 0.0) -> None:
         super().__init__()
         _check_classes(num_classes)
+        if not isinstance(rnn, (TensorizedRNNBase, nn.RNNBase)):
+            raise ValueError(f"rnn={type(rnn).__name__}: expected a recurrent network "
+                             f"(a TensorizedRNNBase or a torch.nn.RNN/GRU/LSTM)")
         if not getattr(rnn, "batch_first", False):
             raise ValueError("rnn.batch_first=False: expected a batch-first recurrent network")
         self.rnn = rnn

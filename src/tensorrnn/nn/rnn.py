@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tensorrnn.nn.base import check_floating
 from tensorrnn.nn.factory import FACTORIZATIONS, factorized_linear
 from tensorrnn.papers import NUM_GATES
 from tensorrnn.tensor.shapes import check_shape
@@ -380,6 +381,7 @@ class TensorizedRNNBase(nn.Module):
         if input.shape[-1] != self.input_size:
             raise ValueError(f"input of shape {tuple(input.shape)}: expected the last dimension to be "
                              f"in_features={self.input_size} (in_shape={self.in_shape})")
+        check_floating(input)
         batched = input.dim() == 3
         if not batched:
             input = input.unsqueeze(0 if self.batch_first else 1)

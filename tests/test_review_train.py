@@ -163,3 +163,25 @@ def test_a_split_without_training_clips_names_the_options(tmp_path):
     with pytest.raises(ValueError, match=r"^data.split='logo', data.fold=0, data.val_fraction=0.0 leave no training "
                                          r"clips \(0 of 2\); expected a split that trains on some clips$"):
         data.setup()
+
+
+def test_checkpoint_of_other_classes_is_refused():
+    from tensorrnn.train.checkpoint import check_compatible
+
+    # same network, same number of classes, another data set: its outputs mean other classes
+    saved = VideoClassifier(**TINY, class_names=["a", "b", "c"])
+    checkpoint = {"state_dict": saved.state_dict(), "hyper_parameters": dict(saved.hparams)}
+    check_compatible(checkpoint, VideoClassifier(**TINY, class_names=["a", "b", "c"]), "m.ckpt")
+    check_compatible(checkpoint, VideoClassifier(**TINY), "m.ckpt")  # no names to compare
+    with pytest.raises(ValueError, match=r"--ckpt_path 'm.ckpt': checkpoint is from a different model .*"
+                                         r"class_names\[0\] 'a' != 'b'"):
+        check_compatible(checkpoint, VideoClassifier(**TINY, class_names=["b", "a", "c"]), "m.ckpt")
+
+
+def test_checkpoint_of_more_classes_names_num_classes():
+    from tensorrnn.train.checkpoint import check_compatible
+
+    saved = VideoClassifier(**{**TINY, "num_classes": 2}, class_names=["a", "b"])
+    checkpoint = {"state_dict": saved.state_dict(), "hyper_parameters": dict(saved.hparams)}
+    with pytest.raises(ValueError, match=r"different model .*: num_classes 2 != 3$"):
+        check_compatible(checkpoint, VideoClassifier(**TINY, class_names=["a", "b", "c"]), "m.ckpt")

@@ -77,6 +77,11 @@ def check_compatible(checkpoint: dict[str, Any], model: torch.nn.Module, path: s
     norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
     diffs = [f"{key} {norm(saved.get(key))!r} != {norm(current.get(key))!r}"
              for key in MODEL_KEYS if key in saved and norm(saved.get(key)) != norm(current.get(key))]
+    # the same number of classes in another order (or another data set) means other outputs
+    names = saved.get("class_names"), current.get("class_names")
+    if None not in names and len(names[0]) == len(names[1]) and list(names[0]) != list(names[1]):
+        i = next(i for i, (a, b) in enumerate(zip(*names)) if a != b)  # other lengths: num_classes differs
+        diffs.append(f"class_names[{i}] {names[0][i]!r} != {names[1][i]!r}")
     if diffs:
         raise ValueError(f"--ckpt_path {str(path)!r}: checkpoint is from a different model "
                          f"({describe(saved)}) than the config ({describe(current)}): {'; '.join(diffs)}")

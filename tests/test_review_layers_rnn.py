@@ -85,3 +85,29 @@ def test_sequence_classifier_names_a_module_that_is_not_recurrent():
 
     with pytest.raises(ValueError, match=r"rnn=Linear: expected a recurrent network"):
         SequenceClassifier(nn.Linear(6, 4), 3)
+
+
+# --- from_linear: what it is given ----------------------------------------------------------------
+
+@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "dense"])
+def test_from_linear_names_an_argument_that_is_not_a_linear(fact):
+    with pytest.raises(ValueError, match=r"linear=Tensor: expected a torch\.nn\.Linear"):
+        FACTORIZATIONS[fact].from_linear(torch.randn(6, 6), (2, 3), (3, 2), 2)
+
+
+@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "dense"])
+def test_from_linear_of_a_zero_weight_is_exact(fact):
+    """A zero-initialised layer (float32) is represented exactly: error 0, not 0 / 0 = NaN."""
+    linear = nn.Linear(6, 6)
+    with torch.no_grad():
+        linear.weight.zero_()
+    layer = FACTORIZATIONS[fact].from_linear(linear, (2, 3), (3, 2), 2)
+    assert layer.decomposition_error == 0.0
+    assert float(layer.to_dense().detach().abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("fact", ["tr", "bt"])
+@pytest.mark.parametrize("als_iters", [-1, 2.5])
+def test_from_linear_checks_als_iters(fact, als_iters):
+    with pytest.raises(ValueError, match=rf"als_iters={als_iters}: expected an int >= 0"):
+        FACTORIZATIONS[fact].from_linear(nn.Linear(6, 6), (2, 3), (3, 2), 2, als_iters=als_iters)

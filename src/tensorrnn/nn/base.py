@@ -149,8 +149,12 @@ def check_floating(x: Tensor) -> None:
                          f"(scale raw frames to float first)")
 
 
-def check_linear(linear: object, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Tensor:
-    """Validate ``linear`` against the shapes; return its weight as an ``(I, O)`` matrix."""
+def check_linear(linear: object, in_shape: Sequence[int], out_shape: Sequence[int]) -> Tensor:
+    """Validate ``linear`` against the shapes; return its weight as an ``(I, O)`` matrix.
+
+    ``from_linear`` calls this before building the layer, which reads ``linear``'s attributes.
+    """
+    in_shape, out_shape = check_shape("in_shape", in_shape), check_shape("out_shape", out_shape)
     if not isinstance(linear, nn.Linear):
         raise ValueError(f"linear={type(linear).__name__}: expected a torch.nn.Linear")
     in_features, out_features = math.prod(in_shape), math.prod(out_shape)

@@ -93,10 +93,10 @@ class BTLinear(FactorizedLinear):
             als_iters: maximum number of ALS sweeps (0: greedy HOSVD only).
             tol: stop when a sweep improves the relative error by less than this.
         """
+        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
         layer = cls(in_shape, out_shape, rank, blocks=blocks,
                     bias=linear.bias is not None if bias is None else bias,
                     device=linear.weight.device, dtype=linear.weight.dtype)
-        matrix = check_linear(linear, layer.in_shape, layer.out_shape)
         core, factors, error = bt.bt_decompose(matrix, layer.in_shape, layer.out_shape, layer.ranks,
                                                layer.blocks, als_iters=als_iters, tol=tol)
         with torch.no_grad():

@@ -58,9 +58,9 @@ class DenseLinear(FactorizedLinear):
     def from_linear(cls, linear: nn.Linear, in_shape: Sequence[int], out_shape: Sequence[int],
                     rank=None, bias: bool | None = None) -> "DenseLinear":
         """Copy a dense ``nn.Linear`` (exact; ``rank`` is ignored and accepted for symmetry)."""
+        check_linear(linear, in_shape, out_shape)
         layer = cls(in_shape, out_shape, bias=linear.bias is not None if bias is None else bias,
                     device=linear.weight.device, dtype=linear.weight.dtype)
-        check_linear(linear, layer.in_shape, layer.out_shape)
         with torch.no_grad():
             layer.weight.copy_(linear.weight)
         layer._finish_from_linear(linear, 0.0)

@@ -85,9 +85,9 @@ class TRLinear(FactorizedLinear):
             als_iters: maximum number of ALS sweeps after TR-SVD (0: TR-SVD only).
             tol: stop when a sweep improves the relative error by less than this.
         """
+        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
         layer = cls(in_shape, out_shape, rank, bias=linear.bias is not None if bias is None else bias,
                     device=linear.weight.device, dtype=linear.weight.dtype)
-        matrix = check_linear(linear, layer.in_shape, layer.out_shape)
         cores, error = tr.tr_decompose(matrix, layer.in_shape, layer.out_shape, layer.ranks,
                                        als_iters=als_iters, tol=tol)
         with torch.no_grad():

@@ -87,15 +87,16 @@ class TTLinear(FactorizedLinear):
             in_shape, out_shape, rank: as in the constructor.
             bias: keep a bias (default: if ``linear`` has one).
         """
+        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
         layer = cls(in_shape, out_shape, rank, bias=linear.bias is not None if bias is None else bias,
                     device=linear.weight.device, dtype=linear.weight.dtype)
-        matrix = check_linear(linear, layer.in_shape, layer.out_shape)
         cores = tt.tt_svd(matrix, layer.in_shape, layer.out_shape, layer.ranks)
         with torch.no_grad():
             for param, core in zip(layer.cores, cores):
                 param.zero_()
                 param[tuple(slice(0, s) for s in core.shape)] = core  # SVD ranks can be lower
-            error = (tt.tt_to_dense(list(layer.cores)) - matrix).norm() / matrix.norm().clamp_min(1e-300)
+            norm = matrix.norm().clamp_min(torch.finfo(matrix.dtype).tiny)  # a zero weight: 0, not 0 / 0
+            error = (tt.tt_to_dense(list(layer.cores)) - matrix).norm() / norm
         layer._finish_from_linear(linear, error)
         return layer
 

@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from tensorrnn.tensor import plan
-from tensorrnn.tensor.shapes import check_rank_list
+from tensorrnn.tensor.shapes import check_nonnegative_int, check_rank_list
 from tensorrnn.tensor.tt import deinterleave, interleave
 
 __all__ = [
@@ -324,7 +324,7 @@ def _bt_als(t: Tensor, core: Tensor, mats: list[Tensor], iters: int, tol: float)
     ``t`` onto one block's factors, so no matrix of the size of ``t`` times a rank is formed.
     """
     n, d = core.shape[0], core.ndim - 1
-    norm = t.norm().clamp_min(1e-300)
+    norm = t.norm().clamp_min(torch.finfo(t.dtype).tiny)  # 1e-300 is 0 in float32: 0 / 0
 
     def rel_error(core, mats):
         # measured on the reconstruction: the expansion ||T||^2 - 2<T, X> + ||X||^2 loses
@@ -389,6 +389,7 @@ def bt_decompose(matrix: Tensor, in_shape: Sequence[int], out_shape: Sequence[in
         raise ValueError(
             f"matrix.shape={tuple(matrix.shape)}: expected {expected} for in_shape={tuple(in_shape)}, "
             f"out_shape={tuple(out_shape)}")
+    als_iters = check_nonnegative_int("als_iters", als_iters)
     ranks = bt_ranks(rank, in_shape, out_shape)
     t = interleave(matrix, in_shape, out_shape)  # (m_1 n_1, ..., m_d n_d)
     core, mats = _hosvd_blocks(t, ranks, blocks)

@@ -13,6 +13,7 @@ __all__ = [
     "check_shape",
     "check_rank_list",
     "check_positive_int",
+    "check_nonnegative_int",
     "factorize",
     "suggest_shapes",
     "clip_ring_ranks",
@@ -23,6 +24,13 @@ def check_positive_int(name: str, value: object) -> int:
     """Return ``value`` as an int, or raise ``ValueError`` if it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}={value!r}: expected a positive integer")
+    return int(value)
+
+
+def check_nonnegative_int(name: str, value: object) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` if it is not an integer ``>= 0``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name}={value!r}: expected an int >= 0")
     return int(value)
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from tensorrnn.tensor import plan
-from tensorrnn.tensor.shapes import check_rank_list, clip_ring_ranks
+from tensorrnn.tensor.shapes import check_nonnegative_int, check_rank_list, clip_ring_ranks
 
 __all__ = [
     "tr_ranks", "tr_core_shapes", "tr_num_params", "tr_init_std", "tr_network", "tr_contract",
@@ -203,7 +203,7 @@ def tr_als(matrix: Tensor, cores: Sequence[Tensor], num_in: int, iters: int = 50
     dims = [c.shape[1] for c in cores]
     n = len(cores)
     target = matrix.reshape(dims)
-    norm = target.norm().clamp_min(1e-300)
+    norm = target.norm().clamp_min(torch.finfo(target.dtype).tiny)  # 1e-300 is 0 in float32: 0 / 0
     error = float((tr_to_dense(cores, num_in) - matrix).norm() / norm)
     for _ in range(iters):
         for k in range(n):
@@ -229,6 +229,7 @@ def tr_decompose(matrix: Tensor, in_shape: Sequence[int], out_shape: Sequence[in
                  rank: int | Sequence[int], als_iters: int = 50, tol: float = 1e-12) -> tuple[list[Tensor], float]:
     """TR-SVD, then up to ``als_iters`` ALS sweeps. Returns ``(cores, relative error)``."""
     _check_matrix(matrix, in_shape, out_shape)
+    als_iters = check_nonnegative_int("als_iters", als_iters)
     ranks = tr_ranks(rank, in_shape, out_shape)
     cores = tr_svd(matrix, in_shape, out_shape, ranks)
     return tr_als(matrix, cores, len(in_shape), iters=als_iters, tol=tol)

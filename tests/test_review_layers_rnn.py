@@ -111,3 +111,13 @@ def test_from_linear_of_a_zero_weight_is_exact(fact):
 def test_from_linear_checks_als_iters(fact, als_iters):
     with pytest.raises(ValueError, match=rf"als_iters={als_iters}: expected an int >= 0"):
         FACTORIZATIONS[fact].from_linear(nn.Linear(6, 6), (2, 3), (3, 2), 2, als_iters=als_iters)
+
+
+def test_ttmlp_checks_its_shapes_like_the_rnns():
+    """An int shape is one mode everywhere; a missing one is named, not "'NoneType' is not iterable"."""
+    from tensorrnn.nn import build_classifier
+
+    mlp = build_classifier("mlp", 6, 4, 3, factorization="dense")
+    assert (mlp.proj.in_shape, mlp.proj.out_shape) == ((6,), (4,))
+    with pytest.raises(ValueError, match=r"hidden_shape=None: expected a non-empty sequence"):
+        build_classifier("mlp", (2, 3), None, 3, rank=2)

@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM, TensorizedRNN, TensorizedRNNBase, time_mask
+from tensorrnn.tensor.shapes import check_shape
 
 __all__ = ["SequenceClassifier", "TTMLP", "build_classifier", "flatten_frames"]
 
@@ -159,7 +160,8 @@ class TTMLP(nn.Module):
             raise ValueError(f"pooling={pooling!r}: expected one of {', '.join(map(repr, _POOLINGS))}")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r}: expected one of {', '.join(map(repr, _ACTIVATIONS))}")
-        self.proj = factorized_linear(factorization, list(in_shape), list(hidden_shape), rank=rank,
+        in_shape, hidden_shape = check_shape("in_shape", in_shape), check_shape("hidden_shape", hidden_shape)
+        self.proj = factorized_linear(factorization, in_shape, hidden_shape, rank=rank,
                                       blocks=blocks, bias=bias, init=init, device=device, dtype=dtype)
         self.pooling = pooling
         self.activation = activation

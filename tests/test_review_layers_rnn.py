@@ -87,6 +87,30 @@ def test_sequence_classifier_names_a_module_that_is_not_recurrent():
         SequenceClassifier(nn.Linear(6, 4), 3)
 
 
+def test_sequence_classifier_takes_a_wrapped_torch_rnn():
+    """Duck typing: a module with torch's RNN attributes and outputs (a wrapper, a custom cell)
+    is accepted and classifies exactly like the torch RNN it wraps."""
+    from tensorrnn.nn import SequenceClassifier
+
+    class Wrapped(nn.Module):
+        def __init__(self, rnn):
+            super().__init__()
+            self.inner = rnn
+            self.input_size, self.hidden_size = rnn.input_size, rnn.hidden_size
+            self.batch_first, self.bidirectional = rnn.batch_first, rnn.bidirectional
+
+        def forward(self, x):
+            return self.inner(x)
+
+    torch.manual_seed(0)
+    gru = nn.GRU(6, 5, batch_first=True, dtype=torch.float64)
+    plain = SequenceClassifier(gru, 3).double()
+    wrapped = SequenceClassifier(Wrapped(gru), 3).double()
+    wrapped.head.load_state_dict(plain.head.state_dict())
+    x = torch.randn(2, 4, 6, dtype=torch.float64)
+    torch.testing.assert_close(wrapped(x), plain(x), rtol=0, atol=0)
+
+
 # --- from_linear: what it is given ----------------------------------------------------------------
 
 @pytest.mark.parametrize("fact", ["tt", "tr", "bt", "dense"])

@@ -80,9 +80,11 @@ class SequenceClassifier(nn.Module):
                  dropout: float = 0.0) -> None:
         super().__init__()
         _check_classes(num_classes)
-        if not isinstance(rnn, (TensorizedRNNBase, nn.RNNBase)):
-            raise ValueError(f"rnn={type(rnn).__name__}: expected a recurrent network "
-                             f"(a TensorizedRNNBase or a torch.nn.RNN/GRU/LSTM)")
+        # duck-typed: a wrapped or custom RNN with torch's attributes and outputs is welcome
+        missing = [a for a in ("input_size", "hidden_size", "batch_first", "bidirectional") if not hasattr(rnn, a)]
+        if missing:
+            raise ValueError(f"rnn={type(rnn).__name__}: expected a recurrent network (a TensorizedRNNBase "
+                             f"or a torch.nn.RNN/GRU/LSTM); it has no {', '.join(missing)}")
         if not getattr(rnn, "batch_first", False):
             raise ValueError("rnn.batch_first=False: expected a batch-first recurrent network")
         self.rnn = rnn

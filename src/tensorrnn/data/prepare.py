@@ -9,15 +9,15 @@ frames from the cache instead of decoding video.
 """
 from __future__ import annotations
 
-import argparse
 import warnings
 
 from tensorrnn import papers
 from tensorrnn.data.datasets import DATASETS
+from tensorrnn.errors import ArgumentParser
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tensorrnn prepare", description=__doc__.split("\n\n")[0])
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="tensorrnn prepare", description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", choices=sorted(DATASETS), help="dataset layout")
     parser.add_argument("root", help="dataset folder")
     parser.add_argument("--cache-dir", required=True, help="folder of the frame cache")

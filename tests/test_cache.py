@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 
 import numpy as np
@@ -101,6 +102,21 @@ def test_stale_temp_of_dead_process_is_removed(ucf11_root, tmp_path):
     live.write_bytes(b"in progress")
     cache.build(clip_paths(ucf11_root)[:1], progress=False)
     assert not stale.exists() and live.exists()
+
+
+def test_index_temp_of_a_concurrent_build_is_kept(ucf11_root, tmp_path):
+    """An index being written by another build into the same cache (DDP ranks sharing a
+    cache_dir) names no process: it is kept while fresh and removed once an hour old."""
+    cache = FrameCache(tmp_path, ucf11_root, SIZE, name="ucf11")
+    cache.dir.mkdir(parents=True)
+    fresh = cache.dir / ".shard-abc.json.x1y2z3.tmp"  # as atomic_write_text names it
+    fresh.write_text("{")
+    old = cache.dir / ".shard-def.json.q7r8s9.tmp"
+    old.write_text("{")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    cache.build(clip_paths(ucf11_root)[:1], progress=False)
+    assert fresh.exists() and not old.exists()
 
 
 def test_store_identity_depends_on_size_and_root(ucf11_root, hmdb51_root, tmp_path):

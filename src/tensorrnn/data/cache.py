@@ -46,6 +46,8 @@ from tensorrnn.files import atomic_write_text
 CACHE_VERSION = 1
 #: Clips per shard: an interrupted build loses at most this many decoded clips.
 DEFAULT_SHARD_CLIPS = 64
+#: Age after which a temporary index file is taken for a killed build's (its write takes ms).
+STALE_INDEX_SECONDS = 3600
 
 
 @dataclass
@@ -313,10 +315,23 @@ class FrameCache:
         self._damaged = []
 
     def _remove_stale_temps(self) -> None:
-        """Delete temporary files left by builds that were killed (their process is gone)."""
+        """Delete temporary files left by builds that were killed.
+
+        A frames file names its process (``.shard-ID.u8.PID.tmp``): stale once that process is
+        gone. An index file (``atomic_write_text``'s ``.shard-ID.json.RANDOM.tmp``) names none
+        and lives for milliseconds: stale after an hour. Another build writing into the same
+        cache at the same time (DDP ranks sharing a ``cache_dir``) thus keeps both of its own.
+        """
         for tmp in self.dir.glob(".shard-*.tmp"):
-            pid = int(tmp.name.split(".")[-2]) if tmp.name.split(".")[-2].isdigit() else -1
-            if not _alive(pid):
+            parts = tmp.name.split(".")  # ['', 'shard-ID', 'u8' or 'json', PID or RANDOM, 'tmp']
+            try:
+                if parts[-3] == "u8" and parts[-2].isdigit():
+                    stale = not _alive(int(parts[-2]))
+                else:
+                    stale = time.time() - tmp.stat().st_mtime > STALE_INDEX_SECONDS
+            except FileNotFoundError:  # its build finished in the meantime
+                continue
+            if stale:
                 tmp.unlink(missing_ok=True)
 
 

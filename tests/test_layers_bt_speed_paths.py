@@ -139,6 +139,23 @@ def test_sweep_macs_match_an_explicit_count():
     assert largest == 12
 
 
+@pytest.mark.parametrize("case", CASES[2:4], ids=IDS[2:4])
+def test_gradgradcheck_every_split(case):
+    """Second derivatives (a gradient penalty, a Hessian-vector product) through the written-out
+    backward, kept and recomputed states alike."""
+    core, factors = random_bt(*case, seed=4)
+    x = torch.randn(3, math.prod(case[0]), dtype=torch.float64)
+    for split in range(len(case[0])):
+        for recompute in (False, True):
+            sweep = plan.BTPlan(split, 2, 0)
+
+            def fn(x, core, *factors):
+                return bt_contract(x, core, factors, sweep=sweep, recompute=recompute)
+
+            inputs = [t.clone().requires_grad_(True) for t in (x, core, *factors)]
+            assert torch.autograd.gradgradcheck(fn, inputs, fast_mode=True), f"split={split}, recompute={recompute}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_recomputed_backward_equals_the_stored_one(case):
     """``recompute`` (the default in training) only moves work into the backward: same output,

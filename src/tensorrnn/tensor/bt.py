@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from tensorrnn.tensor import plan
 from tensorrnn.tensor.shapes import check_nonnegative_int, check_rank_list
@@ -150,7 +149,9 @@ class _SweepRight(torch.autograd.Function):
     The backward is written out so that, without ``keep_first``, it recomputes only the first
     state (input-sized; the input is kept by the caller anyway) and keeps the later ones, where
     checkpointing the whole sweep would recompute them all: 1.85x the input batch of training
-    memory for the BT-LSTM step either way, one product fewer in the backward.
+    memory for the BT-LSTM step either way, one product fewer in the backward. Under
+    ``create_graph`` the backward recomputes every state from the input, so second derivatives
+    are exact too.
     """
 
     @staticmethod
@@ -163,11 +164,17 @@ class _SweepRight(torch.autograd.Function):
         return states[-1]
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad: Tensor):
         steps = len(ctx.needs_input_grad) - 2
         weights, inputs = ctx.saved_tensors[:steps], list(ctx.saved_tensors[steps:])
-        if not ctx.keep_first:
+        if torch.is_grad_enabled():
+            # create_graph (a double backward, e.g. a gradient penalty): every state again from
+            # the input, so that the graph of this backward reaches the input and the weights
+            # (the states kept by the forward were made without a graph)
+            inputs = inputs[:1]
+            for w in weights[:-1]:
+                inputs.append(w @ inputs[-1].reshape(-1, w.shape[1]).T)
+        elif not ctx.keep_first:
             x = inputs[0]
             inputs.insert(1, weights[0] @ x.reshape(-1, weights[0].shape[1]).T)
         grads = [None] * steps

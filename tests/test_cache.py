@@ -119,6 +119,21 @@ def test_index_temp_of_a_concurrent_build_is_kept(ucf11_root, tmp_path):
     assert fresh.exists() and not old.exists()
 
 
+def test_frames_file_without_index_is_removed_once_old(ucf11_root, tmp_path):
+    """A build killed between a shard's two renames leaves a frames file no index points to:
+    removed once an hour old, kept while another build may be about to write its index."""
+    cache = FrameCache(tmp_path, ucf11_root, SIZE, name="ucf11")
+    cache.dir.mkdir(parents=True)
+    recent, orphan = cache.dir / "shard-aaa.u8", cache.dir / "shard-bbb.u8"
+    for path in (recent, orphan):
+        path.write_bytes(b"\0" * 12)
+    hours_ago = time.time() - 2 * 3600
+    os.utime(orphan, (hours_ago, hours_ago))
+    cache.build(clip_paths(ucf11_root)[:1], progress=False)
+    assert recent.exists() and not orphan.exists()
+    assert len(list(cache.dir.glob("shard-*.json"))) == 1  # the build's own shard is complete
+
+
 def test_store_identity_depends_on_size_and_root(ucf11_root, hmdb51_root, tmp_path):
     a = FrameCache(tmp_path, ucf11_root, (16, 12))
     assert FrameCache(tmp_path, ucf11_root, (16, 12)).dir == a.dir

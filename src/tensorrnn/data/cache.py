@@ -18,7 +18,8 @@ Atomicity and resume: a shard is written under a temporary name and finalised by
 ``os.replace`` of the frames, then of its index; the index is the completion marker, so an
 interrupted build never looks complete. Clips of finished shards are kept; a rerun decodes
 only the clips no finished shard holds (a shard is finalised every ``DEFAULT_SHARD_CLIPS`` clips, so
-an interruption loses at most that much work). A shard whose index cannot be read or does not
+an interruption loses at most that much work; frames left without their index by a build
+killed between the two renames are deleted by a build an hour later). A shard whose index cannot be read or does not
 match its frames file (a copy cut short) is reported in a warning naming it, its clips count as
 not cached, and the next build replaces it. Several datasets over the same root (train and
 test subsets) share one store. Clips are keyed by their path under the root as the dataset
@@ -46,7 +47,8 @@ from tensorrnn.files import atomic_write_text
 CACHE_VERSION = 1
 #: Clips per shard: an interrupted build loses at most this many decoded clips.
 DEFAULT_SHARD_CLIPS = 64
-#: Age after which a temporary index file is taken for a killed build's (its write takes ms).
+#: Age after which a temporary index file, or a frames file without its index, is taken for a
+#: killed build's (a build writes the index milliseconds after the frames).
 STALE_INDEX_SECONDS = 3600
 
 
@@ -333,6 +335,16 @@ class FrameCache:
                 continue
             if stale:
                 tmp.unlink(missing_ok=True)
+        # A frames file whose index never came (killed between the two renames: milliseconds)
+        # holds up to a shard of decoded clips, hundreds of MB, that nothing will ever read.
+        for frames in self.dir.glob("shard-*.u8"):
+            try:
+                orphan = (not frames.with_suffix(".json").exists()
+                          and time.time() - frames.stat().st_mtime > STALE_INDEX_SECONDS)
+            except FileNotFoundError:
+                continue
+            if orphan:
+                frames.unlink(missing_ok=True)
 
 
 class _ShardWriter:

@@ -21,13 +21,21 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """The file (not a folder) that keeps ``folder`` from being created, if any: ``folder``
+    itself or the nearest of its parents that exists."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
+
+
 def _make_parent(path: Path) -> None:
     """Create ``path``'s folder; a file in the way is a one-line ``NotADirectoryError`` naming
     both paths (``mkdir`` would say ``FileExistsError`` about the file alone)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), path.parent)
+        blocker = file_in_the_way(path.parent) or path.parent
         raise NotADirectoryError(f"cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder") from None
 
 

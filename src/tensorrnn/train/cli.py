@@ -31,7 +31,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 from tensorrnn.errors import UsageError
-from tensorrnn.files import atomic_write_text
+from tensorrnn.files import atomic_write_text, file_in_the_way
 from tensorrnn.train.checkpoint import AtomicCheckpointIO, check_compatible, find_last_checkpoint, load_checkpoint
 from tensorrnn.train.datamodule import VideoDataModule
 from tensorrnn.train.module import NonFiniteLossError, VideoClassifier
@@ -124,8 +124,8 @@ class TensorrnnCLI(LightningCLI):
         # Before the data set is probed (minutes on a real one) and before Lightning's start-up
         # lines, whose first makedirs would fail naming no option.
         root = Path(self._root_dir())
-        blocker = next((p for p in (root, *root.parents) if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
+        blocker = file_in_the_way(root)
+        if blocker is not None:
             raise NotADirectoryError(f"trainer.default_root_dir={str(root)!r}: {str(blocker)!r} is a file; "
                                      "expected a folder for the runs")
 

@@ -25,11 +25,17 @@ def test_quick_demo_trains_both_models_and_writes_its_report(tmp_path, capsys):
     hidden = math.prod(q.hidden_shape)
     assert gru["input_map_parameters"] == width * height * 3 * 3 * hidden + 3 * hidden
     assert tt["input_map_parameters"] < gru["input_map_parameters"] / 50
-    # group-aware split: 1 of 5 groups of every class is held out
+    # group-aware split: 1 of 5 groups of every class is the test set; the other 4 groups are
+    # too few to validate on whole groups, so a fifth of their clips validates
     assert tt["held_out_clips"] == q.num_classes * q.clips_per_group
-    assert tt["train_clips"] == 4 * q.num_classes * q.clips_per_group
+    assert tt["train_clips"] + tt["val_clips"] == 4 * q.num_classes * q.clips_per_group
+    assert tt["val_clips"] == q.num_classes * round(0.2 * 4 * q.clips_per_group)
     for r in (tt, gru):
         assert 0.0 <= r["held_out_accuracy"] <= 1.0 and len(r["curves"]["val/acc"]) == 2
+        assert "val/acc" in r["selection"] and r["checkpoint"].endswith(".ckpt")
+        # the demo ran `tensorrnn fit` with the shipped config: its metrics.json says so
+        record = json.loads(open(r["metrics_json"]).read())
+        assert record["command"] == "fit" and record["test"]["test/acc"] == r["held_out_accuracy"]
     assert (tmp_path / "learning_curves.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "TT-GRU" in out and "held-out accuracy" in out and "tensorrnn predict --ckpt_path" in out

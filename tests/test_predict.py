@@ -66,9 +66,9 @@ def test_predict_decodes_like_the_evaluation_clips(trained):
     options = {k: v for k, v in data.items() if not k.startswith("_")}
     module = VideoDataModule(**options)
     evaluation = module.eval_dataset(module.full)
-    expected, _ = evaluation[0]
+    expected = evaluation[0][0]
     frames = predict.clip_loader(data, model.hparams.class_names)(evaluation.clips[0].path)
-    assert frames.shape == (4, 12, 16, 3)
+    assert frames.shape == (data["eval_views"], 4, 12, 16, 3)
     torch.testing.assert_close(frames, expected, rtol=0, atol=0)
 
 

@@ -144,7 +144,9 @@ def test_fit_accepts_trainer_enable_checkpointing_false(tiny_config):
     # any Trainer argument is accepted; the default checkpoints must not contradict this one
     cli = _make_cli("fit", ["--config", str(tiny_config), "--trainer.enable_checkpointing", "false"])
     assert cli.trainer.checkpoint_callbacks == []
-    assert len(_make_cli("fit", ["--config", str(tiny_config)]).trainer.checkpoint_callbacks) == 2
+    # best on validation and last; with no validation clips (6 training clips) only the last
+    assert len(_make_cli("fit", ["--config", str(tiny_config), "--data.val_split", "clips"]).trainer.checkpoint_callbacks) == 2
+    assert len(_make_cli("fit", ["--config", str(tiny_config)]).trainer.checkpoint_callbacks) == 1
 
 
 def test_one_fold_is_refused_before_training_on_nothing(tmp_path):
@@ -161,7 +163,7 @@ def test_a_split_without_training_clips_names_the_options(tmp_path):
                             progress=False)
     data = VideoDataModule("ucf11", str(root), split="logo", size=[16, 12], num_frames=2,
                            dataset_options={"progress": False})
-    with pytest.raises(ValueError, match=r"^data.split='logo', data.fold=0, data.val_fraction=0.0 leave no training "
+    with pytest.raises(ValueError, match=r"^data.split='logo', data.fold=0, data.val_split='auto' leave no training "
                                          r"clips \(0 of 2\); expected a split that trains on some clips$"):
         data.setup()
 

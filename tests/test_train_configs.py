@@ -13,11 +13,24 @@ from tensorrnn.train import cli
 from tensorrnn.train.module import VideoClassifier
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO / "src" / "tensorrnn" / "configs").glob("*.yaml"))
-EXPECTED = {
+DEFAULT_CONFIGS = sorted((REPO / "src" / "tensorrnn" / "configs").glob("*.yaml"))
+PAPER_CONFIGS = sorted((REPO / "src" / "tensorrnn" / "configs" / "paper").glob("*.yaml"))
+CONFIGS = DEFAULT_CONFIGS + PAPER_CONFIGS
+PAPER_MODELS = {
     "ucf11_tt_gru", "ucf11_tt_lstm", "ucf11_tr_lstm", "ucf11_bt_lstm", "ucf11_gru", "ucf11_lstm",
     "hollywood2_tt_gru", "hollywood2_tt_lstm", "youtube_tt_gru", "youtube_tt_lstm", "hmdb51_tt_gru",
     "ucf101_tt_gru", "ucf11_cnn_tr_lstm", "hmdb51_cnn_tr_lstm",
+}
+EXPECTED = PAPER_MODELS | {"demo_tt_gru"}
+#: What a model is: the same in a config and in its paper twin.
+ARCHITECTURE = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates")
+#: The recipe keys (model and data) and their default values: the project's recipe.
+RECIPE_DEFAULTS = {
+    "model": {"normalize": "auto", "optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-2, "scheduler": "cosine",
+              "warmup_epochs": 1.0, "label_smoothing": 0.1, "grad_clip": 1.0, "dropout": 0.25, "input_dropout": 0.1,
+              "recurrent_dropout": 0.0, "output_l2": 0.0},
+    "data": {"sampling": "segments", "eval_sampling": "segments", "eval_views": 3, "scaling": "unit",
+             "crop_scale": [0.6, 1.0], "brightness": 0.2, "contrast": 0.2, "val_split": "auto"},
 }
 NUM_CLASSES = {"ucf11": len(papers.UCF11_CLASSES), "hollywood2": len(papers.HOLLYWOOD2_ACTIONS),
                "youtube_celebrities": papers.YOUTUBE_NUM_PEOPLE, "hmdb51": papers.HMDB51_NUM_CLASSES,
@@ -28,29 +41,74 @@ def load(name: str) -> dict:
     return yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
 
 
+def resolved(path) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.fit_main(["--config", str(path), "--print_config"]) == 0
+    return yaml.safe_load(out.getvalue())
+
+
 def test_the_configs_are_shipped_and_reachable_from_the_repo_root():
-    assert {p.stem for p in CONFIGS} == EXPECTED
-    assert (REPO / "configs" / "ucf11_tt_gru.yaml").read_text() == CONFIGS[-1].parent.joinpath(
+    assert {p.stem for p in DEFAULT_CONFIGS} == EXPECTED
+    assert {p.stem for p in PAPER_CONFIGS} == PAPER_MODELS
+    assert (REPO / "configs" / "ucf11_tt_gru.yaml").read_text() == DEFAULT_CONFIGS[-1].parent.joinpath(
         "ucf11_tt_gru.yaml").read_text()
+    assert (REPO / "configs" / "paper" / "ucf11_tt_gru.yaml").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_MODELS))
+def test_a_config_and_its_paper_twin_are_the_same_model_on_the_same_data(name):
+    default, paper = load(name), load(f"paper/{name}")
+    for key in ARCHITECTURE:
+        assert default["model"].get(key) == paper["model"].get(key), key
+    for key in ("dataset", "num_frames", "size", "features", "batch_size"):
+        assert default["data"].get(key) == paper["data"].get(key), key
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_MODELS))
+def test_default_configs_use_the_default_recipe_and_paper_configs_the_papers(name):
+    # the recipe keys round-trip through --print_config: the defaults where a config is silent,
+    # the paper config's explicit values where it is not
+    default = resolved(REPO / "configs" / f"{name}.yaml")
+    for section, values in RECIPE_DEFAULTS.items():
+        for key, value in values.items():
+            assert default[section][key] == value, (section, key)
+    mirror = default["data"]["dataset"] in ("ucf11", "hmdb51", "ucf101", "hollywood2", "youtube_celebrities")
+    assert default["data"]["flip"] == (0.5 if mirror and not default["data"]["features"] else 0.0)
+    paper = resolved(REPO / "configs" / "paper" / f"{name}.yaml")
+    assert (paper["model"]["normalize"], paper["model"]["optimizer"], paper["model"]["scheduler"]) == (
+        "none", "adam", "none")
+    assert (paper["data"]["eval_views"], paper["data"]["val_split"], paper["data"]["flip"]) == (1, "test", 0.0)
+    assert paper["data"]["crop_scale"] == [1.0, 1.0] and paper["model"]["label_smoothing"] == 0.0
+
+
+def test_the_demo_runs_a_shipped_config_with_the_default_recipe():
+    from tensorrnn.train import demo
+
+    assert demo.config_path() == REPO / "src" / "tensorrnn" / "configs" / demo.CONFIG
+    config = load("demo_tt_gru")
+    assert not set(config["model"]) & set(RECIPE_DEFAULTS["model"])  # nothing of the recipe is set
+    assert not set(config["data"]) & set(RECIPE_DEFAULTS["data"])
+    assert config["data"]["size"] == list(demo.FULL.size) and config["model"]["in_shape"] == list(demo.FULL.in_shape)
+    assert config["trainer"]["max_epochs"] == demo.FULL.epochs
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_print_config_resolves_every_config(path):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.fit_main(["--config", str(path), "--print_config"]) == 0
-    resolved = yaml.safe_load(out.getvalue())
+    result = resolved(path)
     raw = yaml.safe_load(path.read_text())
     for section in ("model", "data"):
         for key, value in raw[section].items():
-            assert resolved[section][key] == value, (section, key)
-    assert resolved["trainer"]["max_epochs"] == raw["trainer"]["max_epochs"]
+            assert result[section][key] == value, (section, key)
+    assert result["trainer"]["max_epochs"] == raw["trainer"]["max_epochs"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_every_config_builds_its_model(path):
     config = yaml.safe_load(path.read_text())
     data = config["data"]
+    if data["dataset"] not in NUM_CLASSES:  # the demo's generated set
+        return
     multilabel = data["dataset"] == "hollywood2"
     model = VideoClassifier(**config["model"], num_classes=NUM_CLASSES[data["dataset"]], multilabel=multilabel)
     if not data.get("features"):  # the frame size matches the factorisation of the input
@@ -62,6 +120,7 @@ def test_every_config_builds_its_model(path):
 
 def input_map_params(name: str) -> int:
     config = load(name)
+    assert config["model"]["in_shape"] == load(f"paper/{name}")["model"]["in_shape"]
     model = VideoClassifier(**config["model"], num_classes=11)
     proj = model.net.rnn.input_proj
     return sum(p.numel() for n, p in proj.named_parameters() if "bias" not in n)
@@ -78,37 +137,37 @@ def test_ucf11_configs_have_the_papers_parameter_counts(name, expected):
 
 
 def test_configs_use_the_papers_shapes_ranks_and_training():
-    assert load("ucf11_tt_gru")["model"]["in_shape"] == list(papers.UCF11_IN_SHAPE)
-    assert load("ucf11_tt_gru")["data"]["size"] == list(papers.UCF11_FRAME_SIZE)
-    assert load("ucf11_tt_gru")["data"]["num_frames"] == papers.FRAMES_PER_CLIP
+    assert load("paper/ucf11_tt_gru")["model"]["in_shape"] == list(papers.UCF11_IN_SHAPE)
+    assert load("paper/ucf11_tt_gru")["data"]["size"] == list(papers.UCF11_FRAME_SIZE)
+    assert load("paper/ucf11_tt_gru")["data"]["num_frames"] == papers.FRAMES_PER_CLIP
     for name in ("ucf11_tt_gru", "ucf11_tt_lstm", "ucf11_tr_lstm", "ucf11_bt_lstm", "ucf11_gru", "ucf11_lstm"):
-        config = load(name)
+        config = load(f"paper/{name}")
         assert config["model"]["lr"] == papers.UCF11_TRAINING["lr"]
         assert config["data"]["batch_size"] == papers.UCF11_TRAINING["batch_size"]
         assert config["model"]["output_l2"] == papers.UCF11_TRAINING["output_l2"]
         assert config["data"]["split"] == "tt_rnn"  # the default protocol; group-aware is an option
-    tr = load("ucf11_tr_lstm")["model"]
+    tr = load("paper/ucf11_tr_lstm")["model"]
     assert tr["in_shape"] == list(papers.TR_UCF11_IN_SHAPE) and tr["hidden_shape"] == list(papers.TR_UCF11_HIDDEN_SHAPE)
     assert tr["rank"] == [papers.TR_UCF11_CLOSING_RANK] + [papers.TR_UCF11_RANK] * 12
-    bt = load("ucf11_bt_lstm")["model"]
+    bt = load("paper/ucf11_bt_lstm")["model"]
     assert (bt["rank"], bt["blocks"]) == (papers.BT_UCF11_RANK, papers.BT_UCF11_BLOCKS)
     for name in ("hollywood2_tt_gru", "hollywood2_tt_lstm"):
-        config = load(name)
+        config = load(f"paper/{name}")
         assert config["model"]["in_shape"] == list(papers.HOLLYWOOD2_IN_SHAPE)
         assert config["data"]["size"] == list(papers.HOLLYWOOD2_FRAME_SIZE)
         assert (config["model"]["lr"], config["data"]["batch_size"]) == (
             papers.HOLLYWOOD2_TRAINING["lr"], papers.HOLLYWOOD2_TRAINING["batch_size"])
         assert config["data"]["split"] == "official"
     for name in ("youtube_tt_gru", "youtube_tt_lstm"):
-        config = load(name)
+        config = load(f"paper/{name}")
         assert config["model"]["in_shape"] == list(papers.YOUTUBE_IN_SHAPE)
         assert (config["model"]["lr"], config["data"]["batch_size"]) == (
             papers.YOUTUBE_TRAINING["lr"], papers.YOUTUBE_TRAINING["batch_size"])
     for name in ("ucf11_cnn_tr_lstm", "hmdb51_cnn_tr_lstm"):
-        config = load(name)
+        config = load(f"paper/{name}")
         assert config["data"]["features"] is True
         assert config["model"]["in_shape"] == list(papers.CNN_TR_IN_SHAPE)
         assert config["model"]["hidden_shape"] == list(papers.CNN_TR_HIDDEN_SHAPE)
         assert config["model"]["rank"] == list(papers.CNN_TR_RANKS)
     for name in ("hmdb51_tt_gru", "ucf101_tt_gru"):
-        assert load(name)["data"]["split"] == "official"
+        assert load(f"paper/{name}")["data"]["split"] == "official"

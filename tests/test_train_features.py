@@ -25,6 +25,7 @@ def test_cnn_tr_lstm_config_trains_on_feature_arrays(tmp_path, capsys):
     assert cli.fit_main(["--config", str(REPO / "configs" / "ucf11_cnn_tr_lstm.yaml"),
                          "--data.root", str(tmp_path / "features"), "--data.num_workers", "0",
                          "--data.batch_size", "4", "--data.dataset_options", "{progress: false}",
+                         "--data.num_folds", "3",  # 3 groups here, UCF11 has 25
                          "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
                          "--trainer.num_sanity_val_steps", "0",
                          "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false"]) == 0

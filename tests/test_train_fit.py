@@ -59,23 +59,40 @@ def last_line(text: str) -> str:
     ("bt_lstm", {"arch": "lstm", "factorization": "bt", "rank": 2, "blocks": 2}),
 ])
 def test_fit_writes_metrics_json_and_checkpoints(videos, tmp_path, capsys, name, model):
-    config = write_config(tmp_path / "c.yaml", videos, tmp_path / "runs", model,
+    config = write_config(tmp_path / "c.yaml", videos, tmp_path / "runs", model, data={"val_split": "clips"},
                           trainer={"max_epochs": 2, "limit_train_batches": 2})
     assert cli.fit_main(["--config", str(config)]) == 0
     out = capsys.readouterr().out
     path = Path(last_line(out).removeprefix("metrics: "))
     assert last_line(out).startswith("metrics: ") and path.is_file()
+    # the TT-RNN 5-fold split of 27 clips holds out 6; a fifth of the training clips of every
+    # class (rounded) validates
+    from tensorrnn.data import UCF11
+    from tensorrnn.data.splits import make_split
+
+    targets = UCF11(videos, size=(32, 24), progress=False).targets
+    train = targets[make_split(27, "tt_rnn")[0]]
+    val = sum(int(round(0.2 * n)) for n in np.bincount(train))
+    assert f"{21 - val} train, {val} validation, 6 test clips" in out
     record = json.loads(path.read_text())
     assert record["global_step"] == 4 and record["epochs"] == 2  # 2 epochs x 2 batches
     assert record["run_name"] == f"ucf11_{model['factorization']}_{model['arch']}"
     assert 0.0 <= record["metrics"]["val/acc"] <= 1.0
     assert sorted(record["per_class"]["accuracy"]) == ["diagonal", "left_right", "up_down"]
-    # the TT-RNN 5-fold split of 27 clips holds out 6: the confusion matrix counts them all
+    # the test split, evaluated once with the checkpoint selected on validation
     assert sum(map(sum, record["per_class"]["confusion"])) == 6
+    assert record["selected_checkpoint"] == record["best_model_path"] and "val/acc" in record["selection"]
+    assert set(record["test"]) >= {"test/acc", "test/acc_1view", "test/loss"}
     last = Path(record["last_model_path"])
     checkpoint = torch.load(last, weights_only=True)  # safe loading works
     assert checkpoint["global_step"] == 4 and checkpoint["hyper_parameters"]["arch"] == model["arch"]
+    assert checkpoint["state_dict"]["input_norm.mean"].shape == (3,)  # the statistics travel with it
     assert (path.parent / "learning_curves.png").stat().st_size > 1000
+    if name == "tt_gru":  # the test numbers are the selected checkpoint's: `tensorrnn test` agrees
+        assert cli.test_main(["--config", str(config), "--ckpt_path", record["selected_checkpoint"]]) == 0
+        tested = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
+        for key in ("test/acc", "test/acc_1view", "test/loss"):
+            assert tested["metrics"][key] == pytest.approx(record["test"][key], abs=1e-6)
 
 
 def test_resume_after_kill_continues_from_the_saved_step(videos, tmp_path):
@@ -130,15 +147,18 @@ def test_multilabel_hollywood2_style_data_trains_and_reports_map(tmp_path, capsy
             lines = [f"{n}  {1 if action in labels[n] else -1}" for n in labels if part in n]
             (root / "ClipSets" / f"{action}_{part}.txt").write_text("\n".join(lines) + "\n")
     config = write_config(tmp_path / "h.yaml", root, tmp_path / "runs", {"rank": 2},
-                          data={"dataset": "hollywood2", "split": "official", "eval_sampling": "uniform"},
+                          data={"dataset": "hollywood2", "split": "official", "eval_sampling": "uniform",
+                                "val_split": "test"},
                           trainer={"max_epochs": 2})
     assert cli.fit_main(["--config", str(config)]) == 0
     record = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
     ap = record["per_class"]["ap"]
     assert sorted(ap) == sorted(HOLLYWOOD2_ACTIONS)
-    assert record["metrics"]["val/map"] == pytest.approx(sum(ap.values()) / 12, abs=1e-6)
-    assert "val/acc" not in record["metrics"]
+    assert record["test"]["test/map"] == pytest.approx(sum(ap.values()) / 12, abs=1e-6)
+    assert "val/acc" not in record["metrics"] and "test/acc" not in record["test"]
     assert record["best_model_path"].endswith(".ckpt")
+    # validation = test here: the selected checkpoint's test mAP is the best validation mAP
+    assert record["test"]["test/map"] == pytest.approx(record["best_model_score"], abs=1e-6)
     # the same checkpoint evaluated by `tensorrnn test` reports the same mAP (same frames)
     assert cli.test_main(["--config", str(config), "--ckpt_path", record["last_model_path"]]) == 0
     tested = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
@@ -161,10 +181,12 @@ def test_cv_runs_every_fold_and_reports_mean_and_std(videos, tmp_path, capsys):
                           data={"split": "group_kfold", "num_folds": 3}, trainer={"limit_train_batches": 1})
     assert cli.cv_main(["--config", str(config)]) == 0
     record = json.loads(Path(last_line(capsys.readouterr().out)[9:]).read_text())
-    accs = [fold["metrics"]["val/acc"] for fold in record["folds"]]
+    accs = [fold["test"]["test/acc"] for fold in record["folds"]]
     assert record["num_folds"] == 3 and [f["fold"] for f in record["folds"]] == [0, 1, 2]
-    assert record["summary"]["val/acc"]["mean"] == pytest.approx(np.mean(accs))
-    assert record["summary"]["val/acc"]["std"] == pytest.approx(np.std(accs, ddof=1))
+    assert record["summary"]["test/acc"]["mean"] == pytest.approx(np.mean(accs))
+    assert record["summary"]["test/acc"]["std"] == pytest.approx(np.std(accs, ddof=1))
+    # 2 training groups of 3 clips per class: too few to validate on, the last epoch is tested
+    assert all("last epoch" in fold["selection"] for fold in record["folds"])
 
 
 def test_ddp_two_processes_on_cpu(videos, tmp_path):

@@ -84,8 +84,16 @@ class VideoClipDataset(Dataset):
         classes: class names; targets index into this list.
         multilabel: targets are multi-hot vectors.
         num_frames: frames per sample (k; the papers use 6).
-        sampling: ``"random"`` (k ascending, new every call), ``"uniform"``, ``"stride"``,
-            ``"all"``; see :func:`~tensorrnn.data.sampling.sample_indices`.
+        sampling: ``"random"`` (k ascending, new every call), ``"segments"`` (one frame of
+            each of k equal segments, TSN), ``"uniform"``, ``"stride"``, ``"all"``; see
+            :func:`~tensorrnn.data.sampling.sample_indices`.
+        views: ``0``: a sample is one clip ``(T, ...)``; ``K >= 1``: a sample holds K views of
+            the clip ``(K, T, ...)`` and the item is ``(views, target, K)`` (multi-view
+            evaluation: ``"segments"`` takes K evenly spaced offsets in every segment, the
+            random policies K independent draws, the others the same frames K times).
+        augment: a :class:`~tensorrnn.data.transforms.ClipAugment` (or its keyword arguments
+            as a dict) applied to the decoded frames of a clip, the same transform on each
+            of its frames; not applied to ``.npy`` features.
         stride: step of ``sampling="stride"``.
         size: ``(width, height)`` of the frames (160x120 in the papers); ``None`` keeps each
             file's size (then no cache and no batching of clips of different sizes).
@@ -122,8 +130,13 @@ class VideoClipDataset(Dataset):
                  max_bad_fraction: float = 0.1, seed: int | None = None, validate: bool = True,
                  features: bool = False, build_workers: int = 0, progress: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, max_video_frames: int = DEFAULT_MAX_FRAMES,
-                 official: Sequence[str] | None = None, missing: Sequence[str] = ()) -> None:
+                 official: Sequence[str] | None = None, missing: Sequence[str] = (),
+                 views: int = 0, augment=None) -> None:
         check_sampling(sampling, pad, scaling, num_frames, stride)
+        if not isinstance(views, (int, np.integer)) or views < 0:
+            raise ValueError(f"views={views!r}: expected an integer >= 0 (0: no view axis)")
+        self.views = int(views)
+        self.augment = _clip_augment(augment)
         if not 0.0 <= max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction={max_bad_fraction!r}: expected a share in [0, 1]")
         if size is not None:
@@ -200,14 +213,17 @@ class VideoClipDataset(Dataset):
 
     # --- one sample -----------------------------------------------------------------------
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int):
         index = operator.index(index)
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
         index %= len(self)  # frames of a seeded sample depend on the index: ds[-1] is ds[N - 1]
         clip = self.clips[index]
         try:
-            frames = self._load(index, clip)
+            if self.views:
+                frames = torch.stack([self._load(index, clip, v) for v in range(self.views)])  # (K, T, ...)
+            else:
+                frames = self._load(index, clip)
         except ClipTooShortError as err:
             raise ClipTooShortError(f"clip {index} ({clip.path}): {err}") from None
         except (VideoError, OSError, ValueError) as err:
@@ -216,34 +232,57 @@ class VideoClipDataset(Dataset):
             target = torch.tensor(clip.target, dtype=torch.float32)
         else:
             target = torch.tensor(clip.target, dtype=torch.int64)
+        if self.views:
+            return frames, target, torch.tensor(self.views)
         return frames, target
 
-    def frame_indices(self, index: int, num_frames: int) -> tuple[np.ndarray, int]:
-        """The frames sample ``index`` reads from a clip of ``num_frames`` frames, and the
-        number of zero frames put in front (see :func:`~tensorrnn.data.sampling.pad_indices`)."""
-        generator = None if self.seed is None else np.random.default_rng([self.seed, self.epoch, index])
-        idx = sample_indices(num_frames, self.num_frames, self.sampling, self.stride, generator)
+    def _generator(self, index: int, *stream: int) -> np.random.Generator | None:
+        """Seeded: a generator of (seed, epoch, index, *stream); unseeded: None (torch's global)."""
+        if self.seed is None:
+            return None
+        return np.random.default_rng([self.seed, self.epoch, index, *stream])
+
+    def frame_indices(self, index: int, num_frames: int, view: int | None = None) -> tuple[np.ndarray, int]:
+        """The frames sample ``index`` (view ``view`` of ``views``) reads from a clip of
+        ``num_frames`` frames, and the number of zero frames put in front (see
+        :func:`~tensorrnn.data.sampling.pad_indices`)."""
+        if view is None:
+            generator, offset_view = self._generator(index), None
+        else:  # view 0 of a seeded random policy draws what a single-view sample draws
+            generator = self._generator(index, *([view] if view else []))
+            offset_view = view if self.sampling == "segments" else None
+        idx = sample_indices(num_frames, self.num_frames, self.sampling, self.stride, generator,
+                             view=offset_view, views=max(self.views, 1))
         if self.sampling == "all":
             return idx, 0
         return pad_indices(idx, self.num_frames, self.pad)
 
-    def _load(self, index: int, clip: ClipRecord) -> torch.Tensor:
+    def _augmented(self, index: int, frames: np.ndarray) -> np.ndarray:
+        if self.augment is None or not self.augment.active:
+            return frames
+        rng = self._generator(index, 1 << 30)  # its own stream: frame choice and look independent
+        if rng is None:  # torch's global generator, seeded per DataLoader worker and epoch
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        return self.augment(frames, rng)  # (k, H, W, 3) float32 in [0, 255]
+
+    def _load(self, index: int, clip: ClipRecord, view: int | None = None) -> torch.Tensor:
         if self.features:
             array = np.load(clip.path, mmap_mode="r")  # (T, F)
-            idx, front = self.frame_indices(index, len(array))
+            idx, front = self.frame_indices(index, len(array), view)
             x = torch.from_numpy(np.asarray(array[idx], dtype=np.float32))  # (k, F)
             return torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x
         if self._cache is not None:
             rel = self._cache.rel(clip.path)
-            idx, front = self.frame_indices(index, self._cache.num_frames(rel))
+            idx, front = self.frame_indices(index, self._cache.num_frames(rel), view)
             frames = self._cache.read(rel, idx)  # (k, H, W, 3) uint8
         else:
             count = self._counts[index]
             if count is None:
                 count = probe(clip.path, self.max_pixels, self.max_video_frames).num_frames
                 self._counts[index] = count
-            idx, front = self.frame_indices(index, count)
+            idx, front = self.frame_indices(index, count, view)
             frames = read_frames(clip.path, idx, self.size, self.max_pixels, self.max_video_frames)
+        frames = self._augmented(index, frames)
         return scale_pixels(frames, self.scaling, front=front)  # (front + k, H, W, 3)
 
     # --- construction-time checks ----------------------------------------------------------
@@ -345,6 +384,19 @@ class VideoClipDataset(Dataset):
         self._counts = [self._counts[i] for i in keep]
         if self.official is not None:
             self.official = self.official[keep]
+
+
+def _clip_augment(augment):
+    """``augment`` as a ClipAugment (or None): a dict is its keyword arguments."""
+    if augment is None:
+        return None
+    from tensorrnn.data.transforms import ClipAugment
+
+    if isinstance(augment, ClipAugment):
+        return augment
+    if isinstance(augment, dict):
+        return ClipAugment(**augment)
+    raise ValueError(f"augment={augment!r}: expected a ClipAugment, a dict of its options, or None")
 
 
 def _strip_path(message: str, path: Path) -> str:

@@ -2,7 +2,10 @@
 
 The papers' default (BT-RNN code: ``sorted(random.sample(range(T), 6))``) is ``policy="random"``
 with ``k=6``; clips shorter than ``k`` are zero-padded at the front (``pad="front"``), and the
-Keras code fed ``pixel - 128`` (``scaling="center"``).
+Keras code fed ``pixel - 128`` (``scaling="center"``). Our default is ``policy="segments"``
+(TSN, MMAction2's ``SampleFrames``): the clip cut into ``k`` equal segments, one frame from
+each, at random in training and at ``view``'s fixed offset in evaluation, where ``views``
+evenly spaced offsets give the multi-view test (MMAction2's ``num_clips``).
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-POLICIES = ("random", "uniform", "stride", "all")
+POLICIES = ("random", "segments", "uniform", "stride", "all")
 PADDING = ("front", "repeat", "reject")
 SCALINGS = ("center", "unit", "standard", "none")
 #: ImageNet channel statistics, the usual choice for ``scaling="standard"``.
@@ -43,20 +46,25 @@ def check_sampling(policy: str, pad: str, scaling: str, k: int, stride: int = 1)
 
 
 def sample_indices(num_frames: int, k: int = 6, policy: str = "random", stride: int = 1,
-                   generator: Generator = None) -> np.ndarray:
+                   generator: Generator = None, view: int | None = None, views: int = 1) -> np.ndarray:
     """Frame indices of one clip, ascending; fewer than ``k`` only if the clip is shorter.
 
     Args:
         num_frames: frames in the clip.
         k: frames wanted (ignored by ``"all"``).
         policy: ``"random"`` k distinct frames at random, in ascending order (the papers);
+            ``"segments"`` the clip cut into k segments of (nearly) equal length, one frame
+            of each: a random one, or with ``view`` set the one at offset
+            ``(view + 0.5) / views`` of every segment (TSN);
             ``"uniform"`` k evenly spaced frames from first to last; ``"stride"`` every
             ``stride``-th frame from the first, at most k (HMDB51 in the TR paper: stride 3,
             k 30); ``"all"`` every frame.
         stride: step of ``"stride"``.
-        generator: a ``torch.Generator`` or ``np.random.Generator`` for ``"random"``;
-            ``None`` uses torch's global generator, which ``DataLoader`` seeds per worker and
-            per epoch.
+        generator: a ``torch.Generator`` or ``np.random.Generator`` for ``"random"`` and
+            ``"segments"``; ``None`` uses torch's global generator, which ``DataLoader`` seeds
+            per worker and per epoch.
+        view, views: ``"segments"`` in evaluation: view ``view`` of ``views`` evenly spaced
+            deterministic samples (``view=None``: random, for training).
 
     Returns:
         ``np.int64`` array of at most ``k`` ascending indices (no repeats).
@@ -66,6 +74,8 @@ def sample_indices(num_frames: int, k: int = 6, policy: str = "random", stride: 
         array([0, 4, 9])
         >>> sample_indices(10, 3, "stride", stride=4)
         array([0, 4, 8])
+        >>> sample_indices(12, 3, "segments", view=0, views=2), sample_indices(12, 3, "segments", view=1, views=2)
+        (array([1, 5, 9]), array([3, 7, 11]))
     """
     _choice("sampling", policy, POLICIES)
     if num_frames < 1:
@@ -78,6 +88,19 @@ def sample_indices(num_frames: int, k: int = 6, policy: str = "random", stride: 
         return np.arange(num_frames, dtype=np.int64)
     if policy == "uniform":
         return np.round(np.linspace(0, num_frames - 1, k)).astype(np.int64)
+    if policy == "segments":
+        # integer edges: every segment holds >= 1 frame, so the picks are strictly ascending
+        edges = np.round(np.linspace(0, num_frames, k + 1)).astype(np.int64)
+        starts, lengths = edges[:-1], np.diff(edges)
+        if view is not None:
+            if not 0 <= view < views:
+                raise ValueError(f"view={view!r}: expected 0..{views - 1} (views={views})")
+            offset = np.full(k, (view + 0.5) / views)
+        elif isinstance(generator, np.random.Generator):
+            offset = generator.random(k)
+        else:
+            offset = torch.rand(k, generator=generator, dtype=torch.float64).numpy()
+        return starts + np.minimum((offset * lengths).astype(np.int64), lengths - 1)
     if isinstance(generator, np.random.Generator):
         picked = generator.choice(num_frames, size=k, replace=False)
     else:

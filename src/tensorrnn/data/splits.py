@@ -85,7 +85,10 @@ def group_kfold(groups, num_folds: int = 5, fold: int = 0) -> tuple[np.ndarray, 
     unique = np.unique(groups)
     _check_count("num_folds", num_folds, 2)
     if num_folds > len(unique):
-        raise ValueError(f"num_folds={num_folds}: expected at most the number of groups ({len(unique)})")
+        raise ValueError(f"num_folds={num_folds}: the clips have {len(unique)} group(s), fewer than the folds; expected "
+                         f"num_folds <= {len(unique)}" + (f" (num_folds={len(unique)} is leave-one-group-out, "
+                                                          "split 'logo')" if len(unique) >= 2 else
+                                                          ", or a clip-level split ('tt_rnn' or 'bt_rnn')"))
     if not 0 <= fold < num_folds:
         raise ValueError(f"fold={fold!r}: expected 0..{num_folds - 1}")
     test_groups = np.array_split(unique, num_folds)[fold]

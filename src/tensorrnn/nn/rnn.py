@@ -207,6 +207,8 @@ class TensorizedRNNBase(nn.Module):
         num_layers: stacked layers; layers above the first map ``D * hidden_size`` features.
         bidirectional: add a reverse direction per layer (``D = 2``).
         dropout: dropout on the outputs of every layer but the last (as torch).
+        input_dropout: dropout on the input map's output ``W x_t`` (every gate's
+            pre-activation from the input) of every layer, in training mode.
         recurrent_dropout: variational dropout on ``h_{t-1}`` before ``U``: one mask per sequence
             (shared by the time steps and the gates), only in training mode.
         gate_activation: ``"sigmoid"`` or ``"hard_sigmoid"`` (Keras 1: ``clip(0.2 x + 0.5, 0, 1)``).
@@ -242,7 +244,7 @@ class TensorizedRNNBase(nn.Module):
                  forget_bias: float = 0.0, recurrent_init: str = "uniform",
                  reset_after: bool = True, init: str = "glorot",
                  upper_factorization: Optional[str] = None, upper_rank=None,
-                 check_finite: bool = True, device=None, dtype=None) -> None:
+                 check_finite: bool = True, input_dropout: float = 0.0, device=None, dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.in_shape = check_shape("in_shape", in_shape)
@@ -254,6 +256,7 @@ class TensorizedRNNBase(nn.Module):
             raise ValueError(f"num_layers={num_layers!r}: expected an int >= 1")
         _check_probability("dropout", dropout)
         _check_probability("recurrent_dropout", recurrent_dropout)
+        _check_probability("input_dropout", input_dropout)
         _check_choice("gate_activation", gate_activation, _GATE_ACTIVATIONS)
         _check_choice("recurrent_init", recurrent_init, _RECURRENT_INITS)
         if forget_bias != 0.0 and self.mode != "lstm":
@@ -273,6 +276,7 @@ class TensorizedRNNBase(nn.Module):
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
+        self.input_dropout = float(input_dropout)
         self.gate_activation = gate_activation
         self.forget_bias = float(forget_bias)
         self.recurrent_init = recurrent_init
@@ -361,7 +365,7 @@ class TensorizedRNNBase(nn.Module):
         if self.factorization == "bt":
             s += f", blocks={self.blocks}"
         defaults = {"shared_gates": True, "bias": True, "batch_first": True, "num_layers": 1,
-                    "bidirectional": False, "dropout": 0.0, "recurrent_dropout": 0.0,
+                    "bidirectional": False, "dropout": 0.0, "recurrent_dropout": 0.0, "input_dropout": 0.0,
                     "gate_activation": "sigmoid", "forget_bias": 0.0, "recurrent_init": "uniform"}
         if self.mode == "gru":
             defaults["reset_after"] = True
@@ -467,6 +471,8 @@ class TensorizedRNNBase(nn.Module):
                     gi = gi.transpose(0, 1)                      # (T, B, c*H)
                 if layer == 0 and self.check_finite and not bool(torch.isfinite(gi).all()):
                     self._raise_nonfinite(x)
+                if self.input_dropout:
+                    gi = F.dropout(gi, self.input_dropout, self.training)
                 drop = self._recurrent_dropout_mask(B, x)
                 out, last = self._run_direction(gi, [s[index] for s in states], layer, d == 1, mask, drop)
                 outs.append(out)                                 # (T, B, H)

@@ -89,7 +89,9 @@ def check_compatible(checkpoint: dict[str, Any], model: torch.nn.Module, path: s
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    # statistics estimated from data (input normalisation) are sized by the data: any shape loads
+    sized_by_data = {k for k in expected if k.startswith("input_norm.")}
+    wrong = [k for k in expected if k in state and k not in sized_by_data and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
         detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
                   else f"shape of {wrong[0]} is {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}")

@@ -9,7 +9,10 @@ class names flow from the data to the model.
 Every run logs to ``{trainer.default_root_dir}/{run_name}/version_N/`` (CSV always,
 TensorBoard when installed), keeps ``checkpoints/last.ckpt`` (written atomically) and the
 best checkpoint, and ends by writing ``metrics.json`` there and printing ``metrics: PATH`` as
-the last line of stdout.
+the last line of stdout. ``fit`` selects the checkpoint on the validation clips (best
+``val/acc`` or ``val/map``; the last epoch when the split leaves no validation clips) and
+evaluates that checkpoint once on the test split: ``metrics.json`` holds those numbers under
+``test``.
 """
 from __future__ import annotations
 
@@ -146,26 +149,32 @@ class TensorrnnCLI(LightningCLI):
         callbacks = config.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
         wants_checkpoints = config.get("enable_checkpointing") is not False  # Lightning refuses both at once
+        validates = self.datamodule.has_validation
         if self.command == "fit" and wants_checkpoints and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks += default_checkpoints(self.model.hparams.multilabel)
+            callbacks += default_checkpoints(self.model.hparams.multilabel, best=validates)
+        if self.command == "fit" and not validates:  # nothing to validate on: no empty loop, no warnings
+            kwargs["limit_val_batches"] = 0
         if self.command != "fit":  # evaluation writes no checkpoints
             kwargs["enable_checkpointing"] = False
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
 
 
-def default_checkpoints(multilabel: bool) -> list[ModelCheckpoint]:
-    """The best epoch by validation accuracy / mAP, and ``last.ckpt`` after EVERY epoch.
+def default_checkpoints(multilabel: bool, best: bool = True) -> list[ModelCheckpoint]:
+    """The best epoch by validation accuracy / mAP (when ``best``), and ``last.ckpt`` after
+    EVERY epoch.
 
     Two callbacks because ``ModelCheckpoint(save_last=True)`` with a monitor refreshes
     ``last.ckpt`` only when the monitored value improves; resuming must lose at most the epoch
     in progress. ``last.ckpt`` is overwritten in place (atomically, by AtomicCheckpointIO).
     """
-    monitor = "val/map" if multilabel else "val/acc"
-    best = ModelCheckpoint(monitor=monitor, mode="max", save_top_k=1, filename="best-{epoch:03d}-{step}",
-                           auto_insert_metric_name=False)
     last = ModelCheckpoint(monitor=None, save_top_k=1, filename="last", enable_version_counter=False)
-    return [best, last]
+    if not best:
+        return [last]
+    monitor = "val/map" if multilabel else "val/acc"
+    top = ModelCheckpoint(monitor=monitor, mode="max", save_top_k=1, filename="best-{epoch:03d}-{step}",
+                          auto_insert_metric_name=False)
+    return [top, last]
 
 
 def _checkpoint_paths(trainer: Trainer) -> tuple[str | None, float | None, str | None]:
@@ -232,6 +241,8 @@ def _finish(cli: TensorrnnCLI, record: dict[str, Any]) -> Path | None:
 
 def _fit(cli: TensorrnnCLI) -> dict[str, Any]:
     trainer, model = cli.trainer, cli.model
+    if trainer.is_global_zero:
+        print(cli.datamodule.describe_split(), flush=True)
     start = time.perf_counter()
     try:
         trainer.fit(model, datamodule=cli.datamodule, ckpt_path=cli.checkpoint_path)
@@ -240,18 +251,49 @@ def _fit(cli: TensorrnnCLI) -> dict[str, Any]:
         raise NonFiniteLossError(f"{err}; last good checkpoint: {last or 'none yet'}") from None
     seconds = time.perf_counter() - start
     best, score, last = _checkpoint_paths(trainer)
+    fit_metrics = _scalars(trainer)
     record = {
         "command": "fit", "run_name": cli.run_name, "model": cli.model.extra_repr(),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "epochs": trainer.current_epoch, "global_step": trainer.global_step, "fit_seconds": round(seconds, 3),
-        "metrics": _scalars(trainer),
-        "per_class": model.results.get("val", {}),
+        "metrics": fit_metrics,
+        "validation": cli.datamodule.validation,
+        "input_normalization": _normalization(model),
+        "per_class_val": model.results.get("val", {}),
         "best_model_path": best, "best_model_score": score, "last_model_path": last,
         "resumed_from": str(cli.resumed_from) if cli.resumed_from else None,
     }
+    record.update(_test_selected(cli, best, last))
     if trainer.is_global_zero:
         record["plots"] = _learning_curves(cli)
     return record
+
+
+def _normalization(model: VideoClassifier) -> dict[str, Any] | None:
+    norm = model.input_norm
+    if not norm.fitted:
+        return None
+    return {"clips": int(norm.count), "mean": norm.mean.tolist(), "std": norm.std.tolist()}
+
+
+def _test_selected(cli: TensorrnnCLI, best: str | None, last: str | None) -> dict[str, Any]:
+    """Evaluate the selected checkpoint (best on validation, else the last) once on the test
+    split; the ``test`` part of metrics.json."""
+    trainer, model = cli.trainer, cli.model
+    selected = best or last
+    if selected is None:  # checkpointing off: the weights in memory are the last epoch's
+        how = "the weights at the end of training (checkpointing off)"
+    elif best:
+        how = f"best {'val/map' if model.hparams.multilabel else 'val/acc'} on the validation clips"
+    else:
+        how = "the last epoch (no validation clips)"
+    trainer.test(model, datamodule=cli.datamodule, ckpt_path=selected, verbose=False)
+    metrics = {k: v for k, v in _scalars(trainer).items() if k.startswith("test/")}
+    if trainer.is_global_zero:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "test/loss")
+        print(f"test ({len(cli.datamodule._splits['test'])} clips, checkpoint: {how}): {shown}", flush=True)
+    return {"test": metrics, "per_class": model.results.get("test", {}),
+            "selected_checkpoint": selected, "selection": how}
 
 
 def _learning_curves(cli: TensorrnnCLI) -> list[str]:
@@ -331,11 +373,12 @@ def cv_main(argv: list[str]) -> int:
         folds.append(record)
         if cli.trainer.is_global_zero:
             _finish(cli, record)
-    keys = sorted(set.intersection(*(set(r["metrics"]) for r in folds)))
-    keys = [k for k in keys if k.startswith("val/")]
-    summary = {k: dict(zip(("mean", "std"), _mean_std([r["metrics"][k] for r in folds]))) for k in keys}
+    keys = sorted(set.intersection(*(set(r["test"]) for r in folds)))
+    keys = [k for k in keys if k != "test/loss"]
+    summary = {k: dict(zip(("mean", "std"), _mean_std([r["test"][k] for r in folds]))) for k in keys}
     record = {"command": "cv", "run_name": name, "num_folds": num_folds, "summary": summary,
-              "folds": [{"fold": r["fold"], "metrics": r["metrics"], "best_model_path": r["best_model_path"]}
+              "folds": [{"fold": r["fold"], "test": r["test"], "metrics": r["metrics"],
+                         "selected_checkpoint": r["selected_checkpoint"], "selection": r["selection"]}
                         for r in folds]}
     if not cli.trainer.is_global_zero:
         return 0
@@ -356,5 +399,5 @@ def _print_cv_table(name: str, summary: dict, folds: list[dict]) -> None:
         table.add_column(f"fold {r['fold']}", justify="right")
     table.add_column("mean +- std", justify="right")
     for key, stats in summary.items():
-        table.add_row(key, *(f"{r['metrics'][key]:.4f}" for r in folds), f"{stats['mean']:.4f} +- {stats['std']:.4f}")
+        table.add_row(key, *(f"{r['test'][key]:.4f}" for r in folds), f"{stats['mean']:.4f} +- {stats['std']:.4f}")
     Console().print(table)

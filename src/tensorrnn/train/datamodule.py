@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -20,6 +21,12 @@ from tensorrnn.papers import FRAMES_PER_CLIP, UCF11_FRAME_SIZE
 
 #: Datasets whose official protocol has three splits (``fold`` 0..2 selects split 1..3).
 THREE_OFFICIAL_SPLITS = ("hmdb51", "ucf101")
+#: How the validation clips are taken from the training part of a split.
+VAL_SPLITS = ("auto", "groups", "clips", "none", "test")
+#: ``val_split="auto"`` holds out whole groups when the training part has at least this many.
+MIN_VAL_GROUPS = 5
+#: ... and otherwise a share of the training clips when there are at least this many per class.
+MIN_CLIPS_PER_CLASS = 10
 
 
 def _check_size(size) -> list[int]:
@@ -77,21 +84,39 @@ class VideoDataModule(L.LightningDataModule):
         num_folds: folds of ``tt_rnn`` and ``group_kfold``.
         num_frames: frames per clip (the papers: 6).
         size: frame size ``[width, height]`` after resizing (the papers: 160x120).
-        sampling: frame policy for training: ``random`` (ascending, the papers), ``uniform``,
-            ``stride``, ``all``.
+        sampling: frame policy for training: ``segments`` (one random frame of each of
+            ``num_frames`` equal segments, TSN), ``random`` (ascending, the papers),
+            ``uniform``, ``stride``, ``all``.
         eval_sampling: policy for validation / test / predict; its random frames are drawn
-            from a fixed seed (``split_seed``), the same every epoch.
+            from a fixed seed (``eval_seed``), the same every epoch.
+        eval_views: views per clip in validation / test / predict (K >= 1): the class
+            probabilities of K frame samples are averaged (``segments``: K evenly spaced
+            offsets in every segment, as MMAction2's ``num_clips``; ``random``: K seeded draws).
         stride: step of ``stride`` sampling.
         pad: short clips: ``front`` (zeros, the papers), ``repeat`` or ``reject``.
-        scaling: pixel scaling ``center`` (x-128, the Keras code), ``unit``, ``standard``, ``none``.
+        scaling: pixel scaling ``unit`` (x/128-1), ``center`` (x-128, the Keras code),
+            ``standard``, ``none``. With ``model.normalize: auto`` (the default) the model
+            standardises its input itself, so the choice does not change training.
+        crop_scale: random resized crop of training clips: the crop's share of the frame's
+            area, drawn in ``[min, max]`` (``[1, 1]``: off); the same box for every frame of a clip.
+        brightness, contrast: jitter of training clips by factors in ``[1 - v, 1 + v]``.
+        flip: probability of a horizontal flip of a training clip. Off by default: a flip turns
+            "left to right" into "right to left"; turn it on for mirror-symmetric actions
+            (UCF11, HMDB51, UCF101 configs do).
         features: read per-frame feature arrays (one ``.npy`` of shape ``(T, F)`` per clip)
             instead of decoding video.
         cache_dir: decode-once frame cache (see ``tensorrnn prepare``).
         split_seed: seed of the random split protocols (``None``: the protocol's own, e.g.
             11111986 for ``tt_rnn``).
         eval_seed: seed of the evaluation clips' frame choice.
-        val_fraction: share of the training clips held out for validation; ``0`` validates on
-            the held-out test fold (as the papers' code did).
+        val_split: where the validation clips come from (the checkpoint is selected on them,
+            and the test split is evaluated once, at the end of ``fit``): ``groups`` (whole
+            groups of the training part), ``clips`` (a share of the training clips of every
+            class), ``none`` (no validation: train on everything, keep the last checkpoint),
+            ``test`` (validate on the test split, as the papers' code did: selection then
+            sees the test clips), or ``auto``: ``groups`` when the training part has at least
+            5 groups, else ``clips`` when it has at least 10 clips per class, else ``none``.
+        val_fraction: share of the training groups or clips held out for validation.
         batch_size, num_workers: DataLoader settings.
         dataset_options: further keyword arguments for ``tensorrnn.data.build_dataset``
             (``progress``, ``max_bad_fraction``, ...); an unknown key, or one set by an
@@ -107,16 +132,22 @@ class VideoDataModule(L.LightningDataModule):
         num_folds: int = 5,
         num_frames: int = FRAMES_PER_CLIP,
         size: list[int] = list(UCF11_FRAME_SIZE),
-        sampling: str = "random",
-        eval_sampling: str = "random",
+        sampling: str = "segments",
+        eval_sampling: str = "segments",
+        eval_views: int = 3,
         stride: int = 1,
         pad: str = "front",
-        scaling: str = "center",
+        scaling: str = "unit",
+        crop_scale: list[float] = (0.6, 1.0),
+        brightness: float = 0.2,
+        contrast: float = 0.2,
+        flip: float = 0.0,
         features: bool = False,
         cache_dir: Optional[str] = None,
         split_seed: Optional[int] = None,
         eval_seed: int = 0,
-        val_fraction: float = 0.0,
+        val_split: str = "auto",
+        val_fraction: float = 0.2,
         batch_size: int = 16,
         num_workers: int = 0,
         dataset_options: Optional[dict[str, Any]] = None,
@@ -129,17 +160,29 @@ class VideoDataModule(L.LightningDataModule):
         if cache_dir is not None and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
             raise NotADirectoryError(f"data.cache_dir={cache_dir!r}: exists and is not a directory")
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
-                                 ("num_frames", num_frames, 1), ("fold", fold, 0), ("num_folds", num_folds, 2)):
+                                 ("num_frames", num_frames, 1), ("fold", fold, 0), ("num_folds", num_folds, 2),
+                                 ("eval_views", eval_views, 1)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"data.{name}={value!r}: expected an integer >= {low}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction={val_fraction!r}: expected 0 <= value < 1")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction={val_fraction!r}: expected 0 < value < 1")
+        if val_split not in VAL_SPLITS:
+            raise ValueError(f"data.val_split={val_split!r}: expected one of {', '.join(map(repr, VAL_SPLITS))}")
+        crop_scale = [float(v) for v in crop_scale] if isinstance(crop_scale, (list, tuple)) else crop_scale
+        try:  # one error line named by the config key
+            from tensorrnn.data.transforms import ClipAugment
+
+            ClipAugment(crop_scale=crop_scale, brightness=brightness, contrast=contrast, flip=flip)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"data.{err}") from None
         size = _check_size(size)
         dataset_options = dict(dataset_options or {})
         dataset = _check_dataset(dataset, split, dataset_options)
         self.save_hyperparameters()
         self._full = None
         self._splits: dict[str, Dataset] = {}
+        #: How the validation clips were chosen (set by ``setup``; logged and put in metrics.json).
+        self.validation: str = ""
 
     # --- the dataset and its properties (read lazily: the CLI links them into the model) ----
 
@@ -158,11 +201,22 @@ class VideoDataModule(L.LightningDataModule):
         kwargs.update(hp.dataset_options or {})
         return kwargs
 
-    def eval_dataset(self, dataset):
+    def augmentation(self):
+        """The :class:`~tensorrnn.data.transforms.ClipAugment` of the training clips."""
+        from tensorrnn.data.transforms import ClipAugment
+
+        hp = self.hparams
+        return ClipAugment(crop_scale=[float(v) for v in hp.crop_scale], brightness=hp.brightness,
+                           contrast=hp.contrast, flip=hp.flip)
+
+    def eval_dataset(self, dataset, views: int | None = None):
         """A copy of ``dataset`` that samples with ``eval_sampling`` and a fixed seed, so an
-        evaluation clip gets the same frames every epoch (and in ``predict``)."""
+        evaluation clip gets the same frames every epoch (and in ``predict``), without
+        augmentation, ``views`` views per clip (default ``eval_views``; 0: no view axis)."""
         evaluation = dataset.subset(range(len(dataset)))
         evaluation.sampling, evaluation.seed = self.hparams.eval_sampling, self.hparams.eval_seed
+        evaluation.views = self.hparams.eval_views if views is None else views
+        evaluation.augment = None
         evaluation.set_epoch(0)
         return evaluation
 
@@ -223,29 +277,77 @@ class VideoDataModule(L.LightningDataModule):
 
         hp = self.hparams
         fold = 0 if hp.split == "official" else hp.fold  # official: the fold chose the files
-        train, test = splits.make_split(self.full, hp.split, fold=fold, num_folds=hp.num_folds,
-                                        seed=hp.split_seed)
+        try:
+            train, test = splits.make_split(self.full, hp.split, fold=fold, num_folds=hp.num_folds,
+                                            seed=hp.split_seed)
+        except ValueError as err:  # named by the config key: fold=..., num_folds=...
+            message = str(err)
+            raise ValueError(message if message.startswith(("protocol", "groups")) else f"data.{message}") from None
         return [int(i) for i in train], [int(i) for i in test]
+
+    def _validation(self, train: list[int], test: list[int]) -> tuple[list[int], list[int], str]:
+        """``(train, val, how)``: the validation clips taken out of ``train`` by ``val_split``."""
+        hp = self.hparams
+        how = hp.val_split
+        groups = self.full.groups[train] if train else self.full.groups[:0]
+        has_groups = len(groups) > 0 and bool((groups >= 0).all())
+        if how == "auto":
+            per_class = len(train) / max(1, self.num_classes)
+            how = ("groups" if has_groups and len(set(groups.tolist())) >= MIN_VAL_GROUPS
+                   else "clips" if per_class >= MIN_CLIPS_PER_CLASS else "none")
+        if how == "test":
+            return train, list(test), ("the test split (data.val_split='test', the papers' code): the checkpoint is "
+                                       "selected on the clips it is tested on")
+        if how == "none":
+            return train, [], f"none: all {len(train)} training clips train, the last checkpoint is kept"
+        rng = np.random.default_rng(hp.eval_seed)
+        if how == "groups":
+            if not has_groups:
+                raise ValueError(f"data.val_split='groups': the {hp.dataset} clips have no groups; expected "
+                                 "'clips', 'none' or 'auto'")
+            unique = np.unique(groups)
+            n_val = max(1, int(round(hp.val_fraction * len(unique))))
+            if n_val >= len(unique):
+                raise ValueError(f"data.val_split='groups': the training part has {len(unique)} group(s), too few to "
+                                 "hold one out and still train; expected 'clips', 'none' or 'auto'")
+            held = set(rng.permutation(unique)[:n_val].tolist())
+            val = [i for i, g in zip(train, groups.tolist()) if g in held]
+            note = f"{len(val)} clips of {n_val} of the {len(unique)} training groups ({sorted(held)})"
+        else:  # clips: a share of every class (of all clips for multi-label data)
+            keys = (np.zeros(len(train), np.int64) if self.multilabel
+                    else np.asarray(self.full.targets)[train] if train else np.zeros(0, np.int64))
+            val = []
+            for key in np.unique(keys):
+                members = [t for t, k in zip(train, keys.tolist()) if k == key]
+                n_val = int(round(hp.val_fraction * len(members)))
+                val += rng.permutation(members)[:min(n_val, len(members) - 1)].tolist()
+            if not val:
+                raise ValueError(f"data.val_split='clips': {len(train)} training clips are too few to hold a share "
+                                 f"of {hp.val_fraction} out; expected 'none' or 'auto'")
+            note = f"{len(val)} of the {len(train)} training clips ({hp.val_fraction:.0%} of every class)"
+        held_out = set(val)
+        return [i for i in train if i not in held_out], sorted(val), note
 
     def setup(self, stage: str | None = None) -> None:
         if self._splits:
             return
         train, test = self._indices()
-        evaluation = self.eval_dataset(self.full)
-        if self.hparams.val_fraction > 0:
-            generator = torch.Generator().manual_seed(self.hparams.eval_seed)
-            order = torch.randperm(len(train), generator=generator).tolist()
-            n_val = max(1, math.floor(len(train) * self.hparams.val_fraction))
-            val = [train[i] for i in sorted(order[:n_val])]
-            train = [train[i] for i in sorted(order[n_val:])]
-        else:
-            val = test
+        train, val, how = self._validation(train, test)
         if not train:  # Lightning's sampler would fail later with a message naming no option
             hp = self.hparams
-            raise ValueError(f"data.split={hp.split!r}, data.fold={hp.fold}, data.val_fraction={hp.val_fraction} leave "
+            raise ValueError(f"data.split={hp.split!r}, data.fold={hp.fold}, data.val_split={hp.val_split!r} leave "
                              f"no training clips (0 of {len(self.full)}); expected a split that trains on some clips")
-        self._splits = {"train": self.full.subset(train), "val": evaluation.subset(val),
-                        "test": evaluation.subset(test)}
+        self.validation = how
+        evaluation = self.eval_dataset(self.full)
+        training = self.full.subset(train)
+        training.augment = self.augmentation()
+        self._train_indices = train
+        self._splits = {"train": training, "val": evaluation.subset(val), "test": evaluation.subset(test)}
+
+    @property
+    def has_validation(self) -> bool:
+        self.setup()
+        return len(self._splits["val"]) > 0
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
@@ -256,11 +358,27 @@ class VideoDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
+    def statistics_dataloader(self, max_clips: int = 64) -> DataLoader:
+        """Up to ``max_clips`` training clips, evenly spread over the training part, sampled as
+        evaluation clips (fixed seed, no augmentation, one view): the same clips on every rank,
+        for the model's input normalisation."""
+        self.setup()
+        train = self._train_indices
+        picks = sorted({train[int(i)] for i in np.linspace(0, len(train) - 1, min(max_clips, len(train)))})
+        clips = self.eval_dataset(self.full, views=0).subset(picks)
+        return DataLoader(clips, batch_size=self.hparams.batch_size, shuffle=False, num_workers=0)
+
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+    def describe_split(self) -> str:
+        """One line: the split, its sizes and how the validation clips were chosen."""
+        sizes, hp = self.split_sizes(), self.hparams
+        return (f"split {hp.split!r} fold {hp.fold}: {sizes['train']} train, {sizes['val']} validation, "
+                f"{sizes['test']} test clips; validation: {self.validation}")
 
     def split_sizes(self) -> dict[str, int]:
         self.setup()

@@ -22,7 +22,10 @@ ARCHS = ("rnn", "gru", "lstm", "mlp")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
               "rmsprop": torch.optim.RMSprop}
 SCHEDULERS = ("none", "cosine", "step", "plateau")
+NORMALIZATIONS = ("auto", "none")
 EVAL_STAGES = ("val", "test")
+#: Training clips the input statistics are estimated from at the start of fit.
+STATISTICS_CLIPS = 64
 
 
 class NonFiniteLossError(UsageError):
@@ -41,7 +44,8 @@ def _check_rnn_options(arch: str, options: dict[str, Any]) -> None:
     from tensorrnn.nn.classifier import ARCHS as NETWORKS, TTMLP
 
     own = ["in_shape", "hidden_shape", "factorization", "rank", "blocks"]
-    own += ["num_classes", "multilabel", "dropout"] if arch == "mlp" else ["shared_gates", "recurrent_dropout"]
+    own += (["num_classes", "multilabel", "dropout"] if arch == "mlp"
+            else ["shared_gates", "recurrent_dropout", "input_dropout"])
     cls = TTMLP if arch == "mlp" else NETWORKS[arch]
     check_keywords("model.rnn_options", options, cls, {key: f"model.{key}" for key in own})
 
@@ -56,6 +60,13 @@ def _shape(name: str, value: Sequence[int]) -> list[int]:
 class VideoClassifier(L.LightningModule):
     """A tensorised RNN (or TT-MLP) that classifies a clip from its frames.
 
+    The defaults are the project's training recipe, chosen by measurement on a family of
+    generated action sets (``bench/bench_accuracy.py``, ``docs/reproduction.md``): input
+    normalisation estimated from the training clips, AdamW 1e-3 with a one-epoch warm-up and a
+    cosine decay per step, dropout on the input map and on the last state, label smoothing and
+    gradient clipping. The papers' recipe (Keras code: ``pixel - 128`` fed as it is, Adam 1e-4,
+    hard-sigmoid gates, L2 1e-2 on the output layer) is ``configs/paper/*.yaml``.
+
     Args:
         arch: ``"rnn" | "gru" | "lstm" | "mlp"``.
         factorization: the input-to-hidden map, ``"tt" | "tr" | "bt" | "dense"``.
@@ -67,6 +78,7 @@ class VideoClassifier(L.LightningModule):
         shared_gates: pack all gates into one factorised map (the papers) or one map per gate.
         dropout: dropout on the last hidden state before the output layer.
         recurrent_dropout: variational dropout on the recurrent state (original code: 0.25).
+        input_dropout: dropout on the input map's output (the gates' input pre-activations).
         rnn_options: further keyword arguments for ``tensorrnn.nn.build_classifier`` (the
             papers' options: ``gate_activation: hard_sigmoid``, ``forget_bias: 1.0``,
             ``recurrent_init: orthogonal``, ``num_layers``, ...), passed through unchanged; an
@@ -75,13 +87,24 @@ class VideoClassifier(L.LightningModule):
         num_classes: number of classes (set from the data by the CLI).
         multilabel: sigmoid outputs and binary cross-entropy (Hollywood2) instead of softmax.
         class_names: names of the classes, kept in the checkpoint for ``predict``.
-        lr: learning rate.
+        normalize: ``"auto"``: subtract a mean and divide by a std per channel, both estimated
+            from up to 64 training clips at the start of ``fit`` and stored in the checkpoint
+            (:class:`tensorrnn.nn.normalization.InputNormalization`), so training starts well
+            conditioned whatever ``data.scaling``; ``"none"``: feed the scaled pixels as they
+            are (the papers).
+        lr: peak learning rate (> 0).
         weight_decay: decoupled / L2 weight decay on all parameters (the optimiser's).
         output_l2: L2 penalty ``output_l2 * sum(W_out ** 2)`` on the output layer only, added
             to the loss (the papers' Keras ``l2(1e-2)`` on the classifier).
         optimizer: ``"adam" | "adamw" | "sgd" | "rmsprop"``.
-        scheduler: ``"none" | "cosine" | "step" | "plateau"``.
+        scheduler: ``"none" | "cosine" | "step" | "plateau"``; ``"cosine"`` decays to 0 over
+            ``trainer.max_epochs``, updated every step.
         scheduler_step: epochs per step for ``"step"`` (decay 0.1), patience for ``"plateau"``.
+        warmup_epochs: linear warm-up of the learning rate from 0 over this many epochs
+            (updated every step; any scheduler).
+        label_smoothing: cross-entropy label smoothing (single-label data).
+        grad_clip: clip the gradients' global norm to this value (0: off); a
+            ``trainer.gradient_clip_val`` takes precedence.
 
     Shape:
         - Input: ``(B, T, H, W, 3)`` frames or ``(B, T, F)`` features.
@@ -102,32 +125,45 @@ class VideoClassifier(L.LightningModule):
         rank: int | list[int] | None = 4,
         blocks: int = 1,
         shared_gates: bool = True,
-        dropout: float = 0.0,
+        dropout: float = 0.25,
         recurrent_dropout: float = 0.0,
+        input_dropout: float = 0.1,
         rnn_options: dict[str, Any] | None = None,
         num_classes: int = 11,
         multilabel: bool = False,
         class_names: list[str] | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
+        normalize: str = "auto",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
         output_l2: float = 0.0,
-        optimizer: str = "adam",
-        scheduler: str = "none",
+        optimizer: str = "adamw",
+        scheduler: str = "cosine",
         scheduler_step: int = 10,
+        warmup_epochs: float = 1.0,
+        label_smoothing: float = 0.1,
+        grad_clip: float = 1.0,
     ) -> None:
         super().__init__()
         _choice("model.arch", arch, ARCHS)
         _choice("model.factorization", factorization, FACTORIZATIONS)
         _choice("model.optimizer", optimizer, tuple(OPTIMIZERS))
         _choice("model.scheduler", scheduler, SCHEDULERS)
+        _choice("model.normalize", normalize, NORMALIZATIONS)
         in_shape, hidden_shape = _shape("model.in_shape", in_shape), _shape("model.hidden_shape", hidden_shape)
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"model.num_classes={num_classes!r}: expected an integer >= 2")
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"model.class_names has {len(class_names)} names: expected num_classes={num_classes}")
-        for name, value in (("lr", lr), ("weight_decay", weight_decay), ("output_l2", output_l2)):
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"model.lr={lr!r}: expected a finite number > 0")
+        for name, value in (("weight_decay", weight_decay), ("output_l2", output_l2), ("warmup_epochs", warmup_epochs),
+                            ("grad_clip", grad_clip)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"model.{name}={value!r}: expected a finite number >= 0")
+        for name, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout),
+                            ("input_dropout", input_dropout), ("label_smoothing", label_smoothing)):
+            if not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise ValueError(f"model.{name}={value!r}: expected a probability in [0, 1)")
         # Plain lists, never tuples or numpy ints: the checkpoint must load with weights_only=True.
         rank = list(rank) if isinstance(rank, (list, tuple)) else rank
         rnn_options = dict(rnn_options or {})
@@ -139,7 +175,10 @@ class VideoClassifier(L.LightningModule):
         self.in_shape, self.hidden_shape = tuple(in_shape), tuple(hidden_shape)
         kwargs = dict(rnn_options)
         if arch != "mlp":
-            kwargs.update(shared_gates=shared_gates, recurrent_dropout=recurrent_dropout)
+            kwargs.update(shared_gates=shared_gates, recurrent_dropout=recurrent_dropout, input_dropout=input_dropout)
+        from tensorrnn.nn.normalization import InputNormalization
+
+        self.input_norm = InputNormalization()
         self.net = self._build_net(arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs)
         self._make_metrics()
         #: Per-class results of the last evaluation, by stage (plain Python, for metrics.json).
@@ -157,9 +196,11 @@ class VideoClassifier(L.LightningModule):
         for stage in EVAL_STAGES:
             if self.hparams.multilabel:
                 metrics = {"map": tmc.MultilabelAveragePrecision(c, average="macro"),
+                           "map_1view": tmc.MultilabelAveragePrecision(c, average="macro"),
                            "ap_per_class": tmc.MultilabelAveragePrecision(c, average="none")}
             else:
                 metrics = {"acc": tmc.MulticlassAccuracy(c, average="micro"),
+                           "acc_1view": tmc.MulticlassAccuracy(c, average="micro"),
                            "acc_per_class": tmc.MulticlassAccuracy(c, average="none"),
                            "confusion": tmc.MulticlassConfusionMatrix(c)}
                 if c > 5:
@@ -181,7 +222,60 @@ class VideoClassifier(L.LightningModule):
                 + (", multilabel=True" if hp.multilabel else ""))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, T, ...) -> (B, C)
+        return self.net(self.input_norm(x))  # (B, T, ...) -> (B, C)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)
+
+    def forward_views(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class probabilities of ``K`` views per clip ``(B, K, T, ...)``: their mean ``(B, C)``
+        (the multi-view prediction) and each view's ``(B, K, C)``."""
+        B, K = views.shape[:2]
+        probs = self.probabilities(self(views.flatten(0, 1))).view(B, K, -1)   # (B, K, C)
+        return probs.mean(1), probs
+
+    # --- input normalisation ------------------------------------------------------------------
+
+    def fit_input_normalization(self, batches) -> None:
+        """Estimate the input statistics from ``batches`` (``(x, ...)`` tuples or tensors); in a
+        distributed run the sums are added over the ranks, so every rank gets the same values."""
+        norm = self.input_norm
+        norm.reset()
+        for batch in batches:
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            norm.update(x)
+        sums = norm.pending()
+        if sums is None:
+            raise ValueError("model.normalize='auto': no training clips to estimate the input statistics from")
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:
+            sums = [trainer.strategy.reduce(t.to(self.device), reduce_op="sum").cpu() for t in sums]
+        norm.finalize(sums)
+        from lightning.pytorch.utilities import rank_zero_info
+
+        mean, std = norm.mean.tolist(), norm.std.tolist()
+        shown = (f"mean {[round(v, 3) for v in mean]}, std {[round(v, 3) for v in std]}" if len(mean) <= 4
+                 else f"mean {sum(mean) / len(mean):.3g} (average of {len(mean)}), std {sum(std) / len(std):.3g}")
+        rank_zero_info(f"input normalisation from {int(norm.count)} training clips: {shown}")
+
+    def on_fit_start(self) -> None:
+        if self.hparams.normalize != "auto" or self.input_norm.fitted:  # resumed: from the checkpoint
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "statistics_dataloader"):
+            self.fit_input_normalization(datamodule.statistics_dataloader(STATISTICS_CLIPS))
+
+    def on_train_start(self) -> None:
+        # Without a data module that offers a statistics loader: the first training batches.
+        if self.hparams.normalize != "auto" or self.input_norm.fitted:
+            return
+        loader, batches, clips = self.trainer.train_dataloader, [], 0
+        for batch in loader:
+            batches.append(batch[0] if isinstance(batch, (list, tuple)) else batch)
+            clips += len(batches[-1])
+            if clips >= STATISTICS_CLIPS:
+                break
+        self.fit_input_normalization(batches)
 
     def output_layer(self) -> nn.Linear:
         """The classifier's output layer (the one the papers put an L2 penalty on)."""
@@ -198,7 +292,14 @@ class VideoClassifier(L.LightningModule):
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.hparams.multilabel:
             return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
-        return F.cross_entropy(logits, target)
+        return F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
+
+    def _probability_loss(self, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The evaluation loss of (multi-view averaged) probabilities, without smoothing."""
+        probs = probs.clamp(1e-7, 1 - 1e-7)
+        if self.hparams.multilabel:
+            return F.binary_cross_entropy(probs, target.to(probs.dtype))
+        return F.nll_loss(probs.log(), target)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -223,11 +324,19 @@ class VideoClassifier(L.LightningModule):
         return y.long() if self.hparams.multilabel else y
 
     def _eval_step(self, stage: str, batch) -> None:
-        x, y = batch
-        logits = self(x)
-        self.log(f"{stage}/loss", self.loss(logits, y), prog_bar=True, batch_size=len(x), sync_dist=True)
-        for metric in self.eval_metrics[stage].values():
-            metric.update(logits.detach(), self._metric_target(y))
+        """A batch ``(x, y)`` of single clips, or ``(views, y, K)`` of K views per clip
+        (``data.eval_views``): the metrics score the mean of the views' probabilities, and the
+        ``*_1view`` metrics the middle view alone (the K = 1 evaluation)."""
+        x, y = batch[0], batch[1]
+        if len(batch) > 2:
+            probs, per_view = self.forward_views(x)                       # (B, C), (B, K, C)
+            single = per_view[:, per_view.shape[1] // 2]
+        else:
+            probs = single = self.probabilities(self(x))
+        self.log(f"{stage}/loss", self._probability_loss(probs, y), prog_bar=True, batch_size=len(x), sync_dist=True)
+        target = self._metric_target(y)
+        for name, metric in self.eval_metrics[stage].items():
+            metric.update((single if name.endswith("_1view") else probs).detach(), target)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step("val", batch)
@@ -241,9 +350,11 @@ class VideoClassifier(L.LightningModule):
         if self.hparams.multilabel:
             # compute() already gathers every rank; sync_dist only averages equal values.
             self.log(f"{stage}/map", metrics["map"].compute(), prog_bar=True, sync_dist=True)
+            self.log(f"{stage}/map_1view", metrics["map_1view"].compute(), sync_dist=True)
             per_class = {"ap": dict(zip(names, metrics["ap_per_class"].compute().tolist()))}
         else:
             self.log(f"{stage}/acc", metrics["acc"].compute(), prog_bar=True, sync_dist=True)
+            self.log(f"{stage}/acc_1view", metrics["acc_1view"].compute(), sync_dist=True)
             if "acc_top5" in metrics:
                 self.log(f"{stage}/acc_top5", metrics["acc_top5"].compute(), sync_dist=True)
             per_class = {"accuracy": dict(zip(names, metrics["acc_per_class"].compute().tolist())),
@@ -259,11 +370,26 @@ class VideoClassifier(L.LightningModule):
         self._eval_epoch_end("test")
 
     def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        logits = self(x)
-        return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)
+        """Class probabilities ``(B, C)``: of clips ``(B, T, ...)``, or the mean over the views of
+        a ``(views (B, K, T, ...), y, K)`` batch."""
+        if isinstance(batch, (list, tuple)):
+            if len(batch) > 2:
+                return self.forward_views(batch[0])[0]
+            batch = batch[0]
+        return self.probabilities(self(batch))
 
     # --- optimiser and checkpoints ----------------------------------------------------------
+
+    def _steps(self) -> tuple[int, int | None]:
+        """(optimiser steps per epoch, total steps or None when unbounded) of this fit."""
+        trainer = self._trainer
+        total = trainer.estimated_stepping_batches if trainer is not None else math.inf
+        epochs = trainer.max_epochs if trainer is not None and trainer.max_epochs not in (None, -1) else None
+        if not math.isfinite(total) or not epochs:
+            per_epoch = trainer.num_training_batches if trainer is not None else math.inf
+            per_epoch = int(per_epoch) if math.isfinite(per_epoch) else 1
+            return max(1, per_epoch // max(1, trainer.accumulate_grad_batches if trainer else 1)), None
+        return max(1, int(total) // epochs), int(total)
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -271,17 +397,22 @@ class VideoClassifier(L.LightningModule):
         if hp.optimizer == "sgd":
             kwargs["momentum"] = 0.9
         optimizer = OPTIMIZERS[hp.optimizer](self.parameters(), **kwargs)
-        if hp.scheduler == "none":
-            return optimizer
-        if hp.scheduler == "cosine":
-            max_epochs = self.trainer.max_epochs if self.trainer and self.trainer.max_epochs else 100
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
-        elif hp.scheduler == "step":
-            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=hp.scheduler_step, gamma=0.1)
-        else:
+        if hp.scheduler == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=hp.scheduler_step)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        per_epoch, total = self._steps()
+        warmup = int(round(hp.warmup_epochs * per_epoch))
+        factor = _lr_factor(hp.scheduler, warmup, total, hp.scheduler_step * per_epoch)
+        if factor is None:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        if gradient_clip_val is None and self.hparams.grad_clip:  # the trainer's setting wins
+            gradient_clip_val, gradient_clip_algorithm = self.hparams.grad_clip, "norm"
+        self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val,
+                            gradient_clip_algorithm=gradient_clip_algorithm)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Never write a NaN state: a resumed run would start from garbage.
@@ -290,3 +421,24 @@ class VideoClassifier(L.LightningModule):
             raise NonFiniteLossError(
                 f"parameters {', '.join(bad[:3])} are not finite at global step {self.global_step}; "
                 "checkpoint not written (the last good one is kept)")
+
+
+def _lr_factor(scheduler: str, warmup: int, total: int | None, step_every: int):
+    """The learning-rate multiplier of optimiser step ``i`` (a LambdaLR function), or None for a
+    constant rate: a linear warm-up over ``warmup`` steps, then ``"cosine"`` decay to 0 at
+    ``total`` (constant when the fit has no step budget), ``"step"`` x0.1 every ``step_every``
+    steps, or ``"none"`` constant."""
+    if scheduler == "none" and warmup == 0:
+        return None
+
+    def factor(i: int) -> float:
+        if i < warmup:
+            return (i + 1) / warmup
+        if scheduler == "cosine" and total is not None:
+            progress = min(1.0, (i - warmup) / max(1, total - warmup))
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        if scheduler == "step":
+            return 0.1 ** ((i - warmup) // max(1, step_every))
+        return 1.0
+
+    return factor

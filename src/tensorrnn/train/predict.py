@@ -1,9 +1,10 @@
 """``tensorrnn predict --ckpt_path CKPT VIDEO [VIDEO ...] [--top-k 5] [--json]``.
 
-The checkpoint holds everything needed: the model's hyper-parameters (to rebuild the network)
-and the data module's (frame size, number of frames, sampling policy for evaluation, padding,
-pixel scaling, feature mode), so a file is decoded and sampled exactly as the evaluation
-clips were during training.
+The checkpoint holds everything needed: the model's hyper-parameters (to rebuild the network),
+its input normalisation statistics, and the data module's options (frame size, number of
+frames, sampling policy and number of views for evaluation, padding, pixel scaling, feature
+mode), so a file is decoded, sampled and scored exactly as the test clips were: the class
+probabilities of ``eval_views`` views averaged.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, 
 
 
 def clip_loader(data: dict[str, Any], classes: list[str]):
-    """A function ``path -> frames`` that decodes and samples like the evaluation clips."""
+    """A function ``path -> views (K, T, ...)`` that decodes and samples like the test clips."""
     from tensorrnn.data.datasets import ClipRecord, VideoClipDataset
     from tensorrnn.data.video import VideoError
 
@@ -81,7 +82,7 @@ def clip_loader(data: dict[str, Any], classes: list[str]):
                    sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
                    pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
                    features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
-                   validate=False, progress=False)
+                   views=int(data.get("eval_views", 1)), validate=False, progress=False)
 
     def load(path: Path) -> torch.Tensor:
         if path.is_dir():
@@ -90,7 +91,7 @@ def clip_loader(data: dict[str, Any], classes: list[str]):
             raise FileNotFoundError(f"VIDEO {str(path)!r}: no such file")
         one = VideoClipDataset(path.parent, [ClipRecord(path, 0)], classes, **options)
         try:
-            frames, _ = one[0]
+            frames = one[0][0]  # (K, T, ...) views
         except (VideoError, ValueError, OSError) as err:
             reason = str(err).split(": ", 2)[-1]
             raise ValueError(f"VIDEO {str(path)!r}: cannot be read as a clip: {reason}") from None
@@ -108,7 +109,7 @@ def predict(model: VideoClassifier, data: dict[str, Any], paths: list[str | Path
     results = []
     with torch.no_grad():
         for path, frames in zip(paths, clips):
-            probs = model.predict_step(frames.unsqueeze(0).to(device))[0]  # (C,)
+            probs = model.forward_views(frames.unsqueeze(0).to(device))[0][0]  # mean of the views: (C,)
             k = min(top_k, len(probs))
             values, indices = probs.topk(k)
             results.append({"file": str(path), "predictions": [

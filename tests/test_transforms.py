@@ -1,0 +1,288 @@
+"""ClipAugment: one crop / flip / brightness / contrast per clip, the same on every frame."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tensorrnn.data.transforms import ClipAugment
+
+H, W = 24, 32
+ALL_ON = dict(crop_scale=(0.2, 1.0), crop_ratio=(0.5, 2.0), brightness=0.4, contrast=0.4, flip=0.5)
+
+
+def random_clip(seed: int = 0, t: int = 4, height: int = H, width: int = W) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (t, height, width, 3), dtype=np.uint8)
+
+
+def ramp(height: int = H, width: int = W) -> np.ndarray:
+    """One float32 frame ``(1, H, W, 3)``, affine in y and x: ``2y + 3x + 10 + 40c``."""
+    y, x = np.mgrid[:height, :width].astype(np.float64)
+    return np.stack([2 * y + 3 * x + 10 + 40 * c for c in range(3)], -1)[None].astype(np.float32)
+
+
+def identity_params(**changes) -> dict:
+    return {"box": (0, 0, H, W), "flip": False, "brightness": 1.0, "contrast": 1.0, "mean": None, **changes}
+
+
+def torch_resize(frames: np.ndarray, box) -> np.ndarray:
+    """Reference: crop ``box`` and resize back to (H, W) with torch, in float64."""
+    y0, x0, h, w = box
+    crop = torch.from_numpy(frames[:, y0:y0 + h, x0:x0 + w].astype(np.float64)).permute(0, 3, 1, 2)
+    out = torch.nn.functional.interpolate(crop, size=frames.shape[1:3], mode="bilinear", align_corners=False)
+    return out.permute(0, 2, 3, 1).numpy()
+
+
+# --- identity --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_defaults_return_the_same_object(dtype):
+    frames = random_clip().astype(dtype)
+    aug = ClipAugment()
+    assert not aug.active and repr(aug) == "ClipAugment()"
+    assert aug(frames, np.random.default_rng(0)) is frames
+    # crop_scale (1, 1) is no crop, whatever the ratio
+    assert ClipAugment(crop_scale=(1.0, 1.0), crop_ratio=(0.2, 0.3))(frames, np.random.default_rng(0)) is frames
+
+
+def test_full_box_at_the_frame_ratio_is_exact():
+    frames = random_clip()
+    # a drawn box (crop on, scale just under 1, ratio = W / H) rounds to the whole frame
+    aug = ClipAugment(crop_scale=(1 - 1e-9, 1.0), crop_ratio=(W / H, W / H))
+    assert aug.active
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        assert aug.params(rng, H, W)["box"] == (0, 0, H, W)
+        out = aug(frames, rng)
+        assert out.dtype == np.float32 and out is not frames
+        np.testing.assert_array_equal(out, frames.astype(np.float32))
+    # apply always copies: changing the output leaves the caller's float frames alone
+    floats = frames.astype(np.float32)
+    out = aug.apply(floats, identity_params())
+    out += 1
+    np.testing.assert_array_equal(floats, frames)
+
+
+# --- the same transform on every frame ---------------------------------------------------------
+
+def test_identical_frames_stay_identical_for_every_draw():
+    frame = random_clip(1, t=1)
+    clip = np.repeat(frame, 5, axis=0)  # (5, H, W, 3), 5 copies
+    aug = ClipAugment(**ALL_ON)
+    rng = np.random.default_rng(2)
+    boxes = set()
+    for _ in range(60):
+        p = aug.params(rng, H, W)
+        boxes.add(p["box"])
+        out = aug.apply(clip, p)
+        assert out.shape == clip.shape and out.dtype == np.float32
+        assert out.min() >= 0 and out.max() <= 255
+        assert (out == out[:1]).all()
+        # one frame alone: the same up to float error (its mean is a sum of fewer terms)
+        np.testing.assert_allclose(aug.apply(frame, p), out[:1], rtol=0, atol=1e-3)
+    assert len(boxes) > 50  # the draws did vary
+
+
+def test_each_frame_alone_equals_the_clip_given_the_clip_mean():
+    # Frames of different brightness, so the clip mean differs from each frame's mean.
+    clip = (random_clip(3, t=4) // 2 + np.arange(4, dtype=np.uint8)[:, None, None, None] * 40)
+    aug = ClipAugment(**ALL_ON)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        p = aug.params(rng, H, W)
+        whole = aug.apply(clip, p)
+        # The contrast mean is per clip: params() leaves it None, apply() takes the cropped
+        # clip's mean. Setting it to that mean gives the same clip, and frame by frame too.
+        geometry = aug.apply(clip, {**p, "brightness": 1.0, "contrast": 1.0})
+        fixed = {**p, "mean": float(geometry.mean())}
+        np.testing.assert_array_equal(aug.apply(clip, fixed), whole)
+        for i in range(len(clip)):
+            np.testing.assert_array_equal(aug.apply(clip[i:i + 1], fixed), whole[i:i + 1])
+    # Without the clip mean a lone frame blends with its own mean: a different result.
+    p = {**aug.params(rng, H, W), "contrast": 0.6}
+    assert np.abs(aug.apply(clip[:1], p) - aug.apply(clip, p)[:1]).max() > 5
+
+
+def test_same_seed_same_clip():
+    clip = random_clip(5)
+    aug = ClipAugment(**ALL_ON)
+    a = aug(clip, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, aug(clip, np.random.default_rng(7)))
+    assert not np.array_equal(a, aug(clip, np.random.default_rng(8)))
+
+
+# --- flip --------------------------------------------------------------------------------------
+
+def test_flip_always_mirrors_the_clip():
+    clip = random_clip(6)
+    out = ClipAugment(flip=1.0)(clip, np.random.default_rng(0))
+    np.testing.assert_array_equal(out, clip[:, :, ::-1].astype(np.float32))
+    # with a crop the mirror is exact too (the column taps are read right to left)
+    aug = ClipAugment(crop_scale=(0.3, 0.6))
+    p = aug.params(np.random.default_rng(1), H, W)
+    assert p["box"][3] < W
+    np.testing.assert_array_equal(aug.apply(clip, {**p, "flip": True}), aug.apply(clip, p)[:, :, ::-1])
+
+
+def test_flip_half_flips_about_half_the_clips():
+    clip = np.arange(6, dtype=np.uint8).reshape(1, 1, 2, 3)  # (1, 1, 2, 3): left != right
+    aug, rng = ClipAugment(flip=0.5), np.random.default_rng(9)
+    flipped = sum(np.array_equal(aug(clip, rng), clip[:, :, ::-1]) for _ in range(400))
+    assert 150 <= flipped <= 250  # Binomial(400, 0.5): mean 200, sd 10
+
+
+# --- bilinear resize ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("box", [(3, 5, 13, 17), (0, 0, 7, 9), (10, 20, 14, 12), (2, 0, 20, W), (0, 4, H, 25)])
+def test_resized_ramp_is_the_ramp_at_the_source_coordinates(box):
+    frame = ramp()
+    y0, x0, h, w = box
+    out = ClipAugment().apply(frame, identity_params(box=box))[0]  # (H, W, 3)
+    # Output pixel i reads the crop at (i + 0.5) * h / H - 0.5 (pixel centres aligned, as torch's
+    # align_corners=False), held at the edges. Bilinear reproduces an affine function exactly.
+    sy = np.clip((np.arange(H) + 0.5) * h / H - 0.5, 0, h - 1)
+    sx = np.clip((np.arange(W) + 0.5) * w / W - 0.5, 0, w - 1)
+    expected = 2 * (y0 + sy)[:, None, None] + 3 * (x0 + sx)[None, :, None] + 10 + 40 * np.arange(3)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-4)
+    # away from the held edges the output is again a ramp: constant steps 2h/H and 3w/W
+    inner_y = (sy > 0) & (sy < h - 1)
+    np.testing.assert_allclose(np.diff(out[inner_y, :, 0], axis=0), 2 * h / H, atol=1e-4)
+    inner_x = (sx > 0) & (sx < w - 1)
+    np.testing.assert_allclose(np.diff(out[:, inner_x, 0], axis=1), 3 * w / W, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_resize_matches_torch_bilinear(dtype):
+    clip = random_clip(10, t=3).astype(dtype)
+    aug, rng = ClipAugment(crop_scale=(0.1, 1.0), crop_ratio=(0.5, 2.0)), np.random.default_rng(11)
+    for _ in range(10):
+        p = aug.params(rng, H, W)
+        ref = torch_resize(clip, p["box"])
+        np.testing.assert_allclose(aug.apply(clip, p), ref, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(aug.apply(clip, {**p, "flip": True}), ref[:, :, ::-1], rtol=0, atol=1e-4)
+
+
+# --- crop box statistics -----------------------------------------------------------------------
+
+def test_box_area_share_and_ratio_stay_in_range():
+    height, width = 120, 160
+    aug, rng = ClipAugment(crop_scale=(0.25, 0.8), crop_ratio=(0.5, 2.0)), np.random.default_rng(12)
+    boxes = np.array([aug.params(rng, height, width)["box"] for _ in range(2000)])  # (N, 4)
+    y0, x0, h, w = boxes.T
+    assert (y0 >= 0).all() and (x0 >= 0).all() and (y0 + h <= height).all() and (x0 + w <= width).all()
+    area = height * width
+    # h and w are rounded to whole pixels: allow half a pixel either way
+    assert ((h + 0.5) * (w + 0.5) >= 0.25 * area).all() and ((h - 0.5) * (w - 0.5) <= 0.8 * area).all()
+    assert ((w + 0.5) / (h - 0.5) >= 0.5).all() and ((w - 0.5) / (h + 0.5) <= 2.0).all()
+    share, ratio = h * w / area, w / h
+    assert share.min() < 0.27 and share.max() > 0.77  # the whole range is drawn
+    assert ratio.min() < 0.55 and ratio.max() > 1.8
+
+
+def test_ratio_is_log_uniform_and_area_uniform():
+    # small boxes always fit, so nothing is rejected: log(w / h) ~ U(log 0.5, log 2), symmetric
+    # about 0 (a uniform ratio would average log 0.16); the share ~ U(0.05, 0.15)
+    aug, rng = ClipAugment(crop_scale=(0.05, 0.15), crop_ratio=(0.5, 2.0)), np.random.default_rng(18)
+    boxes = np.array([aug.params(rng, 120, 160)["box"] for _ in range(2000)])
+    log_ratio, share = np.log(boxes[:, 3] / boxes[:, 2]), boxes[:, 2] * boxes[:, 3] / (120 * 160)
+    assert abs(log_ratio.mean()) < 0.04 and abs(log_ratio.std() - np.log(4) / np.sqrt(12)) < 0.03  # sd of mean 0.009
+    assert abs(share.mean() - 0.1) < 0.004 and abs(share.std() - 0.1 / np.sqrt(12)) < 0.004
+
+
+def test_box_is_placed_uniformly():
+    # area 1/4 at the frame's ratio: always 60 x 80, y0 uniform on 0..60, x0 on 0..80
+    aug, rng = ClipAugment(crop_scale=(0.25, 0.25), crop_ratio=(4 / 3, 4 / 3)), np.random.default_rng(13)
+    boxes = np.array([aug.params(rng, 120, 160)["box"] for _ in range(2000)])
+    assert (boxes[:, 2:] == (60, 80)).all()
+    assert boxes[:, 0].min() == 0 and boxes[:, 0].max() == 60 and boxes[:, 1].max() == 80
+    assert abs(boxes[:, 0].mean() - 30) < 2 and abs(boxes[:, 1].mean() - 40) < 2.5  # sd of the mean 0.4, 0.5
+
+
+@pytest.mark.parametrize("crop_ratio, box", [
+    ((3.0, 4.0), (33, 0, 53, 160)),  # wider than the frame: full width, h = 160 / 3
+    ((0.2, 0.25), (0, 65, 120, 30)),  # taller: full height, w = 120 * 0.25
+])
+def test_box_that_never_fits_falls_back_to_a_centre_crop(crop_ratio, box):
+    aug, rng = ClipAugment(crop_scale=(0.9, 1.0), crop_ratio=crop_ratio), np.random.default_rng(14)
+    assert all(aug.params(rng, 120, 160)["box"] == box for _ in range(5))
+
+
+# --- brightness and contrast -------------------------------------------------------------------
+
+def test_brightness_multiplies_then_clips():
+    clip = random_clip(15)
+    aug, rng = ClipAugment(brightness=0.5), np.random.default_rng(16)
+    factors = []
+    for _ in range(20):
+        p = aug.params(rng, H, W)
+        assert p["box"] == (0, 0, H, W) and p["flip"] is False and p["contrast"] == 1.0
+        factors.append(p["brightness"])
+        expected = np.clip(clip.astype(np.float32) * np.float32(p["brightness"]), 0, 255)
+        np.testing.assert_array_equal(aug.apply(clip, p), expected)
+    assert 0.5 <= min(factors) < 0.8 and 1.2 < max(factors) <= 1.5
+
+
+def test_contrast_scales_about_the_clip_mean():
+    rng = np.random.default_rng(17)
+    clip = rng.uniform(100, 150, (4, H, W, 3)).astype(np.float32)  # no value clips for c <= 1.5
+    clip[1] += 20  # a brighter frame: the mean is the clip's, not each frame's
+    aug = ClipAugment(contrast=0.5)
+    m = clip.mean(dtype=np.float64)
+    for _ in range(10):
+        p = aug.params(rng, H, W)
+        c = p["contrast"]
+        assert 0.5 <= c <= 1.5
+        out = aug.apply(clip, p)
+        assert abs(out.mean(dtype=np.float64) - m) < 1e-3
+        np.testing.assert_allclose(out, m + c * (clip - m), rtol=0, atol=1e-3)
+        np.testing.assert_allclose(out.std(dtype=np.float64), c * clip.std(dtype=np.float64), rtol=1e-5)
+    # both: b * (m + c * (x - m)), with a given mean
+    out = aug.apply(clip, identity_params(brightness=0.8, contrast=1.3, mean=120.0))
+    np.testing.assert_allclose(out, np.clip(0.8 * (120 + 1.3 * (clip - 120.0)), 0, 255), rtol=0, atol=1e-3)
+
+
+# --- options and errors ------------------------------------------------------------------------
+
+def test_to_dict_round_trips_through_json():
+    aug = ClipAugment(crop_scale=[0.5, 1], flip=0.5, contrast=np.float32(0.25))
+    d = json.loads(json.dumps(aug.to_dict()))
+    assert d == {"crop_scale": [0.5, 1.0], "crop_ratio": [0.75, 4 / 3], "brightness": 0.0, "contrast": 0.25,
+                 "flip": 0.5}
+    assert ClipAugment(**d).to_dict() == d
+    assert repr(aug) == "ClipAugment(crop_scale=(0.5, 1.0), contrast=0.25, flip=0.5)"
+    assert ClipAugment(**ClipAugment().to_dict()).active is False
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(crop_scale=(0, 1)), r"crop_scale=\(0, 1\): expected \(min, max\) with 0 < min <= max <= 1"),
+    (dict(crop_scale=(0.5, 1.2)), r"crop_scale=\(0.5, 1.2\)"),
+    (dict(crop_scale=(0.9, 0.5)), r"crop_scale=\(0.9, 0.5\)"),
+    (dict(crop_scale=0.5), r"crop_scale=0.5"),
+    (dict(crop_scale=(0.5, float("nan"))), r"crop_scale=\(0.5, nan\)"),
+    (dict(crop_ratio=(2, 1)), r"crop_ratio=\(2, 1\): expected \(min, max\) with 0 < min <= max$"),
+    (dict(crop_ratio=(0, 1)), r"crop_ratio=\(0, 1\)"),
+    (dict(brightness=-0.1), r"brightness=-0.1: expected a number >= 0"),
+    (dict(brightness="0.2"), r"brightness='0.2'"),
+    (dict(contrast=-1), r"contrast=-1: expected a number >= 0"),
+    (dict(flip=1.5), r"flip=1.5: expected a probability in \[0, 1\]"),
+    (dict(flip=True), r"flip=True"),
+])
+def test_bad_options_name_the_option(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ClipAugment(**kwargs)
+
+
+@pytest.mark.parametrize("shape", [(0, H, W, 3), (H, W, 3), (2, H, W, 4), (2, 0, W, 3)])
+@pytest.mark.parametrize("options", [{}, ALL_ON])
+def test_bad_frames_name_frames_and_the_shape(shape, options):
+    with pytest.raises(ValueError, match=rf"frames of shape \({shape[0]}, "):
+        ClipAugment(**options)(np.zeros(shape, np.uint8), np.random.default_rng(0))
+
+
+def test_bad_dtype_and_box():
+    with pytest.raises(ValueError, match="frames of dtype int64"):
+        ClipAugment(flip=1.0)(np.zeros((1, H, W, 3), np.int64), np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"params\['box'\]=\(20, 0, 10, 32\)"):
+        ClipAugment().apply(random_clip(), identity_params(box=(20, 0, 10, 32)))

@@ -1,5 +1,5 @@
 """tensorrnn.data: video decoding (PyAV), frame sampling, the public datasets, splits,
-the decode-once frame cache and synthetic demo videos.
+the decode-once frame cache and synthetic action videos (the demo's and graded-difficulty sets).
 
 Importing this package does not import PyAV; decoding functions import it when called.
 """
@@ -13,13 +13,17 @@ from tensorrnn.data.splits import (
     PROTOCOLS, bt_rnn_split, group_kfold, leave_one_group_out, make_split, num_splits, official_split,
     tt_rnn_folds,
 )
-from tensorrnn.data.synthetic import make_demo_videos, write_corrupt, write_empty, write_truncated, write_video
+from tensorrnn.data.synthetic import (
+    ACTION_SETS, ActionSetSpec, make_action_set, make_demo_videos, write_corrupt, write_empty, write_truncated,
+    write_video,
+)
 from tensorrnn.data.video import VideoError, VideoInfo, probe, read_frames
 
 __all__ = [
-    "DATASETS", "HMDB51", "UCF11", "UCF101", "ClipRecord", "ClipTooShortError", "FrameCache", "Hollywood2",
-    "PROTOCOLS", "VideoClipDataset", "VideoError", "VideoFolder", "VideoInfo", "YouTubeCelebrities",
-    "bt_rnn_split", "build_dataset", "group_kfold", "leave_one_group_out", "make_demo_videos", "make_split",
-    "num_splits", "official_split", "pad_indices", "probe", "read_frames", "sample_indices", "scale_pixels",
-    "tt_rnn_folds", "write_corrupt", "write_empty", "write_truncated", "write_video",
+    "ACTION_SETS", "ActionSetSpec", "DATASETS", "HMDB51", "UCF11", "UCF101", "ClipRecord", "ClipTooShortError",
+    "FrameCache", "Hollywood2", "PROTOCOLS", "VideoClipDataset", "VideoError", "VideoFolder", "VideoInfo",
+    "YouTubeCelebrities", "bt_rnn_split", "build_dataset", "group_kfold", "leave_one_group_out", "make_action_set",
+    "make_demo_videos", "make_split", "num_splits", "official_split", "pad_indices", "probe", "read_frames",
+    "sample_indices", "scale_pixels", "tt_rnn_folds", "write_corrupt", "write_empty", "write_truncated",
+    "write_video",
 ]

@@ -2,7 +2,8 @@
 
 Each benchmark is a standalone script that writes ``bench/results/<name>.json`` and
 ``<name>.md``; this runner only starts them, one at a time (they time the same CPU), and
-reports which failed.
+reports which failed. ``accuracy`` (hours of training on 2 cores) runs only when named, or
+with ``--quick``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: Benchmarks that run only when named: hours on the project's 2-core machines.
+LONG = ("bench_accuracy",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: names={sorted(unknown)}: expected some of "
                              f"{[s.stem.removeprefix('bench_') for s in scripts]}")
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.names]
+    elif not args.quick:
+        scripts = [s for s in scripts if s.stem not in LONG]
     failed = []
     for script in scripts:
         print(f"== {script.name}", flush=True)

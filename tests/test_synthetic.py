@@ -168,10 +168,11 @@ def test_the_easy_preset_is_the_demo(monkeypatch, tmp_path):
 
 
 def test_presets():
-    assert list(ACTION_SETS) == ["easy", "medium", "hard"]
+    assert list(ACTION_SETS) == ["easy", "medium", "hard", "cluttered"]
+    assert ACTION_SETS["cluttered"] == dataclasses.replace(ACTION_SETS["hard"], clutter=True)
     medium, hard = ACTION_SETS["medium"], ACTION_SETS["hard"]
     assert 8 <= medium.num_classes <= 12 and medium.distractors == 1 and medium.frame_range == (40, 160)
-    assert (hard.num_classes, hard.distractors, hard.camera, hard.clutter, hard.num_clips) == (12, 1, "pan", True, 384)
+    assert (hard.num_classes, hard.distractors, hard.camera, hard.clutter, hard.num_clips) == (12, 1, "pan", False, 384)
     big = dataclasses.replace(hard, size=[160, 120])  # lists (from JSON) become tuples
     assert big.size == (160, 120) and len({big, hard}) == 2 and big.camera == "pan"
 

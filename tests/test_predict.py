@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
     config = {
         "seed_everything": 0,
         "model": {"arch": "gru", "factorization": "tt", "in_shape": [4, 4, 4, 9], "hidden_shape": [2, 2, 2, 2],
-                  "rank": 2, "lr": 0.03},
+                  "rank": 2, "lr": 0.03, "frame_diff": False},  # the class is the look, not a motion
         "data": {"dataset": "ucf11", "root": str(tmp / "videos"), "split": "group_kfold", "num_folds": 3,
                  "num_frames": 4, "size": [16, 12], "scaling": "unit", "batch_size": 4,
                  "dataset_options": {"progress": False}},

@@ -75,9 +75,11 @@ def clips(demo_root):
     return UCF11(demo_root, size=(16, 12), num_frames=4, progress=False)
 
 
+@pytest.mark.parametrize("frame_diff", [True, False])
 @pytest.mark.parametrize("scaling", ["center", "unit", "standard", "none"])
 @pytest.mark.parametrize("factorization, rank", [("tt", 2), ("tr", 2), ("bt", 2), ("dense", None)])
-def test_gate_preactivations_start_with_a_std_of_order_one_for_every_scaling(clips, scaling, factorization, rank):
+def test_gate_preactivations_start_with_a_std_of_order_one_for_every_scaling(clips, scaling, factorization, rank,
+                                                                             frame_diff):
     """At init, on real frames of any pixel scaling, the input map's output (the gates'
     pre-activations from the input) has a std of order one once the statistics are fitted."""
     ds = clips.subset(range(len(clips)))
@@ -86,14 +88,39 @@ def test_gate_preactivations_start_with_a_std_of_order_one_for_every_scaling(cli
     raw, gates = [], []
     for seed in range(5):  # one draw of a low-rank init varies in scale: the median over draws
         torch.manual_seed(seed)
-        model = VideoClassifier("gru", factorization, [4, 4, 4, 9], [2, 2, 2, 2], rank=rank, num_classes=3)
-        proj = model.net.rnn.input_projs[0]
-        raw.append(proj(batch.flatten(2)).std().item())
+        model = VideoClassifier("gru", factorization, [4, 4, 4, 9], [2, 2, 2, 2], rank=rank, num_classes=3,
+                                frame_diff=frame_diff)
+        proj, steps = model.net.rnn.input_projs[0], model.steps(batch)
+        raw.append(proj(steps.flatten(2)).std().item())
         model.fit_input_normalization([batch])
-        gates.append(proj(model.input_norm(batch).flatten(2)).std().item())
+        gates.append(proj(model.input_norm(steps).flatten(2)).std().item())
     assert 0.5 < np.median(gates) < 2.0, (scaling, raw, gates)
     if scaling in ("center", "none"):                                    # pixel-sized inputs: far off
-        assert np.median(raw) > 20
+        assert np.median(raw) > (5 if frame_diff else 20)
+
+
+# --- frame differences -------------------------------------------------------------------------
+
+
+def test_frame_diff_feeds_consecutive_differences_and_normalises_them(clips):
+    torch.manual_seed(0)
+    model = VideoClassifier("gru", "tt", [4, 4, 4, 9], [2, 2, 2, 2], rank=2, num_classes=3).double().eval()
+    assert model.hparams.frame_diff                                      # the default recipe
+    x = torch.stack([clips[i][0] for i in range(len(clips))]).double()   # (N, 4, 12, 16, 3)
+    model.fit_input_normalization([x])
+    diff = (x[:, 1:] - x[:, :-1]).reshape(-1, 3)                         # statistics of what the net reads
+    torch.testing.assert_close(model.input_norm.mean, diff.mean(0))
+    torch.testing.assert_close(model.input_norm.std, diff.std(0, unbiased=False))
+    with torch.no_grad():
+        expected = model.net((x[:, 1:] - x[:, :-1] - model.input_norm.mean) / model.input_norm.std)
+        torch.testing.assert_close(model(x), expected)
+        # what does not move cancels: a clip whose frames are all one picture is one constant input
+        still = x[:1, :1].expand(1, 4, 12, 16, 3)
+        torch.testing.assert_close(model(still), model.net(model.input_norm(torch.zeros_like(still[:, 1:]))))
+    with pytest.raises(ValueError, match=r"model.frame_diff needs clips of at least 2 frames"):
+        model(x[:, :1])
+    plain = VideoClassifier("gru", "tt", [4, 4, 4, 9], [2, 2, 2, 2], rank=2, num_classes=3, frame_diff=False)
+    assert plain.steps(x) is x
 
 
 # --- multi-view evaluation ---------------------------------------------------------------------

@@ -168,8 +168,10 @@ def test_the_easy_preset_is_the_demo(monkeypatch, tmp_path):
 
 
 def test_presets():
-    assert list(ACTION_SETS) == ["easy", "medium", "hard", "cluttered"]
-    assert ACTION_SETS["cluttered"] == dataclasses.replace(ACTION_SETS["hard"], clutter=True)
+    assert list(ACTION_SETS) == ["easy", "medium", "hard", "varied", "cluttered"]
+    varied = dataclasses.replace(ACTION_SETS["hard"], object_size=(0.08, 0.3), speed=(0.8, 1.8), noise=24)
+    assert ACTION_SETS["varied"] == varied
+    assert ACTION_SETS["cluttered"] == dataclasses.replace(varied, clutter=True)
     medium, hard = ACTION_SETS["medium"], ACTION_SETS["hard"]
     assert 8 <= medium.num_classes <= 12 and medium.distractors == 1 and medium.frame_range == (40, 160)
     assert (hard.num_classes, hard.distractors, hard.camera, hard.clutter, hard.num_clips) == (12, 1, "pan", False, 384)

@@ -73,6 +73,9 @@ def test_default_configs_use_the_default_recipe_and_paper_configs_the_papers(nam
     for section, values in RECIPE_DEFAULTS.items():
         for key, value in values.items():
             assert default[section][key] == value, (section, key)
+    # frame differences for actions; the frames themselves for identities and CNN features
+    appearance = default["data"]["dataset"] == "youtube_celebrities" or default["data"]["features"]
+    assert default["model"]["frame_diff"] is not appearance
     mirror = default["data"]["dataset"] in ("ucf11", "hmdb51", "ucf101", "hollywood2", "youtube_celebrities")
     assert default["data"]["flip"] == (0.5 if mirror and not default["data"]["features"] else 0.0)
     paper = resolved(REPO / "configs" / "paper" / f"{name}.yaml")
@@ -80,6 +83,7 @@ def test_default_configs_use_the_default_recipe_and_paper_configs_the_papers(nam
         "none", "adam", "none")
     assert (paper["data"]["eval_views"], paper["data"]["val_split"], paper["data"]["flip"]) == (1, "test", 0.0)
     assert paper["data"]["crop_scale"] == [1.0, 1.0] and paper["model"]["label_smoothing"] == 0.0
+    assert paper["model"]["frame_diff"] is False
 
 
 def test_the_demo_runs_a_shipped_config_with_the_default_recipe():

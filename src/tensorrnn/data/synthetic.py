@@ -234,14 +234,17 @@ def _frames(value) -> int | tuple[int, int]:
 #: Presets by difficulty. "easy" is the demo's set (for the same seed, the very clips of
 #: ``make_demo_videos(root, groups=15, clips_per_group=4)``); "medium" adds classes, a
 #: distractor, clips of 40-160 frames and smaller objects; "hard" has all 12 classes, a
-#: distractor, a panning camera, wider size and speed ranges and more noise (384 clips);
-#: "cluttered" is "hard" over busy, high-contrast scenes.
+#: distractor and a panning camera (384 clips of 40-160 frames); "varied" is "hard" with wider
+#: object size and speed ranges and more noise; "cluttered" is "varied" over busy,
+#: high-contrast scenes.
 ACTION_SETS: dict[str, ActionSetSpec] = {
     "easy": ActionSetSpec(),
     "medium": ActionSetSpec(num_classes=10, groups=8, clips_per_group=4, num_frames=(40, 160), distractors=1,
                             object_size=(0.1, 0.3)),
     "hard": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160), distractors=1,
-                          camera="pan", object_size=(0.08, 0.3), speed=(0.8, 1.8), noise=24),
+                          camera="pan"),
+    "varied": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160), distractors=1,
+                            camera="pan", object_size=(0.08, 0.3), speed=(0.8, 1.8), noise=24),
     "cluttered": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160), distractors=1,
                                camera="pan", clutter=True, object_size=(0.08, 0.3), speed=(0.8, 1.8), noise=24),
 }

@@ -118,9 +118,8 @@ class InputNormalization(nn.Module):
 
     def reset(self) -> None:
         """Forget the statistics (the identity again)."""
-        device = self.mean.device
-        self.mean, self.std = torch.zeros(0, device=device), torch.ones(0, device=device)
-        self.count = torch.zeros((), dtype=torch.int64, device=device)
+        self.mean, self.std = self.mean.new_zeros(0), self.std.new_ones(0)   # keeps dtype and device
+        self.count = torch.zeros((), dtype=torch.int64, device=self.count.device)
         self._sums = None
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,

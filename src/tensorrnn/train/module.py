@@ -61,8 +61,9 @@ class VideoClassifier(L.LightningModule):
     """A tensorised RNN (or TT-MLP) that classifies a clip from its frames.
 
     The defaults are the project's training recipe, chosen by measurement on a family of
-    generated action sets (``bench/bench_accuracy.py``, ``docs/reproduction.md``): input
-    normalisation estimated from the training clips, AdamW 1e-3 with a one-epoch warm-up and a
+    generated action sets (``bench/bench_accuracy.py``, ``docs/reproduction.md``): the
+    differences of consecutive frames as input, normalised with statistics estimated from the
+    training clips, AdamW 1e-3 with a one-epoch warm-up and a
     cosine decay per step, dropout on the input map and on the last state, label smoothing and
     gradient clipping. The papers' recipe (Keras code: ``pixel - 128`` fed as it is, Adam 1e-4,
     hard-sigmoid gates, L2 1e-2 on the output layer) is ``configs/paper/*.yaml``.
@@ -87,6 +88,11 @@ class VideoClassifier(L.LightningModule):
         num_classes: number of classes (set from the data by the CLI).
         multilabel: sigmoid outputs and binary cross-entropy (Hollywood2) instead of softmax.
         class_names: names of the classes, kept in the checkpoint for ``predict``.
+        frame_diff: feed the differences of consecutive sampled frames instead of the frames
+            (TSN's RGB-difference input; T frames make T - 1 steps). What does not move (the
+            scene, the look of an actor) cancels, so a small model cannot memorise the training
+            groups by their looks; off for tasks where the look is the class (faces) and for
+            per-frame CNN features.
         normalize: ``"auto"``: subtract a mean and divide by a std per channel, both estimated
             from up to 64 training clips at the start of ``fit`` and stored in the checkpoint
             (:class:`tensorrnn.nn.normalization.InputNormalization`), so training starts well
@@ -132,6 +138,7 @@ class VideoClassifier(L.LightningModule):
         num_classes: int = 11,
         multilabel: bool = False,
         class_names: list[str] | None = None,
+        frame_diff: bool = True,
         normalize: str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -221,8 +228,18 @@ class VideoClassifier(L.LightningModule):
                 f"hidden_shape={self.hidden_shape}, rank={hp.rank}, num_classes={hp.num_classes}"
                 + (", multilabel=True" if hp.multilabel else ""))
 
+    def steps(self, x: torch.Tensor) -> torch.Tensor:
+        """The sequence the network reads: the clip ``(B, T, ...)``, or with ``frame_diff`` the
+        differences of consecutive frames ``(B, T - 1, ...)``."""
+        if not self.hparams.frame_diff:
+            return x
+        if x.dim() < 3 or x.shape[1] < 2:
+            raise ValueError(f"input of shape {tuple(x.shape)}: model.frame_diff needs clips of at least 2 frames "
+                             "(batch, time >= 2, *frame)")
+        return x[:, 1:] - x[:, :-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.input_norm(x))  # (B, T, ...) -> (B, C)
+        return self.net(self.input_norm(self.steps(x)))  # (B, T, ...) -> (B, C)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)
@@ -243,7 +260,7 @@ class VideoClassifier(L.LightningModule):
         norm.reset()
         for batch in batches:
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
-            norm.update(x)
+            norm.update(self.steps(x))
         sums = norm.pending()
         if sums is None:
             raise ValueError("model.normalize='auto': no training clips to estimate the input statistics from")

@@ -77,3 +77,15 @@ def test_table_output_names_every_file(trained, capsys):
     assert predict.main(["--ckpt_path", ckpt, str(new["dark"])]) == 0
     out = capsys.readouterr().out
     assert "dark" in out and "probability" in out
+
+
+def test_the_input_statistics_are_restored_from_the_checkpoint(trained):
+    import torch
+
+    ckpt, _ = trained
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    model, _ = predict.load_model(ckpt)
+    assert model.input_norm.fitted and int(model.input_norm.count) == int(state["input_norm.count"]) > 0
+    torch.testing.assert_close(model.input_norm.mean, state["input_norm.mean"], rtol=0, atol=0)
+    torch.testing.assert_close(model.input_norm.std, state["input_norm.std"], rtol=0, atol=0)
+

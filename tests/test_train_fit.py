@@ -120,11 +120,17 @@ def test_resume_after_kill_continues_from_the_saved_step(videos, tmp_path):
         proc.wait()
     saved = torch.load(last, weights_only=True)  # never a torn file, whatever moment the kill hit
     epoch, step = saved["epoch"], saved["global_step"]
-    resumed = write_config(tmp_path / "r.yaml", videos, runs, {}, trainer={"max_epochs": epoch + 2})
+    # other pixel scaling on resume: statistics estimated again would differ (std x128)
+    resumed = write_config(tmp_path / "r.yaml", videos, runs, {}, data={"scaling": "center"},
+                           trainer={"max_epochs": epoch + 2})
     assert cli.fit_main(["--config", str(resumed), "--ckpt_path", "last"]) == 0
     record = json.loads((runs / "ucf11_tt_gru" / "version_1" / "metrics.json").read_text())
     steps_per_epoch = step // (epoch + 1)
     assert record["resumed_from"].endswith("version_0/checkpoints/last.ckpt")
+    # the input statistics came with the checkpoint, they were not estimated again
+    resumed_state = torch.load(record["last_model_path"], weights_only=True)["state_dict"]
+    for key in ("input_norm.mean", "input_norm.std", "input_norm.count"):
+        torch.testing.assert_close(resumed_state[key], saved["state_dict"][key], rtol=0, atol=0)
     assert record["global_step"] == step + steps_per_epoch  # exactly one more epoch, not a fresh start
     assert record["epochs"] == epoch + 2
 

@@ -94,25 +94,9 @@ def fit_args(model: str, recipe: str, root: Path, work: Path, cache: Path, size:
     return args
 
 
-class EpochClock:
-    """A Lightning callback: process CPU time at the end of every epoch (after validation)."""
-
-    def __init__(self) -> None:
-        self.marks: list[float] = []
-
-    def on_validation_epoch_end(self, trainer, module) -> None:
-        if not trainer.sanity_checking:
-            self.marks.append(time.process_time())
-
-    def on_train_epoch_end(self, trainer, module) -> None:
-        if trainer.limit_val_batches == 0 or not trainer.val_dataloaders:
-            self.marks.append(time.process_time())
-
-
-def run_fit(args: list[str], clock: EpochClock | None = None) -> tuple[dict, float]:
-    """``tensorrnn fit`` in this process: its metrics.json record and the CPU seconds it took."""
-    from lightning.pytorch.callbacks import Callback
-
+def run_fit(args: list[str], clock=None) -> tuple[dict, float]:
+    """``tensorrnn fit`` in this process (with an extra callback ``clock``): its metrics.json
+    record and the CPU seconds it took."""
     from tensorrnn.train.cli import _fit, _make_cli
 
     start = time.process_time()
@@ -120,11 +104,29 @@ def run_fit(args: list[str], clock: EpochClock | None = None) -> tuple[dict, flo
         warnings.simplefilter("ignore")
         cli = _make_cli("fit", args)
         if clock is not None:
-            cli.trainer.callbacks.append(type("Clock", (Callback,), {
-                "on_validation_epoch_end": lambda self, t, m: clock.on_validation_epoch_end(t, m),
-                "on_train_epoch_end": lambda self, t, m: clock.on_train_epoch_end(t, m)})())
+            cli.trainer.callbacks.append(clock)
         record = _fit(cli)
     return record, time.process_time() - start
+
+
+def epoch_clock():
+    """A Lightning callback that records the process CPU time at the end of every epoch
+    (after validation when there is one) in its ``marks``."""
+    from lightning.pytorch.callbacks import Callback
+
+    class EpochClock(Callback):
+        def __init__(self) -> None:
+            self.marks: list[float] = []
+
+        def on_validation_epoch_end(self, trainer, module) -> None:
+            if not trainer.sanity_checking:
+                self.marks.append(time.process_time())
+
+        def on_train_epoch_end(self, trainer, module) -> None:
+            if trainer.limit_val_batches == 0 or not trainer.val_dataloaders:
+                self.marks.append(time.process_time())
+
+    return EpochClock()
 
 
 def build_cache(root: Path, cache: Path, size) -> None:
@@ -140,7 +142,7 @@ def one_run(set_name: str, model: str, recipe: str, seed: int, root: Path, work:
             budget: float, quick: bool) -> dict:
     """Calibrate (the CPU time of the second of two epochs), then fit for the epochs the budget
     allows; the test accuracy of the selected checkpoint."""
-    clock = EpochClock()
+    clock = epoch_clock()
     run_fit(fit_args(model, recipe, root, work / "calibrate", cache, size, seed, 2, quick), clock)
     per_epoch = clock.marks[-1] - clock.marks[-2]
     epochs = 2 if quick else max(1, int(budget // per_epoch))

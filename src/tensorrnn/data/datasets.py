@@ -220,10 +220,8 @@ class VideoClipDataset(Dataset):
         index %= len(self)  # frames of a seeded sample depend on the index: ds[-1] is ds[N - 1]
         clip = self.clips[index]
         try:
-            if self.views:
-                frames = torch.stack([self._load(index, clip, v) for v in range(self.views)])  # (K, T, ...)
-            else:
-                frames = self._load(index, clip)
+            loaded = self._load(index, clip, range(self.views) if self.views else (None,))
+            frames = torch.stack(loaded) if self.views else loaded[0]  # (K, T, ...) or (T, ...)
         except ClipTooShortError as err:
             raise ClipTooShortError(f"clip {index} ({clip.path}): {err}") from None
         except (VideoError, OSError, ValueError) as err:
@@ -265,25 +263,34 @@ class VideoClipDataset(Dataset):
             rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
         return self.augment(frames, rng)  # (k, H, W, 3) float32 in [0, 255]
 
-    def _load(self, index: int, clip: ClipRecord, view: int | None = None) -> torch.Tensor:
+    def _load(self, index: int, clip: ClipRecord, views=(None,)) -> list[torch.Tensor]:
+        """The samples of ``views`` (``None``: the single, training sample) of one clip; the
+        frames all of them use are read once (one decode of the video for K views)."""
         if self.features:
             array = np.load(clip.path, mmap_mode="r")  # (T, F)
-            idx, front = self.frame_indices(index, len(array), view)
-            x = torch.from_numpy(np.asarray(array[idx], dtype=np.float32))  # (k, F)
-            return torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x
-        if self._cache is not None:
+            count, read = len(array), lambda idx: np.asarray(array[idx], dtype=np.float32)
+        elif self._cache is not None:
             rel = self._cache.rel(clip.path)
-            idx, front = self.frame_indices(index, self._cache.num_frames(rel), view)
-            frames = self._cache.read(rel, idx)  # (k, H, W, 3) uint8
+            count, read = self._cache.num_frames(rel), lambda idx: self._cache.read(rel, idx)
         else:
             count = self._counts[index]
             if count is None:
                 count = probe(clip.path, self.max_pixels, self.max_video_frames).num_frames
                 self._counts[index] = count
-            idx, front = self.frame_indices(index, count, view)
-            frames = read_frames(clip.path, idx, self.size, self.max_pixels, self.max_video_frames)
-        frames = self._augmented(index, frames)
-        return scale_pixels(frames, self.scaling, front=front)  # (front + k, H, W, 3)
+            read = lambda idx: read_frames(clip.path, idx, self.size, self.max_pixels,  # noqa: E731
+                                           self.max_video_frames)
+        plans = [self.frame_indices(index, count, view) for view in views]
+        union = np.unique(np.concatenate([idx for idx, _ in plans]))
+        frames = read(union)  # (n, H, W, 3) uint8, or (n, F) features
+        samples = []
+        for idx, front in plans:
+            x = frames[np.searchsorted(union, idx)]
+            if self.features:
+                x = torch.from_numpy(np.ascontiguousarray(x))  # (k, F)
+                samples.append(torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x)
+            else:
+                samples.append(scale_pixels(self._augmented(index, x), self.scaling, front=front))  # (front + k, H, W, 3)
+        return samples
 
     # --- construction-time checks ----------------------------------------------------------
 

@@ -7,13 +7,11 @@ linked into the model by the CLI.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from tensorrnn.errors import check_keywords

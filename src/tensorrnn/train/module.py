@@ -400,13 +400,13 @@ class VideoClassifier(L.LightningModule):
     def _steps(self) -> tuple[int, int | None]:
         """(optimiser steps per epoch, total steps or None when unbounded) of this fit."""
         trainer = self._trainer
-        total = trainer.estimated_stepping_batches if trainer is not None else math.inf
-        epochs = trainer.max_epochs if trainer is not None and trainer.max_epochs not in (None, -1) else None
-        if not math.isfinite(total) or not epochs:
-            per_epoch = trainer.num_training_batches if trainer is not None else math.inf
-            per_epoch = int(per_epoch) if math.isfinite(per_epoch) else 1
-            return max(1, per_epoch // max(1, trainer.accumulate_grad_batches if trainer else 1)), None
-        return max(1, int(total) // epochs), int(total)
+        if trainer is None:
+            return 1, None
+        total, epochs = trainer.estimated_stepping_batches, trainer.max_epochs
+        if math.isfinite(total) and epochs not in (None, -1):
+            return max(1, int(total) // epochs), int(total)
+        batches = trainer.num_training_batches  # a time or step limit: no total to decay over
+        return (max(1, int(batches) // trainer.accumulate_grad_batches) if math.isfinite(batches) else 1), None
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -39,7 +39,7 @@ COLUMNS = {
     "vanilla_tt_gru": ("vanilla TT-GRU", TensorizedGRU, False),
     "tt_gru": ("TT-GRU", TensorizedGRU, True),
 }
-FAMILY = {"tt": "TT", "tr": "TR", "bt": "BT"}
+FAMILY = {"tt": "TT", "tr": "TR", "bt": "BT", "ht": "HT"}
 
 
 # --- counting --------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-shape", nargs="+", default=None, help="hidden modes (default: 4x4x4x4)")
     p.add_argument("--ranks", nargs="+", type=int, default=sorted(papers.TT_PARAM_TABLE),
                    help="ranks, one table row each (default: %(default)s)")
-    p.add_argument("--factorization", choices=["tt", "tr", "bt"], default="tt",
+    p.add_argument("--factorization", choices=["tt", "tr", "bt", "ht"], default="tt",
                    help="format of the rank table (default: tt; the published rows are fixed)")
     p.add_argument("--blocks", type=int, default=None,
                    help=f"Tucker blocks for --factorization bt (default: {papers.BT_UCF11_BLOCKS})")

@@ -1,16 +1,17 @@
 """Modules: factorised linear layers, tensorised recurrent networks, classifiers, summary."""
-# --- factorised linear layers (nn/base.py, tt.py, tr.py, bt.py, dense.py, factory.py) ---
+# --- factorised linear layers (nn/base.py, tt.py, tr.py, bt.py, ht.py, dense.py, factory.py) ---
 from tensorrnn.nn.base import FactorizedLinear
 from tensorrnn.nn.bt import BTLinear
 from tensorrnn.nn.dense import DenseLinear
 from tensorrnn.nn.factory import FACTORIZATIONS, factorized_linear
+from tensorrnn.nn.ht import HTLinear
 from tensorrnn.nn.tr import TRLinear
 from tensorrnn.nn.tt import TTLinear
 # --- end layers ---
 # --- recurrent networks, classifiers, summary (nn/rnn.py, classifier.py, summary.py) ---
 from tensorrnn.nn.classifier import TTMLP, SequenceClassifier, build_classifier
 from tensorrnn.nn.rnn import (
-    BTGRU, BTLSTM, BTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTRNN,
+    BTGRU, BTLSTM, BTRNN, HTGRU, HTLSTM, HTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTRNN,
     TensorizedGRU, TensorizedLSTM, TensorizedRNN, TensorizedRNNBase,
 )
 from tensorrnn.nn.summary import ModelSummary, summary
@@ -18,6 +19,7 @@ from tensorrnn.nn.summary import ModelSummary, summary
 
 __all__ = [
     "BTGRU", "BTLSTM", "BTLinear", "BTRNN", "DenseLinear", "FACTORIZATIONS", "FactorizedLinear",
+    "HTGRU", "HTLSTM", "HTLinear", "HTRNN",
     "ModelSummary", "SequenceClassifier", "TRGRU", "TRLSTM", "TRLinear", "TRRNN", "TTGRU", "TTLSTM",
     "TTLinear", "TTMLP", "TTRNN", "TensorizedGRU", "TensorizedLSTM", "TensorizedRNN",
     "TensorizedRNNBase", "build_classifier", "factorized_linear", "summary",

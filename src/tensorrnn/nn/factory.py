@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from tensorrnn.nn.base import FactorizedLinear
 from tensorrnn.nn.bt import BTLinear
 from tensorrnn.nn.dense import DenseLinear
+from tensorrnn.nn.ht import HTLinear
 from tensorrnn.nn.tr import TRLinear
 from tensorrnn.nn.tt import TTLinear
 
@@ -13,7 +14,7 @@ __all__ = ["FACTORIZATIONS", "factorized_linear"]
 
 #: The formats, by the name used in configs.
 FACTORIZATIONS: dict[str, type[FactorizedLinear]] = {
-    "tt": TTLinear, "tr": TRLinear, "bt": BTLinear, "dense": DenseLinear,
+    "tt": TTLinear, "tr": TRLinear, "bt": BTLinear, "ht": HTLinear, "dense": DenseLinear,
 }
 
 
@@ -23,9 +24,10 @@ def factorized_linear(factorization: str, in_shape: Sequence[int], out_shape: Se
     """Build a factorised linear layer by name.
 
     Args:
-        factorization: ``"tt"``, ``"tr"``, ``"bt"`` or ``"dense"``.
+        factorization: ``"tt"``, ``"tr"``, ``"bt"``, ``"ht"`` or ``"dense"``.
         in_shape, out_shape: the input and output modes.
-        rank: required for ``"tt"``, ``"tr"`` and ``"bt"``; ignored for ``"dense"``.
+        rank: required for ``"tt"``, ``"tr"``, ``"bt"`` and ``"ht"`` (balanced tree);
+            ignored for ``"dense"``.
         blocks: number of Tucker blocks (``"bt"`` only; must be 1 otherwise).
         bias, init, device, dtype: as in the layers.
 

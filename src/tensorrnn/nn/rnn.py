@@ -40,6 +40,7 @@ from tensorrnn.tensor.shapes import check_shape
 __all__ = [
     "TensorizedRNNBase", "TensorizedRNN", "time_mask", "TensorizedGRU", "TensorizedLSTM",
     "TTRNN", "TTGRU", "TTLSTM", "TRRNN", "TRGRU", "TRLSTM", "BTRNN", "BTGRU", "BTLSTM",
+    "HTRNN", "HTGRU", "HTLSTM",
 ]
 
 _GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
@@ -647,3 +648,24 @@ class BTLSTM(TensorizedLSTM):
 
     def __init__(self, in_shape, hidden_shape, rank=None, **kwargs) -> None:
         super().__init__(in_shape, hidden_shape, "bt", rank, **kwargs)
+
+
+class HTRNN(TensorizedRNN):
+    """an HT-RNN: :class:`TensorizedRNN` with ``factorization="ht"``; see it for the arguments."""
+
+    def __init__(self, in_shape, hidden_shape, rank=None, **kwargs) -> None:
+        super().__init__(in_shape, hidden_shape, "ht", rank, **kwargs)
+
+
+class HTGRU(TensorizedGRU):
+    """an HT-GRU: :class:`TensorizedGRU` with ``factorization="ht"``; see it for the arguments."""
+
+    def __init__(self, in_shape, hidden_shape, rank=None, **kwargs) -> None:
+        super().__init__(in_shape, hidden_shape, "ht", rank, **kwargs)
+
+
+class HTLSTM(TensorizedLSTM):
+    """HT-LSTM (Yin et al. 2020): :class:`TensorizedLSTM` with ``factorization="ht"``; see it for the arguments."""
+
+    def __init__(self, in_shape, hidden_shape, rank=None, **kwargs) -> None:
+        super().__init__(in_shape, hidden_shape, "ht", rank, **kwargs)

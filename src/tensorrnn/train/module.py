@@ -70,11 +70,11 @@ class VideoClassifier(L.LightningModule):
 
     Args:
         arch: ``"rnn" | "gru" | "lstm" | "mlp"``.
-        factorization: the input-to-hidden map, ``"tt" | "tr" | "bt" | "dense"``.
+        factorization: the input-to-hidden map, ``"tt" | "tr" | "bt" | "ht" | "dense"``.
         in_shape: the factorisation of one frame's features (product = H*W*3, or F for
             precomputed features), e.g. ``[8, 20, 20, 18]`` for 160x120x3.
         hidden_shape: the factorisation of the hidden size, e.g. ``[4, 4, 4, 4]`` (256).
-        rank: TT / TR / BT rank: an int or a list (see ``tensorrnn.nn``).
+        rank: TT / TR / BT / HT rank: an int or a list (see ``tensorrnn.nn``).
         blocks: BT blocks.
         shared_gates: pack all gates into one factorised map (the papers) or one map per gate.
         dropout: dropout on the last hidden state before the output layer.

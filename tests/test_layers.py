@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tensorrnn import papers
-from tensorrnn.nn import BTLinear, DenseLinear, FactorizedLinear, TRLinear, TTLinear, factorized_linear
-from tensorrnn.tensor import bt_norm, tr_norm, tt_norm
+from tensorrnn.nn import BTLinear, DenseLinear, FactorizedLinear, HTLinear, TRLinear, TTLinear, factorized_linear
+from tensorrnn.tensor import bt_norm, ht_norm, tr_norm, tt_norm
 
 # (factorization, in_shape, out_shape, rank, blocks): small shapes for float64 checks
 CASES = [
@@ -20,6 +20,8 @@ CASES = [
     ("tr", (3, 4), (2, 3, 2), 2, 1),
     ("bt", (2, 3, 4), (3, 2, 2), 2, 2),
     ("bt", (4, 5), (2, 6), [3, 2], 1),
+    ("ht", (2, 3, 4, 2), (3, 2, 2, 2), 3, 1),
+    ("ht", (2, 3, 2, 2, 3), (2, 2, 3, 2, 1), [2, 3, 2, 2, 3, 4, 2, 3], 1),
     ("dense", (2, 3, 4), (3, 2, 2), None, 1),
 ]
 IDS = [f"{c[0]}-{'x'.join(map(str, c[1]))}-{'x'.join(map(str, c[2]))}-{c[4]}b" for c in CASES]
@@ -111,7 +113,11 @@ def test_closed_form_counts_of_published_configurations():
     dense = DenseLinear(m, n)
     assert dense.num_factor_params == papers.UCF11_DENSE_PARAMS["lstm"]
     assert dense.macs == papers.UCF11_DENSE_PARAMS["lstm"]
-    for layer in (tt, tr, bt):  # every factorised map costs far fewer multiply-adds per frame
+    # HT: sum_k I_k J_k r_k + sum_t r_t r_l r_r over the balanced tree ((0, 1), (2, 3)), root rank 1
+    ht = HTLinear(m, n, r)
+    assert ht.ranks == [r] * 6 + [1]
+    assert ht.num_factor_params == sum(i * j * r for i, j in zip(m, n)) + 2 * r ** 3 + r ** 2 == 1584
+    for layer in (tt, tr, bt, ht):  # every factorised map costs far fewer multiply-adds per frame
         assert 0 < layer.macs < dense.macs / 10
 
 
@@ -125,6 +131,8 @@ def _weight_variance(layer: FactorizedLinear) -> float:
         norm = tr_norm(list(layer.cores))
     elif isinstance(layer, BTLinear):
         norm = bt_norm(layer.core, list(layer.factors))
+    elif isinstance(layer, HTLinear):
+        norm = ht_norm(list(layer.leaves), list(layer.transfers), layer.tree)
     else:
         norm = layer.weight.norm()
     return float(norm.detach().double() ** 2) / (layer.in_features * layer.out_features)
@@ -137,6 +145,8 @@ INIT_CASES = [
     ("tr", (5, 6), (4, 3, 2), 3, 1),
     ("bt", papers.UCF11_IN_SHAPE, GATED, 4, 2),
     ("bt", (5, 6, 4), (3, 3, 3), [2, 3, 4], 3),
+    ("ht", papers.UCF11_IN_SHAPE, GATED, 7, 1),
+    ("ht", (5, 6, 4), (3, 3, 3), [2, 3, 4, 5, 1], 1),
     ("dense", (10, 12), (6, 5), None, 1),
 ]
 
@@ -189,6 +199,7 @@ EXACT_CASES = [  # a source layer of this format and rank: from_linear must reco
     ("tt", (4, 5, 3), (3, 4, 2), [1, 3, 2, 1], 1),
     ("tr", (4, 5, 4), (4, 5), 2, 1),
     ("bt", (4, 5, 3), (3, 4, 2), [2, 3, 2], 1),
+    ("ht", (4, 5, 3, 2), (3, 4, 2, 2), [2, 3, 2, 3, 4, 3], 1),
     ("dense", (4, 5), (3, 4), None, 1),
 ]
 
@@ -208,12 +219,12 @@ def test_from_linear_recovers_exact_low_rank(case):
     torch.testing.assert_close(layer(x), linear(x), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("fact", ["tt", "tr", "bt"])
+@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "ht"])
 def test_from_linear_reports_error_of_a_full_rank_matrix(fact):
     torch.manual_seed(7)
     linear = _linear_from(torch.randn(20, 12, dtype=torch.float64))
-    cls = {"tt": TTLinear, "tr": TRLinear, "bt": BTLinear}[fact]
-    kwargs = {} if fact == "tt" else {"als_iters": 3}  # ALS cannot reach zero here; a few sweeps
+    cls = {"tt": TTLinear, "tr": TRLinear, "bt": BTLinear, "ht": HTLinear}[fact]
+    kwargs = {} if fact in ("tt", "ht") else {"als_iters": 3}  # ALS cannot reach zero here; a few sweeps
     layer = cls.from_linear(linear, (4, 5), (3, 4), 2, **kwargs)
     with torch.no_grad():
         actual = float((layer.to_dense() - linear.weight).norm() / linear.weight.norm())
@@ -242,6 +253,13 @@ def test_tt_from_linear_error_is_quasi_optimal():
     (lambda: TRLinear((2, 3), (3, 2), rank=[2, -1, 2, 2]), r"positive"),
     (lambda: BTLinear((2, 3), (3, 2), rank=2, blocks=0), r"blocks=0"),
     (lambda: BTLinear((2, 3), (3, 2), rank=[2, 2, 2]), r"rank=\[2, 2, 2\].*2 entries"),
+    (lambda: HTLinear((2, 3, 4, 2), (3, 2, 2, 2), rank=[2, 2, 2]), r"rank=\[2, 2, 2\].*6 ranks.*4 modes"),
+    (lambda: HTLinear((2, 3, 4, 2), (3, 2, 2, 2), rank=[2, 2, 0, 2, 2, 2]), r"rank=\[2, 2, 0, 2, 2, 2\].*positive"),
+    (lambda: HTLinear((2, 3, 4, 2), (3, 2, 2, 2), rank=[2] * 7), r"rank=\[2, 2, 2, 2, 2, 2, 2\].*root's rank, expected 1"),
+    (lambda: HTLinear((2, 3, 4, 2), (3, 2, 2, 2), rank=2, tree=((0, 1), 2)), r"tree=\(\(0, 1\), 2\).*leaves are \[0, 1, 2\].*4 modes"),
+    (lambda: HTLinear((2, 3, 4), (3, 2, 2), rank=2, tree=((0, 2), 1)), r"tree=\(\(0, 2\), 1\).*in order"),
+    (lambda: HTLinear((2, 3, 4), (3, 2, 2), rank=2, tree=(0, 1, 2)), r"tree=\(0, 1, 2\).*neither a mode nor a pair"),
+    (lambda: HTLinear((2, 3), (3, 2, 2), rank=2), r"out_shape=\(3, 2, 2\).*2 modes"),
     (lambda: TTLinear((2, 0), (3, 2), rank=2), r"in_shape=\(2, 0\)"),
     (lambda: TTLinear((2, 3), (3, 2), rank=2, init="xavier"), r"init='xavier'"),
     (lambda: factorized_linear("cp", (2, 3), (3, 2), rank=2), r"factorization='cp'"),
@@ -269,6 +287,10 @@ def test_ranks_larger_than_useful_are_clipped_and_noted():
     assert bt.ranks == [2, 2] and "clipped from [9, 2]" in repr(bt)
     tr = TRLinear((2, 3), (2,), rank=[1, 50, 1])
     assert tr.ranks == [1, 2, 1] and "clipped" in repr(tr)
+    # HT over ((0, 1), 2): a leaf at most m_k n_k (4, 6, 8); each rank of a transfer tensor at
+    # most the product of its other two; the root's rank 1 makes its children's ranks equal
+    ht = HTLinear((2, 3, 4), (2, 2, 2), rank=[100, 3, 5, 100])
+    assert ht.ranks == [4, 3, 5, 5, 1] and "clipped from [100, 3, 5, 100, 1]" in repr(ht)
     assert "clipped" not in repr(TTLinear((2, 3, 4), (2, 2, 2), rank=3))
 
 

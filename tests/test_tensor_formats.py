@@ -8,9 +8,10 @@ import opt_einsum
 import pytest
 import torch
 
-from tensorrnn.tensor import (bt_contract, bt_decompose, bt_norm, bt_shapes, bt_to_dense, plan, tr_contract,
-                              tr_core_shapes, tr_norm, tr_svd, tr_to_dense, tt_contract, tt_core_shapes,
-                              tt_norm, tt_svd, tt_to_dense)
+from tensorrnn.tensor import (bt_contract, bt_decompose, bt_norm, bt_shapes, bt_to_dense, check_tree, ht,
+                              ht_chain, ht_contract, ht_macs, ht_nodes, ht_norm, ht_ranks, ht_shapes, ht_svd,
+                              ht_to_dense, ht_tree, plan, tr_contract, tr_core_shapes, tr_norm, tr_svd,
+                              tr_to_dense, tt_contract, tt_core_shapes, tt_norm, tt_svd, tt_to_dense)
 from tensorrnn.tensor.tt import deinterleave, interleave
 
 DT = torch.float64
@@ -175,3 +176,92 @@ def test_bt_als_never_worse_than_greedy_hosvd():
     core, factors, refined = bt_decompose(w, (4, 5), (3, 4), 3, blocks=2, als_iters=5)
     assert refined <= greedy + 1e-12
     assert refined == pytest.approx(float((bt_to_dense(core, factors) - w).norm() / w.norm()), rel=1e-9)
+
+
+# --- hierarchical Tucker -------------------------------------------------------------------------------
+
+def _random_ht(in_shape, out_shape, rank, tree=None, seed=0):
+    torch.manual_seed(seed)
+    tree = check_tree(tree, len(in_shape))
+    ranks = ht_ranks(rank, in_shape, out_shape, tree)
+    leaf_shapes, transfer_shapes = ht_shapes(in_shape, out_shape, ranks, tree)
+    return [torch.randn(s, dtype=DT) for s in leaf_shapes], [torch.randn(s, dtype=DT) for s in transfer_shapes], tree
+
+
+def test_ht_tree_nodes_and_order():
+    assert ht_tree(4) == ((0, 1), (2, 3))
+    assert ht_tree(5) == (((0, 1), 2), (3, 4))
+    assert ht_tree(1) == 0
+    assert ht_nodes(4) == [(0,), (1,), (2,), (3,), (0, 1), (2, 3), (0, 1, 2, 3)]
+    assert ht_nodes(3, (0, (1, 2))) == [(0,), (1,), (2,), (1, 2), (0, 1, 2)]
+    assert check_tree([[0, 1], 2], 3) == ((0, 1), 2)
+
+
+def test_ht_to_dense_follows_the_definition():
+    """W from one einsum over all frames and transfer tensors of the balanced 4-mode tree."""
+    leaves, transfers, tree = _random_ht((2, 3, 2, 2), (3, 2, 2, 1), [2, 3, 2, 2, 3, 2])
+    w = ht_to_dense(leaves, transfers, tree)
+    b01, b23, root = transfers
+    expected = torch.einsum("pq,pab,qce,ixa,jyb,kzc,lwe->ijklxyzw", root[0], b01, b23, *leaves)
+    torch.testing.assert_close(w, expected.reshape(24, 12))
+
+
+def test_ht_of_another_tree_follows_the_definition():
+    leaves, transfers, tree = _random_ht((2, 3, 2), (2, 2, 3), [2, 3, 2, 3], tree=(0, (1, 2)), seed=1)
+    b12, root = transfers
+    expected = torch.einsum("pq,qbc,ixp,jyb,kzc->ijkxyz", root[0], b12, *leaves)
+    torch.testing.assert_close(ht_to_dense(leaves, transfers, tree), expected.reshape(12, 12))
+
+
+@pytest.mark.parametrize("in_shape, out_shape, rank, tree", [
+    ((2, 3, 2, 2), (3, 2, 2, 2), 3, None),
+    ((2, 2, 3, 2, 2), (2, 3, 1, 2, 2), [2, 3, 2, 2, 2, 3, 2, 2], None),
+    ((2, 2, 2, 2), (2, 2, 2, 2), 2, (0, (1, (2, 3)))),
+    ((2, 2, 2, 2, 2, 2), (2, 1, 2, 1, 2, 2), 2, None),
+])
+def test_every_placement_of_the_ht_chain_is_the_same_matrix(in_shape, out_shape, rank, tree):
+    """The chain the contraction sweeps equals the tree's matrix wherever the transfer tensors go."""
+    leaves, transfers, tree = _random_ht(in_shape, out_shape, rank, tree, seed=2)
+    w = ht_to_dense(leaves, transfers, tree)
+    spans = [(nodes[0], nodes[-1]) for nodes in ht_nodes(len(in_shape), tree)]
+    children = [(t, pair) for t, pair in enumerate(ht._structure(tree)[0], start=len(in_shape))]
+    options = [(spans[a][1], spans[b][0]) for _, (a, b) in children]
+    for placement in itertools.product(*options):
+        torch.testing.assert_close(tt_to_dense(ht_chain(leaves, transfers, tree, placement)), w)
+    x = torch.randn(3, w.shape[0], dtype=DT)
+    torch.testing.assert_close(ht_contract(x, leaves, transfers, tree), x @ w)
+    assert float(ht_norm(leaves, transfers, tree)) == pytest.approx(float(w.norm()), rel=1e-12)
+
+
+def test_ht_chain_of_the_balanced_ucf11_tree_has_single_edge_bonds():
+    """Four modes, balanced tree: the chain's bonds are tree edges, so the sweep costs what a TT
+    with those ranks costs."""
+    ranks = [5, 6, 7, 3, 4, 4, 1]  # leaves, (0, 1), (2, 3), root
+    leaf_shapes, transfer_shapes = ht_shapes((8, 20, 20, 18), (16, 4, 4, 4), ranks)
+    cores = ht_chain([torch.zeros(s) for s in leaf_shapes], [torch.zeros(s) for s in transfer_shapes])
+    bonds = [c.shape[0] for c in cores] + [cores[-1].shape[-1]]
+    assert bonds[0] == bonds[-1] == 1 and bonds[1] == 5 and bonds[2] == 4 and bonds[3] == 3
+    assert ht_macs((8, 20, 20, 18), (16, 4, 4, 4), ranks) == plan.plan_chain(
+        (8, 20, 20, 18), (16, 4, 4, 4), tuple(bonds), plan.NOMINAL_BATCH).macs_per_row
+
+
+@pytest.mark.parametrize("tree", [None, (0, (1, (2, 3)))])
+def test_ht_svd_recovers_an_ht_rank_r_matrix(tree):
+    leaves, transfers, tree = _random_ht((3, 4, 2, 3), (2, 3, 3, 2), [2, 3, 2, 3, 4, 3], tree, seed=3)
+    w = ht_to_dense(leaves, transfers, tree)
+    got_leaves, got_transfers = ht_svd(w, (3, 4, 2, 3), (2, 3, 3, 2), [2, 3, 2, 3, 4, 3], tree)
+    assert [tuple(f.shape) for f in got_leaves] == [tuple(f.shape) for f in leaves]
+    assert float((ht_to_dense(got_leaves, got_transfers, tree) - w).norm() / w.norm()) < 1e-6
+    low_leaves, low_transfers = ht_svd(w, (3, 4, 2, 3), (2, 3, 3, 2), 1, tree)
+    assert float((ht_to_dense(low_leaves, low_transfers, tree) - w).norm() / w.norm()) > 1e-3
+
+
+def test_ht_svd_of_two_modes_is_the_eckart_young_optimum():
+    """With two leaves the HT-matrix is a rank-r matrix of the paired modes: HT-SVD is optimal."""
+    torch.manual_seed(4)
+    w = torch.randn(12, 20, dtype=DT)
+    leaves, transfers = ht_svd(w, (3, 4), (4, 5), 3)
+    s = torch.linalg.svdvals(interleave(w, (3, 4), (4, 5)))  # (3*4, 4*5) matricisation
+    error = float((ht_to_dense(leaves, transfers) - w).norm() / w.norm())
+    assert error == pytest.approx(float(s[3:].norm() / s.norm()), rel=1e-9)
+    assert float(ht_norm(leaves, transfers)) == pytest.approx(float(s[:3].norm()), rel=1e-9)

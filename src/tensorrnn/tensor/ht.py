@@ -259,12 +259,19 @@ def _chain_layout(tree, ms, ns, ranks):
     return placement, bonds, sizes
 
 
-def ht_chain(leaves: Sequence[Tensor], transfers: Sequence[Tensor], tree=None) -> list[Tensor]:
+def ht_chain(leaves: Sequence[Tensor], transfers: Sequence[Tensor], tree=None,
+             placement: Sequence[int] | None = None) -> list[Tensor]:
     """The HT-matrix as TT-matrix cores ``(R_{k-1}, m_k, n_k, R_k)`` (weights only, differentiable).
 
     Core ``k`` is leaf ``k``'s frame, the transfer tensors placed on it, and an identity for
     every tree edge that passes it; the bond ``R_k`` is the product of the ranks of the edges
     between cores ``<= k`` and ``> k``. ``tt_to_dense(ht_chain(...)) == ht_to_dense(...)``.
+
+    Args:
+        leaves, transfers, tree: the HT-matrix.
+        placement: the leaf whose core takes each transfer tensor (inner nodes in post-order),
+            one of the two leaves beside the node's split; default: the one with the cheapest
+            sweep for these shapes.
     """
     d = len(leaves)
     tree = check_tree(tree, d)
@@ -274,7 +281,15 @@ def ht_chain(leaves: Sequence[Tensor], transfers: Sequence[Tensor], tree=None) -
     ns = tuple(f.shape[1] for f in leaves)
     ranks = tuple(f.shape[2] for f in leaves) + tuple(b.shape[0] for b in transfers)
     children, _ = _structure(tree)
-    placement, bonds, _ = _chain_layout(tree, ms, ns, ranks)
+    if placement is None:
+        placement, bonds, _ = _chain_layout(tree, ms, ns, ranks)
+    else:
+        placement = tuple(placement)
+        _, spans = _structure(tree)
+        allowed = [(spans[a][1], spans[b][0]) for a, b in children]
+        if len(placement) != len(allowed) or any(p not in pair for p, pair in zip(placement, allowed)):
+            raise ValueError(f"placement={list(placement)!r}: expected one leaf per inner node out of {allowed}")
+        bonds, _ = _placement_bonds(tree, ranks, placement)
     cores = []
     for k in range(d):
         left = bonds[k - 1] if k > 0 else []

@@ -70,6 +70,23 @@ def test_other_shapes_and_formats_are_not_checked(capsys):
     assert row["ttl"] == 4 * (10 + 18 + 13 + 30 + 4 * 4) and row["tt_lstm"] == 4 * (71 + 16 + 12)
 
 
+def test_hierarchical_tucker_table_follows_the_closed_form(capsys):
+    assert params.main(["--factorization", "ht", "--ranks", "3", "7", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    m, n = papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE
+    for row in data["table"]:
+        r = row["rank"]
+        # balanced tree ((0, 1), (2, 3)): leaf frames m_k n_k r, two r^3 transfers, the root's r^2
+        ttl = sum(i * j * r for i, j in zip(m, n)) + 2 * r ** 3 + r ** 2
+        assert row["ttl"] == ttl and row["vanilla_tt_lstm"] == 4 * ttl and row["vanilla_tt_gru"] == 3 * ttl
+        # gates packed into the first output mode: only the first leaf grows
+        assert row["tt_lstm"] == ttl + 3 * m[0] * n[0] * r and row["tt_gru"] == ttl + 2 * m[0] * n[0] * r
+        assert "paper" not in row
+    assert data["table"][1]["tt_lstm"] == 3_255
+    assert params.main(["--factorization", "ht", "--ranks", "7"]) == 0
+    assert "HT-rank" in capsys.readouterr().out
+
+
 def test_mismatch_is_marked_and_fails(monkeypatch, capsys):
     wrong = {r: dict(v) for r, v in papers.TT_PARAM_TABLE.items()}
     wrong[4]["tt_gru"] += 1

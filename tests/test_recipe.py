@@ -77,7 +77,7 @@ def clips(demo_root):
 
 @pytest.mark.parametrize("frame_diff", [True, False])
 @pytest.mark.parametrize("scaling", ["center", "unit", "standard", "none"])
-@pytest.mark.parametrize("factorization, rank", [("tt", 2), ("tr", 2), ("bt", 2), ("dense", None)])
+@pytest.mark.parametrize("factorization, rank", [("tt", 2), ("tr", 2), ("bt", 2), ("ht", 2), ("dense", None)])
 def test_gate_preactivations_start_with_a_std_of_order_one_for_every_scaling(clips, scaling, factorization, rank,
                                                                              frame_diff):
     """At init, on real frames of any pixel scaling, the input map's output (the gates'

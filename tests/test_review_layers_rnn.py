@@ -53,7 +53,7 @@ def test_tr_decompose_full_rank_is_exact():
 
 # --- from_linear on a low-precision layer -------------------------------------------------------
 
-@pytest.mark.parametrize("fact", ["tt", "tr", "bt"])
+@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "ht"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_from_linear_converts_a_low_precision_layer(fact, dtype):
     """torch's SVD / eigh have no half kernels on CPU: decompose in float32, keep the layer's dtype."""
@@ -113,13 +113,13 @@ def test_sequence_classifier_takes_a_wrapped_torch_rnn():
 
 # --- from_linear: what it is given ----------------------------------------------------------------
 
-@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "dense"])
+@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "ht", "dense"])
 def test_from_linear_names_an_argument_that_is_not_a_linear(fact):
     with pytest.raises(ValueError, match=r"linear=Tensor: expected a torch\.nn\.Linear"):
         FACTORIZATIONS[fact].from_linear(torch.randn(6, 6), (2, 3), (3, 2), 2)
 
 
-@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "dense"])
+@pytest.mark.parametrize("fact", ["tt", "tr", "bt", "ht", "dense"])
 def test_from_linear_of_a_zero_weight_is_exact(fact):
     """A zero-initialised layer (float32) is represented exactly: error 0, not 0 / 0 = NaN."""
     linear = nn.Linear(6, 6)

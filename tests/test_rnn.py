@@ -10,7 +10,7 @@ from torch import nn
 
 from tensorrnn import papers
 from tensorrnn.nn import (
-    BTGRU, BTLSTM, BTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTRNN,
+    BTGRU, BTLSTM, BTRNN, HTGRU, HTLSTM, HTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTRNN,
     DenseLinear, TensorizedGRU, TensorizedLSTM, TensorizedRNN,
 )
 from tensorrnn.nn.rnn import gru_scan
@@ -20,7 +20,7 @@ CLASSES = {"rnn": TensorizedRNN, "gru": TensorizedGRU, "lstm": TensorizedLSTM}
 TORCH = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CELLS = {"rnn": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
 IN, HID = (3, 4), (2, 3)            # 12 inputs, 6 hidden units
-RANKS = {"tt": 2, "tr": 2, "bt": 2}
+RANKS = {"tt": 2, "tr": 2, "bt": 2, "ht": 2}
 
 
 def copy_from_torch(model, ref) -> None:
@@ -105,7 +105,7 @@ def test_time_major_and_unbatched_match_batch_first():
 
 # --- factorised map == step-by-step reference with the reconstructed dense weight -------------
 
-@pytest.mark.parametrize("factorization", ["tt", "tr", "bt"])
+@pytest.mark.parametrize("factorization", ["tt", "tr", "bt", "ht"])
 @pytest.mark.parametrize("mode", ["rnn", "gru", "lstm"])
 def test_factorized_equals_stepwise_cell(factorization, mode):
     torch.manual_seed(3)
@@ -208,7 +208,7 @@ def test_per_gate_maps_concatenate_in_gate_order():
 
 def test_named_classes_fix_the_factorization():
     expected = {TTRNN: "tt", TTGRU: "tt", TTLSTM: "tt", TRRNN: "tr", TRGRU: "tr", TRLSTM: "tr",
-                BTRNN: "bt", BTGRU: "bt", BTLSTM: "bt"}
+                BTRNN: "bt", BTGRU: "bt", BTLSTM: "bt", HTRNN: "ht", HTGRU: "ht", HTLSTM: "ht"}
     for cls, fact in expected.items():
         model = cls(IN, HID, 2)
         assert model.factorization == fact and type(model.input_proj).__name__ == f"{fact.upper()}Linear"
@@ -263,7 +263,7 @@ def _reference_loss(model, x):
     return total
 
 
-@pytest.mark.parametrize("factorization", ["tt", "tr", "bt"])
+@pytest.mark.parametrize("factorization", ["tt", "tr", "bt", "ht"])
 def test_hoisted_input_map_gives_same_gradients(factorization):
     torch.manual_seed(7)
     model = TensorizedLSTM(IN, HID, factorization, 2, dtype=F64)

@@ -21,7 +21,7 @@ PAPER_MODELS = {
     "hollywood2_tt_gru", "hollywood2_tt_lstm", "youtube_tt_gru", "youtube_tt_lstm", "hmdb51_tt_gru",
     "ucf101_tt_gru", "ucf11_cnn_tr_lstm", "hmdb51_cnn_tr_lstm",
 }
-EXPECTED = PAPER_MODELS | {"demo_tt_gru"}
+EXPECTED = PAPER_MODELS | {"demo_tt_gru", "ucf11_ht_lstm"}
 #: What a model is: the same in a config and in its paper twin.
 ARCHITECTURE = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates")
 #: The recipe keys (model and data) and their default values: the project's recipe.
@@ -175,3 +175,18 @@ def test_configs_use_the_papers_shapes_ranks_and_training():
         assert config["model"]["rank"] == list(papers.CNN_TR_RANKS)
     for name in ("hmdb51_tt_gru", "ucf101_tt_gru"):
         assert load(f"paper/{name}")["data"]["split"] == "official"
+
+
+def test_ucf11_ht_lstm_config_is_the_tt_lstm_setting_with_a_comparable_hierarchical_tucker_map():
+    ht, tt = load("ucf11_ht_lstm"), load("ucf11_tt_lstm")
+    assert ht["model"]["factorization"] == "ht"
+    for key in ("arch", "in_shape", "hidden_shape", "shared_gates", "rnn_options"):
+        assert ht["model"][key] == tt["model"][key], key
+    assert ht["data"] == tt["data"] and ht["trainer"] == tt["trainer"]
+    model = VideoClassifier(**ht["model"], num_classes=11)
+    proj = model.net.rnn.input_proj
+    r, (m, n) = ht["model"]["rank"], (papers.UCF11_IN_SHAPE, (16, 4, 4, 4))
+    # leaf frames sum_k m_k n_k r, two inner r x r x r transfer tensors, the root's 1 x r x r
+    expected = sum(i * j * r for i, j in zip(m, n)) + 2 * r ** 3 + r ** 2
+    assert proj.num_factor_params == expected == 3_255
+    assert abs(expected - papers.TT_PARAM_TABLE[4]["tt_lstm"]) < 0.05 * papers.TT_PARAM_TABLE[4]["tt_lstm"]

@@ -57,6 +57,7 @@ def last_line(text: str) -> str:
     ("tr_lstm", {"arch": "lstm", "factorization": "tr", "in_shape": TR_IN_SHAPE, "hidden_shape": [2, 4, 2],
                  "rank": [3, 2, 2, 2, 2, 2]}),
     ("bt_lstm", {"arch": "lstm", "factorization": "bt", "rank": 2, "blocks": 2}),
+    ("ht_lstm", {"arch": "lstm", "factorization": "ht", "rank": 2}),
 ])
 def test_fit_writes_metrics_json_and_checkpoints(videos, tmp_path, capsys, name, model):
     config = write_config(tmp_path / "c.yaml", videos, tmp_path / "runs", model, data={"val_split": "clips"},

@@ -6,6 +6,7 @@ first output mode) at batch 96, float32, on the CPU:
 - TT: 8x20x20x18 -> 16x4x4x4, rank 4 (Yang et al. 2017)
 - TR: 4x2x5x8x6x5x3x2 -> 16x4x2x4x2, ranks 5 with closing rank 10 (Pan et al. 2019)
 - BT: 8x20x20x18 -> 16x4x4x4, rank 4, 2 blocks (Ye et al. 2018)
+- HT: 8x20x20x18 -> 16x4x4x4, rank 7 over the balanced tree (3,255 weights, about TT rank 4's)
 
 Every layer's forward (no grad) and forward+backward (parameter gradients; the input is data
 and needs none) is timed in the same run as ``nn.Linear(57600, 1024)`` and as ``x.clone()``
@@ -46,7 +47,7 @@ from tqdm import tqdm
 
 from tensorrnn import papers
 from tensorrnn.files import atomic_write_text
-from tensorrnn.nn import BTLinear, TRLinear, TTLinear
+from tensorrnn.nn import BTLinear, HTLinear, TRLinear, TTLinear
 from tensorrnn.tensor import bt, plan
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,8 +74,9 @@ class EinsumBT(nn.Module):
 
 
 def build_layers() -> dict[str, nn.Module]:
-    """The three published UCF11 configurations, the dense layer they replace, and the BT
-    layer's previous contraction order."""
+    """The three published UCF11 configurations, an HT layer of about TT rank 4's size
+    (``configs/ucf11_ht_lstm.yaml``), the dense layer they replace, and the BT layer's previous
+    contraction order."""
     hidden = papers.UCF11_HIDDEN_SHAPE
     gated = (hidden[0] * GATES, *hidden[1:])  # (16, 4, 4, 4)
     tr_hidden = papers.TR_UCF11_HIDDEN_SHAPE
@@ -88,6 +90,7 @@ def build_layers() -> dict[str, nn.Module]:
         "TR (ranks 10/5)": TRLinear(papers.TR_UCF11_IN_SHAPE, tr_gated, rank=tr_rank),
         "BT (rank 4, 2 blocks)": bt_layer,
         "BT, previous opt_einsum order": EinsumBT(bt_layer),
+        "HT (rank 7)": HTLinear(papers.UCF11_IN_SHAPE, gated, rank=7),
         "nn.Linear": nn.Linear(in_features, 1024),
     }
 

@@ -6,7 +6,8 @@ import json
 from torch import nn
 
 from tensorrnn import papers
-from tensorrnn.nn import TTGRU, SequenceClassifier, TensorizedLSTM, TTMLP, summary
+from tensorrnn.nn import HTLSTM, TTGRU, SequenceClassifier, TensorizedLSTM, TTMLP, summary
+from tensorrnn.tensor import ht_macs, ht_ranks
 
 
 def test_tt_gru_classifier_rows_and_totals():
@@ -25,6 +26,19 @@ def test_tt_gru_classifier_rows_and_totals():
     assert s.dense_params == 57_600 * 768 + 768 + 768 * 256 + 768 + 256 * 11 + 11
     assert s.compression == s.dense_params / s.params
     assert s.macs == proj.macs + 768 * 256 + 256 * 11
+
+
+def test_ht_lstm_classifier_row_counts_the_hierarchical_tucker_map():
+    model = SequenceClassifier(HTLSTM(papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE, 7), 11)
+    s = summary(model)
+    proj = next(r for r in s.rows if r.name == "rnn.input_projs.0")
+    gated = (16, 4, 4, 4)
+    assert proj.kind == "HTLinear"
+    assert proj.params == 3_255 + 1024                                          # frames, transfers + bias
+    assert proj.dense_params == papers.UCF11_DENSE_PARAMS["lstm"] + 1024
+    ranks = ht_ranks(7, papers.UCF11_IN_SHAPE, gated)
+    assert proj.macs == ht_macs(papers.UCF11_IN_SHAPE, gated, ranks) and 0 < proj.macs < 57_600 * 1024 / 5
+    assert s.params == sum(p.numel() for p in model.parameters())
 
 
 def test_stacked_bidirectional_per_gate_rows_cover_every_parameter():

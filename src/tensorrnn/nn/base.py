@@ -1,4 +1,4 @@
-"""The common base of the factorised linear layers (TT, TR, BT and the dense reference)."""
+"""The common base of the factorised linear layers (TT, TR, BT, HT and the dense reference)."""
 from __future__ import annotations
 
 import math

@@ -59,9 +59,11 @@ def test_mmaction2_video_list_is_read_as_it_is(videos, tmp_path):
     frames, target = ds[0]
     assert frames.shape == (4, 12, 16, 3) and int(target) == 2
     # the same through the registry, with absolute paths inside the root
-    listing = write(tmp_path / "abs.txt", [f"{videos / name} 1" for name in VIDEOS] + [f"{videos}/garden/dig_ben.avi 0"])
+    lines = [f"{videos / name} 1" for name in VIDEOS] + [f"{videos}/garden/dig_ben.avi 0"]
+    listing = write(tmp_path / "abs.txt", lines)
     ds = build_dataset("annotations", videos, annotations=listing, **SMALL)
-    assert ds.classes == ["0", "1"] and ds.targets.tolist() == [1, 1, 0, 1, 1, 1, 1]  # listed twice: both kept, in list order
+    assert ds.classes == ["0", "1"]
+    assert ds.targets.tolist() == [1, 1, 0, 1, 1, 1, 1]  # dig_ben listed twice: both kept, in list order
 
 
 def test_named_labels_groups_and_group_aware_splits(videos, tmp_path):
@@ -132,7 +134,7 @@ def test_bad_lines_are_skipped_with_a_warning_naming_the_file_and_line(videos, t
 def test_paths_outside_the_root_are_refused(videos, tmp_path, entry):
     entry = str(videos.parent / "outside.avi") if entry == "ABS" else entry
     listing = write(tmp_path / "list.txt", ["garden/dig_anna.avi dig", f"{entry} dig", "kitchen/chop_ben.avi chop"])
-    with pytest.raises(ValueError, match=r"list.txt, line 2: path .* is outside root .*expected a path inside the root"):
+    with pytest.raises(ValueError, match=r"list.txt, line 2: path .* is outside root .*expected a path inside"):
         AnnotationList(videos, listing, **SMALL)
     # a '..' that stays inside the root is fine
     listing = write(tmp_path / "ok.txt", ["garden/../kitchen/chop_ben.avi chop", "garden/dig_anna.avi dig"])
@@ -170,6 +172,8 @@ def test_datamodule_group_aware_split_on_an_annotation_list(videos, tmp_path):
         datamodule(videos, listing, dataset="folder")
     with pytest.raises(ValueError, match="data.dataset_options.classes_file: set by data.classes_file"):
         datamodule(videos, listing, dataset_options={"classes_file": "c.txt"})
+    with pytest.raises(ValueError, match="protocol='official': AnnotationList has no official split"):
+        datamodule(videos, listing, split="official").setup()
 
 
 # --- VideoFolder groups ------------------------------------------------------------------------

@@ -14,7 +14,8 @@ SlowFast / VideoMAE CSVs)::
     kitchen/cut_01.mp4,chop,anna
 
 - ``path``: relative to ``root`` (or absolute, inside ``root``); a path that leaves the root
-  (``../``) is refused, so a list can only reach the videos under the folder it was given.
+  (``../``) is refused, so a list can only reach the videos under the folder it was given. A
+  path with spaces needs the CSV form.
 - ``label``: a class name, or MMAction2's integer label (0-based). Class names come from
   ``classes_file`` (one name per line; integer labels index it), or else from the labels
   themselves: integer labels 0..K-1 give the classes ``"0"`` .. ``"K-1"``, names are sorted.

@@ -65,6 +65,16 @@ def _check_dataset(dataset: str, split: str, options: dict[str, Any]) -> str:
     return name
 
 
+def _accepts(dataset: str, keyword: str) -> bool:
+    """Whether the dataset class takes ``keyword`` (a dataset without ``subset`` has no official
+    split: ``make_split`` then says so, rather than a ``TypeError`` from its constructor)."""
+    import inspect
+
+    from tensorrnn.data import DATASETS
+
+    return keyword in inspect.signature(DATASETS[dataset].__init__).parameters
+
+
 def _check_annotations(dataset: str, annotations: str | None, classes_file: str | None) -> None:
     """``data.annotations`` / ``data.classes_file``: given exactly for the ``annotations`` dataset."""
     if dataset != "annotations":
@@ -222,7 +232,7 @@ class VideoDataModule(L.LightningDataModule):
         kwargs = dict(num_frames=hp.num_frames, size=tuple(hp.size), sampling=sampling or hp.sampling,
                       stride=hp.stride, pad=hp.pad, scaling=hp.scaling, cache_dir=hp.cache_dir,
                       features=hp.features, seed=None)
-        if hp.split == "official":  # every clip, with its official role (train / test)
+        if hp.split == "official" and _accepts(hp.dataset, "subset"):  # every clip, with its official role
             kwargs["subset"] = "all"
             if hp.dataset in THREE_OFFICIAL_SPLITS:
                 kwargs["split"] = hp.fold + 1

@@ -243,7 +243,8 @@ def test_features_npy_in_the_same_layout(tmp_path):
 
 
 def test_registry_and_build_dataset(youtube_root):
-    assert set(DATASETS) == {"ucf11", "hmdb51", "hollywood2", "youtube_celebrities", "ucf101", "folder"}
+    assert set(DATASETS) == {"ucf11", "hmdb51", "hollywood2", "youtube_celebrities", "ucf101", "folder", "annotations",
+                             "kth", "weizmann"}
     ds = build_dataset("YouTube-Celebrities", youtube_root, num_frames=3, **SMALL)
     assert isinstance(ds, YouTubeCelebrities) and ds[0][0].shape == (3, 12, 16, 3)
     with pytest.raises(ValueError, match="dataset='kinetics': expected one of ucf11"):

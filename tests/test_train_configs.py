@@ -21,7 +21,7 @@ PAPER_MODELS = {
     "hollywood2_tt_gru", "hollywood2_tt_lstm", "youtube_tt_gru", "youtube_tt_lstm", "hmdb51_tt_gru",
     "ucf101_tt_gru", "ucf11_cnn_tr_lstm", "hmdb51_cnn_tr_lstm",
 }
-EXPECTED = PAPER_MODELS | {"demo_tt_gru", "ucf11_ht_lstm"}
+EXPECTED = PAPER_MODELS | {"demo_tt_gru", "ucf11_ht_lstm", "kth_tt_gru", "weizmann_tt_gru"}
 #: What a model is: the same in a config and in its paper twin.
 ARCHITECTURE = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates")
 #: The recipe keys (model and data) and their default values: the project's recipe.
@@ -34,7 +34,7 @@ RECIPE_DEFAULTS = {
 }
 NUM_CLASSES = {"ucf11": len(papers.UCF11_CLASSES), "hollywood2": len(papers.HOLLYWOOD2_ACTIONS),
                "youtube_celebrities": papers.YOUTUBE_NUM_PEOPLE, "hmdb51": papers.HMDB51_NUM_CLASSES,
-               "ucf101": 101}
+               "ucf101": 101, "kth": len(papers.KTH_ACTIONS), "weizmann": len(papers.WEIZMANN_ACTIONS)}
 
 
 def load(name: str) -> dict:

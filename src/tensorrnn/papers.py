@@ -113,6 +113,23 @@ HOLLYWOOD2_NUM_TRAIN, HOLLYWOOD2_NUM_TEST = 823, 884
 YOUTUBE_NUM_CLIPS, YOUTUBE_NUM_PEOPLE = 1_910, 47
 HMDB51_NUM_CLASSES, HMDB51_NUM_CLIPS = 51, 6_766
 
+# KTH (Schuldt, Laptev, Caputo, ICPR 2004): 6 actions x 25 persons x 4 scenarios (d1-d4),
+# 160x120 grey at 25 fps, each video cut into 4 subsequences (00sequences.txt; 2,391 in all).
+KTH_ACTIONS = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
+KTH_FRAME_SIZE = (160, 120)
+#: The paper's person split: 8 training, 8 validation, 9 test persons.
+KTH_SPLIT_PERSONS = {
+    "train": (11, 12, 13, 14, 15, 16, 17, 18),
+    "val": (1, 4, 19, 20, 21, 23, 24, 25),
+    "test": (2, 3, 5, 6, 7, 8, 9, 10, 22),
+}
+# Weizmann actions as space-time shapes (Gorelick et al., PAMI 2007; Blank et al., ICCV 2005):
+# 10 actions x 9 actors (lena also has run2, skip2, walk2: 93 videos), 180x144 at 50 fps;
+# the usual protocol is leave one actor out.
+WEIZMANN_ACTIONS = ("bend", "jack", "jump", "pjump", "run", "side", "skip", "walk", "wave1", "wave2")
+WEIZMANN_ACTORS = ("daria", "denis", "eli", "ido", "ira", "lena", "lyova", "moshe", "shahar")
+WEIZMANN_FRAME_SIZE = (180, 144)
+
 # --- Synthetic weight recovery (TR paper) ---------------------------------------------------
 RECOVER_SIZE = 81
 RECOVER_SHAPE = (3, 3, 3, 3)

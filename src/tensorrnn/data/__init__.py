@@ -8,6 +8,9 @@ from tensorrnn.data.datasets import (
     DATASETS, HMDB51, UCF11, UCF101, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
     YouTubeCelebrities, build_dataset,
 )
+from tensorrnn.data.annotations import AnnotationList
+from tensorrnn.data.kth import KTH
+from tensorrnn.data.weizmann import Weizmann
 from tensorrnn.data.sampling import ClipTooShortError, pad_indices, sample_indices, scale_pixels
 from tensorrnn.data.splits import (
     PROTOCOLS, bt_rnn_split, group_kfold, leave_one_group_out, make_split, num_splits, official_split,
@@ -20,7 +23,7 @@ from tensorrnn.data.synthetic import (
 from tensorrnn.data.video import VideoError, VideoInfo, probe, read_frames
 
 __all__ = [
-    "ACTION_SETS", "ActionSetSpec", "DATASETS", "HMDB51", "UCF11", "UCF101", "ClipRecord", "ClipTooShortError",
+    "ACTION_SETS", "ActionSetSpec", "AnnotationList", "DATASETS", "KTH", "Weizmann", "HMDB51", "UCF11", "UCF101", "ClipRecord", "ClipTooShortError",
     "FrameCache", "Hollywood2", "PROTOCOLS", "VideoClipDataset", "VideoError", "VideoFolder", "VideoInfo",
     "YouTubeCelebrities", "bt_rnn_split", "build_dataset", "group_kfold", "leave_one_group_out", "make_action_set",
     "make_demo_videos", "make_split", "num_splits", "official_split", "pad_indices", "probe", "read_frames",

@@ -15,7 +15,13 @@ Layouts (PAPERS.md, section 5):
   (``<clip> 1|-1``), multi-label.
 - :class:`YouTubeCelebrities`: one flat folder, the label is the last two underscore tokens.
 - :class:`UCF101`: ``UCF-101/<Class>/v_<Class>_gGG_cCC.avi`` and ``ucfTrainTestlist/``.
-- :class:`VideoFolder`: ``<class>/**/<clip>`` for any collection.
+- :class:`VideoFolder`: ``<class>/**/<clip>`` for any collection (``group_depth``: a sub-folder
+  level names the group).
+- :class:`~tensorrnn.data.annotations.AnnotationList` (``annotations.py``): your own videos
+  listed as ``path label [group]`` lines (MMAction2's ``path label`` lists as they are).
+- :class:`~tensorrnn.data.kth.KTH` (``kth.py``): ``person01_boxing_d1_uncomp.avi``, group =
+  person, the paper's person split, ``00sequences.txt`` subsequences.
+- :class:`~tensorrnn.data.weizmann.Weizmann` (``weizmann.py``): ``daria_bend.avi``, group = actor.
 
 Bad clips. At construction every clip is checked (``validate=True``): with ``cache_dir`` by
 decoding it into the frame cache, otherwise by :func:`~tensorrnn.data.video.probe` (opens the
@@ -68,11 +74,15 @@ class ClipRecord:
         target: class index, or for multi-label data a tuple of 0/1 flags, one per class.
         group: group id (UCF11/UCF101: the ``GG`` of the name; same actor and background),
             ``None`` when the dataset has no groups.
+        frames: ``(start, stop)``, the clip's frames within the file (0-based, ``stop``
+            excluded; KTH's subsequences), ``None`` for the whole file. A range reaching past
+            the end of the file is cut there.
     """
 
     path: Path
     target: int | tuple[int, ...]
     group: int | None = None
+    frames: tuple[int, int] | None = None
 
 
 class VideoClipDataset(Dataset):
@@ -155,7 +165,7 @@ class VideoClipDataset(Dataset):
         self.bad_clips: list[tuple[Path, str]] = []
         self.epoch = 0
         self._cache = None
-        order = sorted(range(len(clips)), key=lambda i: self._sort_key(clips[i].path))
+        order = sorted(range(len(clips)), key=lambda i: (self._sort_key(clips[i].path), clips[i].frames or (0, 0)))
         self.clips = [clips[i] for i in order]
         self.official = None if official is None else np.asarray([official[i] for i in order])
         self._counts: list[int | None] = [None] * len(self.clips)
@@ -268,20 +278,20 @@ class VideoClipDataset(Dataset):
         frames all of them use are read once (one decode of the video for K views)."""
         if self.features:
             array = np.load(clip.path, mmap_mode="r")  # (T, F)
-            count, read = len(array), lambda idx: np.asarray(array[idx], dtype=np.float32)
+            (start, count), read = _span(clip, len(array)), lambda idx: np.asarray(array[idx], dtype=np.float32)
         elif self._cache is not None:
             rel = self._cache.rel(clip.path)
-            count, read = self._cache.num_frames(rel), lambda idx: self._cache.read(rel, idx)
+            (start, count), read = _span(clip, self._cache.num_frames(rel)), lambda idx: self._cache.read(rel, idx)
         else:
-            count = self._counts[index]
+            start, count = (clip.frames or (0, 0))[0], self._counts[index]
             if count is None:
-                count = probe(clip.path, self.max_pixels, self.max_video_frames).num_frames
+                start, count = _span(clip, probe(clip.path, self.max_pixels, self.max_video_frames).num_frames)
                 self._counts[index] = count
             read = lambda idx: read_frames(clip.path, idx, self.size, self.max_pixels,  # noqa: E731
                                            self.max_video_frames)
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
-        frames = read(union)  # (n, H, W, 3) uint8, or (n, F) features
+        frames = read(union + start)  # (n, H, W, 3) uint8, or (n, F) features
         samples = []
         for idx, front in plans:
             x = frames[np.searchsorted(union, idx)]
@@ -335,8 +345,11 @@ class VideoClipDataset(Dataset):
                 continue
             if info.truncated:
                 bad[i] = f"truncated: the header declares {info.declared_frames} frames, the file holds {info.num_frames}"
-            else:
-                self._counts[i] = info.num_frames
+                continue
+            try:
+                self._counts[i] = _span(clip, info.num_frames)[1]
+            except VideoError as err:
+                bad[i] = str(err)
         return bad
 
     def _check_by_cache(self, cache_dir, build_workers: int, progress: bool) -> dict[int, str]:
@@ -345,14 +358,18 @@ class VideoClipDataset(Dataset):
         if self.size is None:
             raise ValueError("cache_dir needs a fixed size=(width, height); got size=None")
         self._cache = FrameCache(cache_dir, self.root, self.size, self.name, self.max_pixels, self.max_video_frames)
-        summary = self._cache.build([c.path for c in self.clips], workers=build_workers, progress=progress)
+        paths = list(dict.fromkeys(c.path for c in self.clips))  # a file holding several clips is decoded once
+        summary = self._cache.build(paths, workers=build_workers, progress=progress)
         bad = {}
         for i, clip in enumerate(self.clips):
             rel = self._cache.rel(clip.path)
             if rel in summary.bad:
                 bad[i] = _strip_path(summary.bad[rel], clip.path)
-            else:
-                self._counts[i] = self._cache.num_frames(rel)
+                continue
+            try:
+                self._counts[i] = _span(clip, self._cache.num_frames(rel))[1]
+            except VideoError as err:
+                bad[i] = str(err)
         return bad
 
     def _check_features(self) -> dict[int, str]:
@@ -365,8 +382,11 @@ class VideoClipDataset(Dataset):
                 continue
             if array.ndim != 2 or len(array) == 0:
                 bad[i] = f"features of shape {array.shape}: expected (T, F) with T >= 1"
-            else:
-                self._counts[i] = len(array)
+                continue
+            try:
+                self._counts[i] = _span(clip, len(array))[1]
+            except VideoError as err:
+                bad[i] = str(err)
         return bad
 
     def _drop(self, bad: dict[int, str], total: int, max_bad_fraction: float) -> None:
@@ -391,6 +411,16 @@ class VideoClipDataset(Dataset):
         self._counts = [self._counts[i] for i in keep]
         if self.official is not None:
             self.official = self.official[keep]
+
+
+def _span(clip: ClipRecord, total: int) -> tuple[int, int]:
+    """``(first frame, frame count)`` of ``clip`` in a file of ``total`` frames."""
+    if clip.frames is None:
+        return 0, total
+    start, stop = clip.frames
+    if start >= total:
+        raise VideoError(f"frames {start + 1}-{stop} of the clip start after the {total} frames of the file")
+    return start, min(stop, total) - start
 
 
 def _clip_augment(augment):
@@ -823,29 +853,61 @@ _FOLDER_LAYOUT = "<class>/**/<clip> (one folder per class)"
 class VideoFolder(VideoClipDataset):
     """Any collection with one folder per class (clips may sit in sub-folders).
 
+    With ``group_depth`` the clips' group is a sub-folder of the class folder, for example
+    ``group_depth=1`` for ``<class>/<person>/<clip>.mp4``: clips of one person are then never
+    in both train and test under the group-aware splits (``group_kfold``, ``logo``). Groups are
+    matched by folder name across classes (``boxing/anna`` and ``walking/anna`` are one group)
+    and numbered in the sorted order of their names (``group_names``).
+
     Args:
         root: the folder of the class folders.
+        group_depth: ``None`` (no groups) or the level of the sub-folder that names a clip's
+            group (1: the folders right below the class folders). Clips above that level
+            are ignored with a warning.
         **options: see :class:`VideoClipDataset`.
+
+    Examples:
+        >>> ds = VideoFolder("my_videos", group_depth=1)  # my_videos/<class>/<person>/<clip>.mp4  # doctest: +SKIP
+        >>> ds.group_names[:2]
+        ['anna', 'ben']
     """
 
     name = "folder"
 
-    def __init__(self, root: str | os.PathLike, **options) -> None:
+    def __init__(self, root: str | os.PathLike, group_depth: int | None = None, **options) -> None:
+        if group_depth is not None and (isinstance(group_depth, bool) or not isinstance(group_depth, (int, np.integer))
+                                        or group_depth < 1):
+            raise ValueError(f"group_depth={group_depth!r}: expected None (no groups) or an integer >= 1 (1: the "
+                             "sub-folders right below the class folders)")
         features = options.get("features", False)
         root = _require_root(root, "VideoFolder", _FOLDER_LAYOUT)
-        classes, clips, ignored = [], [], []
+        classes, found, ignored = [], [], []
         for class_dir in _subdirs(root):
             files = _files(class_dir, _extensions(features), recursive=True)
+            if group_depth is not None:
+                ignored += [p for p in files if len(p.relative_to(class_dir).parts) <= group_depth]
+                files = [p for p in files if len(p.relative_to(class_dir).parts) > group_depth]
             if files:
-                clips += [ClipRecord(p, len(classes)) for p in files]
+                found += [(p, len(classes), p.relative_to(class_dir).parts[group_depth - 1] if group_depth else None)
+                          for p in files]
                 classes.append(class_dir.name)
             else:
                 ignored.append(class_dir)  # no clips: not a class
-        if not clips:
-            raise _layout_error("VideoFolder", root, _FOLDER_LAYOUT, features)
+        if not found:
+            layout = _FOLDER_LAYOUT if group_depth is None else f"<class>/{'<folder>/' * (group_depth - 1)}<group>/**/<clip>"
+            raise _layout_error("VideoFolder", root, layout, features)
         _warn_ignored("VideoFolder", root, ignored)
+        #: Group names (sub-folder names at ``group_depth``), indexed by group id; empty without groups.
+        self.group_names = sorted({g for _, _, g in found if g is not None})
+        number = {g: i for i, g in enumerate(self.group_names)}
+        clips = [ClipRecord(p, target, None if g is None else number[g]) for p, target, g in found]
         super().__init__(root, clips, classes, **options)
 
+
+# Layouts with a file of their own (they build on the classes above, hence imported here).
+from tensorrnn.data.annotations import AnnotationList  # noqa: E402
+from tensorrnn.data.kth import KTH  # noqa: E402
+from tensorrnn.data.weizmann import Weizmann  # noqa: E402
 
 #: Dataset name -> class, for configs and the command line.
 DATASETS: dict[str, type[VideoClipDataset]] = {
@@ -855,6 +917,9 @@ DATASETS: dict[str, type[VideoClipDataset]] = {
     "youtube_celebrities": YouTubeCelebrities,
     "ucf101": UCF101,
     "folder": VideoFolder,
+    "annotations": AnnotationList,
+    "kth": KTH,
+    "weizmann": Weizmann,
 }
 
 

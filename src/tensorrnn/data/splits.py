@@ -10,8 +10,8 @@ by relative path (the "sorted clip list" of the TT-RNN protocol).
 - ``"group_kfold"``: the sorted group ids cut into ``num_folds`` contiguous runs (UCF11's 25
   groups, 5 folds: groups 1-5, 6-10, ...); no group is in both train and test.
 - ``"logo"``: leave one group out (UCF11: 25 folds).
-- ``"official"``: the dataset's official split (HMDB51, UCF101, Hollywood2 built with
-  ``subset="all"``).
+- ``"official"``: the dataset's official split (HMDB51, UCF101, Hollywood2, KTH built with
+  ``subset="all"``; KTH's validation persons have the role ``"val"``, in neither part).
 
 Neither paper protocol respects UCF11's groups, so the same actor and background can be in
 train and test; ``"logo"`` is the honest protocol of the action-recognition literature.
@@ -173,5 +173,5 @@ def make_split(dataset, protocol: str = "tt_rnn", fold: int = 0, num_folds: int 
         return leave_one_group_out(dataset.groups, fold)
     if getattr(dataset, "official", None) is None:
         raise ValueError(f"protocol='official': {type(dataset).__name__} has no official split "
-                         f"(HMDB51, UCF101 and Hollywood2 built with subset='all' have)")
+                         f"(HMDB51, UCF101, Hollywood2 and KTH built with subset='all' have)")
     return official_split(dataset.official)

@@ -37,7 +37,7 @@ from tensorrnn.errors import UsageError
 from tensorrnn.files import atomic_write_text, file_in_the_way
 from tensorrnn.train.checkpoint import AtomicCheckpointIO, check_compatible, find_last_checkpoint, load_checkpoint
 from tensorrnn.train.datamodule import VideoDataModule
-from tensorrnn.train.module import NonFiniteLossError, VideoClassifier
+from tensorrnn.train.module import NonFiniteLossError, VideoClassifier, fitting_in_shape
 
 DEFAULT_ROOT = "runs"
 
@@ -73,6 +73,7 @@ class TensorrnnCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.multilabel", "model.multilabel", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
+        parser.link_arguments("data.frame_features", "model.frame_features", apply_on="instantiate")
 
     @property
     def run_name(self) -> str:
@@ -108,8 +109,8 @@ class TensorrnnCLI(LightningCLI):
         if features != self.model.in_features:
             raise ValueError(
                 f"model.in_shape={list(self.model.in_shape)} has {self.model.in_features} features per frame but the data "
-                f"gives {features} ({self.datamodule.frame_description}); expected matching sizes "
-                "(change model.in_shape or data.size)")
+                f"gives {features} ({self.datamodule.frame_description}); expected a shape whose product is {features}, "
+                f"{fitting_in_shape(features, len(self.model.in_shape))} or model.in_shape: auto (or another data.size)")
 
     def _loggers(self, root: str) -> list:
         csv_logger = CSVLogger(root, name=self.run_name)
@@ -198,6 +199,40 @@ _DESCRIPTIONS = {
 }
 
 
+#: Options whose value is a list of numbers: ``--data.size 64 64`` is read as ``--data.size '[64, 64]'``.
+LIST_OPTIONS = ("--data.size", "--data.crop_scale", "--model.in_shape", "--model.hidden_shape", "--model.rank")
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def join_list_values(argv: list[str]) -> list[str]:
+    """``--data.size 64 64`` -> ``--data.size [64, 64]``: the numbers after an option of
+    :data:`LIST_OPTIONS` become one JSON list (one number stays as it is, as does ``'[64, 64]'``).
+
+    Examples:
+        >>> join_list_values(["--data.size", "64", "48", "--trainer.max_epochs", "3"])
+        ['--data.size', '[64, 48]', '--trainer.max_epochs', '3']
+    """
+    out, i = [], 0
+    while i < len(argv):
+        out.append(argv[i])
+        i += 1
+        if out[-1] in LIST_OPTIONS:
+            end = i
+            while end < len(argv) and _is_number(argv[end]):
+                end += 1
+            if end - i >= 2:
+                out.append("[" + ", ".join(argv[i:end]) + "]")
+                i = end
+    return out
+
+
 def _make_cli(command: str, argv: list[str]) -> TensorrnnCLI | None:
     """Parse and instantiate; ``None`` when the parser already answered (``--help``, ``--print_config``)."""
     # "Seed set to N" would be a second stderr line before any one-line error; the seed is
@@ -207,7 +242,7 @@ def _make_cli(command: str, argv: list[str]) -> TensorrnnCLI | None:
         with warnings.catch_warnings():
             # argv is given explicitly on purpose (the dispatcher strips the subcommand)
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-            return TensorrnnCLI(command, argv)
+            return TensorrnnCLI(command, join_list_values(argv))
     except ArgumentError as err:
         raise UsageError(_one_line(err)) from err
     except SystemExit as exit_:

@@ -54,7 +54,7 @@ def _check_dataset(dataset: str, split: str, options: dict[str, Any]) -> str:
         raise ValueError(f"data.split={split!r}: expected one of {', '.join(map(repr, PROTOCOLS))}")
     # dataset keywords this module sets (dataset_kwargs), and those the dataset class sets itself
     reserved = {key: f"data.{key}" for key in ("num_frames", "size", "stride", "pad", "scaling", "cache_dir",
-                                               "features", "root")}
+                                               "features", "root", "annotations", "classes_file")}
     reserved.update(sampling="data.sampling / data.eval_sampling",
                     seed="data.eval_seed (evaluation) and seed_everything (training)",
                     **{key: f"the {name} dataset itself" for key in ("clips", "classes", "multilabel", "official",
@@ -65,19 +65,46 @@ def _check_dataset(dataset: str, split: str, options: dict[str, Any]) -> str:
     return name
 
 
+def _accepts(dataset: str, keyword: str) -> bool:
+    """Whether the dataset class takes ``keyword`` (a dataset without ``subset`` has no official
+    split: ``make_split`` then says so, rather than a ``TypeError`` from its constructor)."""
+    import inspect
+
+    from tensorrnn.data import DATASETS
+
+    return keyword in inspect.signature(DATASETS[dataset].__init__).parameters
+
+
+def _check_annotations(dataset: str, annotations: str | None, classes_file: str | None) -> None:
+    """``data.annotations`` / ``data.classes_file``: given exactly for the ``annotations`` dataset."""
+    if dataset != "annotations":
+        for key, value in (("annotations", annotations), ("classes_file", classes_file)):
+            if value is not None:
+                raise ValueError(f"data.{key}={value!r}: only read with data.dataset='annotations' "
+                                 f"(data.dataset={dataset!r}); expected null")
+        return
+    if annotations is None:
+        raise ValueError("data.annotations=None: data.dataset='annotations' needs the list file "
+                         "(--data.annotations LIST: lines 'path label [group]', paths relative to data.root)")
+    for key, value in (("annotations", annotations), ("classes_file", classes_file)):
+        if value is not None and not Path(value).is_file():
+            raise FileNotFoundError(f"data.{key}={value!r}: no such file")
+
+
 class VideoDataModule(L.LightningDataModule):
     """Clips of one data set, split into train / val / test.
 
     Args:
         dataset: a name of ``tensorrnn.data.DATASETS`` (``ucf11``, ``hollywood2``,
-            ``youtube_celebrities``, ``hmdb51``, ``ucf101``, ``folder``).
+            ``youtube_celebrities``, ``hmdb51``, ``ucf101``, ``folder``, ``annotations``, ``kth``,
+            ``weizmann``).
         root: the data set's folder (for ``features=True``: a folder of ``.npy`` arrays in
             the same layout).
         split: the split protocol (``tensorrnn.data.splits``): ``tt_rnn`` (TT-RNN 5-fold,
             seed 11111986), ``bt_rnn`` (one random 80/20 split), ``group_kfold`` (no group in
             both train and test), ``logo`` (leave one group out) or ``official`` (HMDB51 and
             UCF101: the three official splits, ``fold`` 0..2 = split 1..3; Hollywood2: the
-            clean train / test).
+            clean train / test; KTH: the paper's persons, with its validation persons).
         fold: which fold is held out (0-based).
         num_folds: folds of ``tt_rnn`` and ``group_kfold``.
         num_frames: frames per clip (the papers: 6).
@@ -100,7 +127,8 @@ class VideoDataModule(L.LightningDataModule):
         brightness, contrast: jitter of training clips by factors in ``[1 - v, 1 + v]``.
         flip: probability of a horizontal flip of a training clip. Off by default: a flip turns
             "left to right" into "right to left"; turn it on for mirror-symmetric actions
-            (UCF11, HMDB51, UCF101 configs do).
+            (UCF11, HMDB51, UCF101, KTH and Weizmann configs do: none of their classes is a
+            direction).
         features: read per-frame feature arrays (one ``.npy`` of shape ``(T, F)`` per clip)
             instead of decoding video.
         cache_dir: decode-once frame cache (see ``tensorrnn prepare``).
@@ -112,13 +140,22 @@ class VideoDataModule(L.LightningDataModule):
             groups of the training part), ``clips`` (a share of the training clips of every
             class), ``none`` (no validation: train on everything, keep the last checkpoint),
             ``test`` (validate on the test split, as the papers' code did: selection then
-            sees the test clips), or ``auto``: ``groups`` when the training part has at least
-            5 groups, else ``clips`` when it has at least 10 clips per class, else ``none``.
+            sees the test clips), or ``auto``: the dataset's official validation clips with
+            ``split: official`` where it has them (KTH), else ``groups`` when the training
+            part has at least 5 groups, else ``clips`` when it has at least 10 clips per
+            class, else ``none``.
         val_fraction: share of the training groups or clips held out for validation.
         batch_size, num_workers: DataLoader settings.
         dataset_options: further keyword arguments for ``tensorrnn.data.build_dataset``
             (``progress``, ``max_bad_fraction``, ...); an unknown key, or one set by an
-            argument above (``size``, ``num_frames``, ...), is a ``ValueError``.
+            argument above (``size``, ``num_frames``, ...), is a ``ValueError``. For example
+            ``{"group_depth": 1}`` for ``folder`` (``<class>/<group>/<clip>``), ``{"sequences":
+            null}`` for ``kth`` (whole videos), ``{"delimiter": ","}`` for ``annotations``.
+        annotations: ``dataset: annotations``: the list file, ``path label [group]`` per line
+            (CSV or whitespace separated; MMAction2's ``path label`` as is; ``a,b`` multi-label),
+            paths relative to ``root`` and inside it (see ``tensorrnn.data.annotations``).
+        classes_file: ``dataset: annotations``: class names, one a line (integer labels index
+            it); ``null``: taken from the labels.
     """
 
     def __init__(
@@ -149,6 +186,8 @@ class VideoDataModule(L.LightningDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         dataset_options: Optional[dict[str, Any]] = None,
+        annotations: Optional[str] = None,
+        classes_file: Optional[str] = None,
     ) -> None:
         super().__init__()
         if root is None:
@@ -176,6 +215,7 @@ class VideoDataModule(L.LightningDataModule):
         size = _check_size(size)
         dataset_options = dict(dataset_options or {})
         dataset = _check_dataset(dataset, split, dataset_options)
+        _check_annotations(dataset, annotations, classes_file)
         self.save_hyperparameters()
         self._full = None
         self._splits: dict[str, Dataset] = {}
@@ -192,10 +232,12 @@ class VideoDataModule(L.LightningDataModule):
         kwargs = dict(num_frames=hp.num_frames, size=tuple(hp.size), sampling=sampling or hp.sampling,
                       stride=hp.stride, pad=hp.pad, scaling=hp.scaling, cache_dir=hp.cache_dir,
                       features=hp.features, seed=None)
-        if hp.split == "official":  # every clip, with its official role (train / test)
+        if hp.split == "official" and _accepts(hp.dataset, "subset"):  # every clip, with its official role
             kwargs["subset"] = "all"
             if hp.dataset in THREE_OFFICIAL_SPLITS:
                 kwargs["split"] = hp.fold + 1
+        if hp.dataset == "annotations":
+            kwargs.update(annotations=hp.annotations, classes_file=hp.classes_file)
         kwargs.update(hp.dataset_options or {})
         return kwargs
 
@@ -289,6 +331,10 @@ class VideoDataModule(L.LightningDataModule):
         how = hp.val_split
         groups = self.full.groups[train] if train else self.full.groups[:0]
         has_groups = len(groups) > 0 and bool((groups >= 0).all())
+        official = getattr(self.full, "official", None)
+        if how == "auto" and hp.split == "official" and official is not None and (official == "val").any():
+            val = np.flatnonzero(official == "val").tolist()  # KTH: the paper's validation persons
+            return train, val, f"the official validation split ({len(val)} clips)"
         if how == "auto":
             per_class = len(train) / max(1, self.num_classes)
             how = ("groups" if has_groups and len(set(groups.tolist())) >= MIN_VAL_GROUPS

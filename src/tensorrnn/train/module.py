@@ -57,6 +57,29 @@ def _shape(name: str, value: Sequence[int]) -> list[int]:
     return shape
 
 
+def auto_in_shape(frame_features: int, modes: int) -> list[int]:
+    """``model.in_shape: auto``: ``frame_features`` as ``modes`` balanced factors in ascending
+    order (the input side of :func:`tensorrnn.tensor.shapes.suggest_shapes`).
+
+    Examples:
+        >>> auto_in_shape(64 * 64 * 3, 4), auto_in_shape(160 * 120 * 3, 4)
+        ([8, 8, 12, 16], [15, 15, 16, 16])
+    """
+    from tensorrnn.tensor.shapes import factorize
+
+    return list(factorize(frame_features, modes, order="ascending"))
+
+
+def fitting_in_shape(frame_features: int, modes: int) -> str:
+    """A hint for a shape error: an ``in_shape`` of ``modes`` modes whose product is ``frame_features``."""
+    for d in dict.fromkeys((modes, 4, 3, 2)):
+        try:
+            return f"e.g. model.in_shape={auto_in_shape(frame_features, d)}"
+        except ValueError:
+            continue
+    return f"e.g. model.in_shape=[{frame_features}]"
+
+
 class VideoClassifier(L.LightningModule):
     """A tensorised RNN (or TT-MLP) that classifies a clip from its frames.
 
@@ -72,7 +95,9 @@ class VideoClassifier(L.LightningModule):
         arch: ``"rnn" | "gru" | "lstm" | "mlp"``.
         factorization: the input-to-hidden map, ``"tt" | "tr" | "bt" | "ht" | "dense"``.
         in_shape: the factorisation of one frame's features (product = H*W*3, or F for
-            precomputed features), e.g. ``[8, 20, 20, 18]`` for 160x120x3.
+            precomputed features), e.g. ``[8, 20, 20, 18]`` for 160x120x3; ``"auto"``: balanced
+            factors of ``frame_features`` with as many modes as ``hidden_shape``
+            (:func:`auto_in_shape`; 64x64x3 -> ``[8, 8, 12, 16]``).
         hidden_shape: the factorisation of the hidden size, e.g. ``[4, 4, 4, 4]`` (256).
         rank: TT / TR / BT / HT rank: an int or a list (see ``tensorrnn.nn``).
         blocks: BT blocks.
@@ -85,6 +110,8 @@ class VideoClassifier(L.LightningModule):
             ``recurrent_init: orthogonal``, ``num_layers``, ...), passed through unchanged; an
             unknown key, or one set by an argument above (``rank``, ``recurrent_dropout``, ...),
             is a ``ValueError``.
+        frame_features: features per frame of the data (set from the data by the CLI); read
+            by ``in_shape="auto"`` only.
         num_classes: number of classes (set from the data by the CLI).
         multilabel: sigmoid outputs and binary cross-entropy (Hollywood2) instead of softmax.
         class_names: names of the classes, kept in the checkpoint for ``predict``.
@@ -126,7 +153,7 @@ class VideoClassifier(L.LightningModule):
         self,
         arch: str = "gru",
         factorization: str = "tt",
-        in_shape: list[int] = (8, 20, 20, 18),
+        in_shape: list[int] | str = (8, 20, 20, 18),
         hidden_shape: list[int] = (4, 4, 4, 4),
         rank: int | list[int] | None = 4,
         blocks: int = 1,
@@ -149,6 +176,7 @@ class VideoClassifier(L.LightningModule):
         warmup_epochs: float = 1.0,
         label_smoothing: float = 0.1,
         grad_clip: float = 1.0,
+        frame_features: int | None = None,
     ) -> None:
         super().__init__()
         _choice("model.arch", arch, ARCHS)
@@ -156,7 +184,20 @@ class VideoClassifier(L.LightningModule):
         _choice("model.optimizer", optimizer, tuple(OPTIMIZERS))
         _choice("model.scheduler", scheduler, SCHEDULERS)
         _choice("model.normalize", normalize, NORMALIZATIONS)
-        in_shape, hidden_shape = _shape("model.in_shape", in_shape), _shape("model.hidden_shape", hidden_shape)
+        hidden_shape = _shape("model.hidden_shape", hidden_shape)
+        if in_shape == "auto":
+            if not isinstance(frame_features, int) or frame_features < 1:
+                raise ValueError(f"model.in_shape='auto' with model.frame_features={frame_features!r}: expected the "
+                                 "frame's features (tensorrnn fit sets them from the data) or an explicit in_shape")
+            try:
+                in_shape = auto_in_shape(frame_features, len(hidden_shape))
+            except ValueError:
+                raise ValueError(f"model.in_shape='auto': {frame_features} features per frame cannot be split into "
+                                 f"{len(hidden_shape)} modes (as many as model.hidden_shape); expected an explicit "
+                                 f"model.in_shape, {fitting_in_shape(frame_features, len(hidden_shape))}") from None
+        elif isinstance(in_shape, str):
+            raise ValueError(f"model.in_shape={in_shape!r}: expected a list of positive integers or 'auto'")
+        in_shape = _shape("model.in_shape", in_shape)
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"model.num_classes={num_classes!r}: expected an integer >= 2")
         if class_names is not None and len(class_names) != num_classes:

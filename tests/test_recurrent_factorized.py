@@ -110,6 +110,29 @@ def test_recurrent_dropout_masks_the_state_before_a_factorised_u(mode):
     assert not torch.allclose(fac(x)[0], out_f)            # the masks do change the output
 
 
+def test_per_gate_input_maps_with_a_packed_factorised_u():
+    fac, dense = factorised_and_dense("lstm", "tt", shared_gates=False)
+    assert len(fac.recurrent_projs) == 1 and fac.recurrent_projs[0].out_features == 4 * 6   # U stays packed
+    x = torch.randn(2, 4, 12, dtype=F64)
+    torch.testing.assert_close(fac(x)[0], dense(x)[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
+def test_scan_with_a_factorised_u_traces_without_graph_breaks():
+    from tensorrnn.nn.rnn import gru_scan
+
+    torch._dynamo.reset()
+    fac, _ = factorised_and_dense("gru", "tt")
+    u, b = fac.recurrent_map(), fac.bias_hh_l0
+    gi, h = torch.randn(3, 2, 18, dtype=F64), torch.randn(2, 6, dtype=F64)
+    compiled = torch.compile(gru_scan, backend="eager", fullgraph=True)
+    for reset_after in (True, False):
+        out, h_n = compiled(gi, h, u, b, None, None, False, reset_after, False)
+        ref_out, ref_h = gru_scan(gi, h, u, b, None, None, False, reset_after, False)
+        torch.testing.assert_close(out, ref_out)
+        torch.testing.assert_close(h_n, ref_h)
+
+
 def test_the_recurrence_never_builds_u(monkeypatch):
     fac, _ = factorised_and_dense("gru", "tt", reset_after=False, bidirectional=True)
     for u in fac.recurrent_projs:

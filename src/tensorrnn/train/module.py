@@ -124,7 +124,7 @@ class VideoClassifier(L.LightningModule):
         - Output: logits ``(B, num_classes)``.
 
     Examples:
-        >>> model = VideoClassifier("gru", "tt", [4, 6, 4, 8], [4, 4], rank=2, num_classes=3)
+        >>> model = VideoClassifier("gru", "tt", [4, 8, 8, 9], [2, 2, 2, 2], rank=2, num_classes=3)
         >>> model(torch.randn(2, 6, 24, 32, 3)).shape
         torch.Size([2, 3])
     """

@@ -79,7 +79,7 @@ def _finish(outs: list[Tensor], reverse: bool) -> Tensor:
     return torch.stack(outs[::-1] if reverse else outs)
 
 
-def rnn_scan(gi: Tensor, h: Tensor, w_hh: Tensor, mask: Optional[Tensor], drop: Optional[Tensor],
+def rnn_scan(gi: Tensor, h: Tensor, w_hh: Tensor | nn.Module, mask: Optional[Tensor], drop: Optional[Tensor],
              relu: bool = False, reverse: bool = False) -> tuple[Tensor, Tensor]:
     """Elman recurrence ``h_t = tanh(gi_t + U h_{t-1})`` (``gi`` already holds both biases).
 
@@ -100,7 +100,7 @@ def rnn_scan(gi: Tensor, h: Tensor, w_hh: Tensor, mask: Optional[Tensor], drop: 
     return _finish(outs, reverse), h
 
 
-def lstm_scan(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, mask: Optional[Tensor],
+def lstm_scan(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor | nn.Module, mask: Optional[Tensor],
               drop: Optional[Tensor], hard: bool = False,
               reverse: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """LSTM recurrence in torch's gate order ``i, f, g, o`` (``gi`` already holds both biases).
@@ -125,7 +125,7 @@ def lstm_scan(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, mask: Optional[Ten
     return _finish(outs, reverse), h, c
 
 
-def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], mask: Optional[Tensor],
+def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor | nn.Module, b_hh: Optional[Tensor], mask: Optional[Tensor],
              drop: Optional[Tensor], hard: bool = False, reset_after: bool = True,
              reverse: bool = False) -> tuple[Tensor, Tensor]:
     """GRU recurrence in torch's gate order ``r, z, n``; ``h_t = (1 - z) n + z h_{t-1}``.

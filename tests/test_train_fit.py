@@ -58,6 +58,7 @@ def last_line(text: str) -> str:
                  "rank": [3, 2, 2, 2, 2, 2]}),
     ("bt_lstm", {"arch": "lstm", "factorization": "bt", "rank": 2, "blocks": 2}),
     ("ht_lstm", {"arch": "lstm", "factorization": "ht", "rank": 2}),
+    ("tt_gru_full", {"arch": "gru", "factorization": "tt", "recurrent_factorization": "tt"}),
 ])
 def test_fit_writes_metrics_json_and_checkpoints(videos, tmp_path, capsys, name, model):
     config = write_config(tmp_path / "c.yaml", videos, tmp_path / "runs", model, data={"val_split": "clips"},
@@ -89,6 +90,13 @@ def test_fit_writes_metrics_json_and_checkpoints(videos, tmp_path, capsys, name,
     assert checkpoint["global_step"] == 4 and checkpoint["hyper_parameters"]["arch"] == model["arch"]
     assert checkpoint["state_dict"]["input_norm.mean"].shape == (3,)  # the statistics travel with it
     assert (path.parent / "learning_curves.png").stat().st_size > 1000
+    if name == "tt_gru_full":  # a factorised U travels in the checkpoint and is rebuilt from it
+        from tensorrnn.train.predict import load_model
+
+        assert "net.rnn.recurrent_projs.0.cores.0" in checkpoint["state_dict"]
+        assert "net.rnn.weight_hh_l0" not in checkpoint["state_dict"]
+        rebuilt, _ = load_model(last)
+        assert rebuilt.net.rnn.recurrent_factorization == "tt"
     if name == "tt_gru":  # the test numbers are the selected checkpoint's: `tensorrnn test` agrees
         assert cli.test_main(["--config", str(config), "--ckpt_path", record["selected_checkpoint"]]) == 0
         tested = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())

@@ -6,12 +6,18 @@ formula typed here. For the UCF11 shapes the TT table is checked cell by cell ag
 ``papers.TT_PARAM_TABLE``, the dense counts against ``papers.UCF11_DENSE_PARAMS`` and the TR-LSTM
 compression against the TR paper's "over 34,000x"; a mismatch is marked and the exit code is 1.
 
+``--whole-model`` counts every parameter of the published UCF11 classifiers instead (input map,
+recurrent map ``U``, all biases, head; :meth:`tensorrnn.nn.summary.ModelSummary.whole_model`),
+with the papers' dense ``U`` and fully factorised (``U`` in the input map's format), and their
+size in bytes at fp32 and int8. The models are built on the meta device: counted, never allocated.
+
 Examples::
 
     tensorrnn params                        # the TT-RNN paper's table + published configs
     tensorrnn params --ranks 2 4 8 --json   # JSON on stdout
     tensorrnn params --plot params.png      # bar chart, log scale
     tensorrnn params --in-shape 10x18x13x30 --factorization tr
+    tensorrnn params --whole-model          # whole classifiers, dense vs factorised U
 """
 from __future__ import annotations
 
@@ -26,9 +32,10 @@ import torch
 from tensorrnn import papers
 from tensorrnn.errors import ArgumentParser
 from tensorrnn.files import save_figure
+from tensorrnn.nn.classifier import build_classifier
 from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM
-from tensorrnn.nn.summary import render_table
+from tensorrnn.nn.summary import BYTES_PER_VALUE, ROLES, render_table, summary
 from tensorrnn.tensor.shapes import check_shape
 
 # Columns of the TT-RNN paper's table: key -> (label, rnn class or None for the bare layer, shared).
@@ -116,6 +123,72 @@ def published_configs() -> list[dict]:
             row["match"] = row["compression"] > papers.TR_UCF11_REPORTED_COMPRESSION
         rows.append(row)
     return rows
+
+
+# --- whole models --------------------------------------------------------------------------------
+
+def _tr_ucf11_rank() -> list[int]:
+    # TR ranks R_0..R_{n+m-1}: R_0 (= R_{n+m}, closing the ring) is 10, every other rank 5.
+    n = len(papers.TR_UCF11_IN_SHAPE) + len(papers.TR_UCF11_HIDDEN_SHAPE)
+    return [papers.TR_UCF11_CLOSING_RANK] + [papers.TR_UCF11_RANK] * (n - 1)
+
+
+def whole_model_configs() -> list[dict]:
+    """The classifiers of the whole-model table: the published UCF11 models (dense ``U``, as in
+    the papers) and the same models fully factorised (``U`` in the input map's format).
+
+    A factorised ``U`` (``(4, 4, 4, 4) -> (gates * 4, 4, 4, 4)``, TR: the TR paper's hidden modes)
+    takes one rank for all its cores: TT and BT 4 (BT: 2 blocks, as the input map), TR 5 (the
+    TR paper's inner rank; its closing rank 10 belongs to the 13-core input ring).
+    """
+    tt, hid = papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE
+    tr_in, tr_hid = papers.TR_UCF11_IN_SHAPE, papers.TR_UCF11_HIDDEN_SHAPE
+    published = [  # name, arch, factorization, in_shape, hidden_shape, rank, blocks, rank of a factorised U
+        ("GRU", "gru", "dense", tt, hid, None, 1, None),
+        ("LSTM", "lstm", "dense", tt, hid, None, 1, None),
+        ("TT-GRU", "gru", "tt", tt, hid, 4, 1, 4),
+        ("TT-LSTM", "lstm", "tt", tt, hid, 4, 1, 4),
+        ("TR-LSTM", "lstm", "tr", tr_in, tr_hid, _tr_ucf11_rank(), 1, papers.TR_UCF11_RANK),
+        ("BT-LSTM", "lstm", "bt", tt, hid, papers.BT_UCF11_RANK, papers.BT_UCF11_BLOCKS, papers.BT_UCF11_RANK),
+    ]
+    configs = []
+    for name, arch, fact, in_shape, hidden_shape, rank, blocks, u_rank in published:
+        base = {"arch": arch, "factorization": fact, "in_shape": list(in_shape),
+                "hidden_shape": list(hidden_shape), "rank": rank, "blocks": blocks}
+        configs.append({"model": name, **base, "recurrent_factorization": "dense", "recurrent_rank": None})
+        if fact != "dense":
+            configs.append({"model": f"{name} full", **base, "recurrent_factorization": fact,
+                            "recurrent_rank": u_rank})
+    return configs
+
+
+def whole_model_rows(num_classes: int = len(papers.UCF11_CLASSES)) -> list[dict]:
+    """Every parameter of each :func:`whole_model_configs` classifier, by role, and its bytes."""
+    rows = []
+    for config in whole_model_configs():
+        options = {k: v for k, v in config.items() if k not in ("model", "arch", "in_shape", "hidden_shape")}
+        model = build_classifier(config["arch"], config["in_shape"], config["hidden_shape"], num_classes,
+                                 device="meta", **options)
+        whole = summary(model).whole_model()
+        rows.append({**config, "num_classes": num_classes, **whole})
+    return rows
+
+
+def format_whole_model(rows: list[dict]) -> str:
+    """The whole-model table: one row per classifier, its parameters by role, total and bytes."""
+    roles = [role for role in ROLES if role != "other" or any(row["params"][role] for row in rows)]
+    headers = ["model", "U", *roles, "total", *(f"{k} bytes" for k in BYTES_PER_VALUE)]
+    body = []
+    for row in rows:
+        u = row["recurrent_factorization"]
+        if u != "dense":
+            u += f" rank {row['recurrent_rank']}"
+        body.append([row["model"], u, *(f"{row['params'][role]:,}" for role in roles), f"{row['total']:,}",
+                     *(f"{row['bytes'][k]:,}" for k in BYTES_PER_VALUE)])
+    classes = rows[0]["num_classes"] if rows else 0
+    title = (f"Whole UCF11 classifiers ({classes} classes): every parameter, biases and head included "
+             f"(\"full\": U factorised like the input map)")
+    return render_table(title, headers, body)
 
 
 # --- checking against the paper ----------------------------------------------------------------
@@ -261,13 +334,37 @@ def _parser() -> argparse.ArgumentParser:
                    help="format of the rank table (default: tt; the published rows are fixed)")
     p.add_argument("--blocks", type=int, default=None,
                    help=f"Tucker blocks for --factorization bt (default: {papers.BT_UCF11_BLOCKS})")
+    p.add_argument("--whole-model", action="store_true",
+                   help="count every parameter of the published UCF11 classifiers (input map, recurrent map, "
+                        "biases, head), with dense and factorised U, and their bytes at fp32 / int8")
+    p.add_argument("--classes", type=int, default=len(papers.UCF11_CLASSES),
+                   help="classes of the head for --whole-model (default: %(default)s, UCF11)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--plot", metavar="PATH", default=None, help="also write a PNG bar chart (log scale)")
     return p
 
 
+def _whole_model_main(args: argparse.Namespace, argv: list[str]) -> int:
+    ignored = [opt for opt in ("--in-shape", "--hidden-shape", "--ranks", "--factorization", "--blocks", "--plot")
+               if any(a == opt or a.startswith(opt + "=") for a in argv)]
+    if ignored:
+        raise ValueError(f"{ignored[0]} with --whole-model: the whole-model table is of the published UCF11 "
+                         f"models; expected only --classes and --json with it")
+    if args.classes < 1:
+        raise ValueError(f"--classes {args.classes}: expected a positive int")
+    rows = whole_model_rows(args.classes)
+    if args.json:
+        json.dump({"whole_model": rows}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_whole_model(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.whole_model:
+        return _whole_model_main(args, argv or [])
     in_shape = _shape_arg("--in-shape", args.in_shape) if args.in_shape else papers.UCF11_IN_SHAPE
     hidden_shape = _shape_arg("--hidden-shape", args.hidden_shape) if args.hidden_shape else papers.UCF11_HIDDEN_SHAPE
     for r in args.ranks:

@@ -203,7 +203,7 @@ class TTMLP(nn.Module):
 
 def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factorization: str = "tt",
                      rank=None, blocks: int = 1, multilabel: bool = False, head_dropout: float = 0.0,
-                     **rnn_kwargs) -> nn.Module:
+                     fully_factorized: bool = False, **rnn_kwargs) -> nn.Module:
     """Build a classifier from plain values (the training app's entry point).
 
     Args:
@@ -213,6 +213,12 @@ def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factor
         in_shape, hidden_shape, factorization, rank, blocks: the input map.
         num_classes, multilabel: the head.
         head_dropout: dropout before the head (``"mlp"``: same as its ``dropout``).
+        fully_factorized: the preset of the fully decomposed models (FDHT-LSTM, Yin et al.
+            2021): the hidden-to-hidden map ``U`` in the input map's format too
+            (``recurrent_factorization=factorization``; its rank defaults to ``rank``, its
+            modes to ``hidden_shape``). The UCF11 TT-GRU / TT-LSTM at rank 4 then hold 8,363 /
+            9,067 parameters in all, head included. A different ``recurrent_factorization``
+            passed with it is a ``ValueError``.
         **rnn_kwargs: passed on to the recurrent network (``num_layers``, ``bidirectional``,
             ``recurrent_dropout``, ``gate_activation``, ...) or, for ``"mlp"``, to :class:`TTMLP`
             (``pooling``, ``activation``, ...).
@@ -222,7 +228,17 @@ def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factor
         >>> model = build_classifier("gru", (8, 20, 20, 18), (4, 4, 4, 4), 11, rank=4)
         >>> model(torch.randn(2, 6, 120, 160, 3)).shape
         torch.Size([2, 11])
+        >>> full = build_classifier("gru", (8, 20, 20, 18), (4, 4, 4, 4), 11, rank=4, fully_factorized=True)
+        >>> sum(p.numel() for p in full.parameters())
+        8363
     """
+    if fully_factorized:
+        if arch == "mlp":
+            raise ValueError("fully_factorized=True: arch='mlp' has no recurrent map; expected 'rnn', 'gru' or 'lstm'")
+        chosen = rnn_kwargs.setdefault("recurrent_factorization", factorization)
+        if chosen != factorization:
+            raise ValueError(f"recurrent_factorization={chosen!r} with fully_factorized=True: expected "
+                             f"{factorization!r} (the input map's format) or no recurrent_factorization")
     if arch == "mlp":
         rnn_kwargs.setdefault("dropout", head_dropout)
         return TTMLP(in_shape, hidden_shape, num_classes, factorization, rank, blocks,

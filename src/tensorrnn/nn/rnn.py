@@ -1,10 +1,13 @@
 """Tensorised recurrent networks: RNN, GRU and LSTM whose input-to-hidden map is factorised.
 
-Only the input map ``W x`` is a factorised layer (TT, TR, BT or dense, see
-:func:`tensorrnn.nn.factorized_linear`); the hidden-to-hidden matrices ``U`` stay dense, as in
-the papers. The modules are called like :class:`torch.nn.RNN` / :class:`torch.nn.GRU` /
-:class:`torch.nn.LSTM` and keep their parameter names for the dense part (``weight_hh_l0``,
-``bias_hh_l0_reverse``, ...).
+The input map ``W x`` is a factorised layer (TT, TR, BT or dense, see
+:func:`tensorrnn.nn.factorized_linear`). The hidden-to-hidden matrices ``U`` are dense by
+default, as in the papers, and keep torch's parameter names (``weight_hh_l0``,
+``bias_hh_l0_reverse``, ...). With ``recurrent_factorization`` set to a format, ``U`` (all
+gates packed, gate-major, as for ``W``) is a factorised layer too (``recurrent_projs``), applied
+to ``h_{t-1}`` at every step without building the dense matrix; the biases ``bias_hh_l*`` keep
+their names. Both maps factorised is the "fully factorised" model of the later work (FDHT-LSTM,
+Yin et al. 2021), which brings the whole UCF11 model under 10,000 parameters.
 
 Two things differ from the papers' released code, on purpose:
 
@@ -25,7 +28,7 @@ The paper-faithful settings are one argument each: ``gate_activation="hard_sigmo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import torch
@@ -51,7 +54,17 @@ _RECURRENT_INITS = ("uniform", "orthogonal")
 # Pure functions of tensors (no module state, no Python work per step beyond the cell), so
 # torch.compile can trace them whole. ``gi`` is the hoisted input map, time-major (T, B, c*H);
 # ``mask`` is (T, B, 1) bool (False on padded steps) or None; ``drop`` is the per-sequence
-# recurrent dropout mask (B, H) or None.
+# recurrent dropout mask (B, H) or None. ``w_hh`` is the recurrent map: the dense ``U``
+# (c*H, H) (torch's ``weight_hh``), or a module mapping (B, H) -> (B, c*H) without bias (a
+# factorised ``U``, applied to the state at every step; its dense form is never built).
+
+def _recurrent(w_hh) -> Callable[[Optional[Tensor], Tensor], Tensor]:
+    """``(acc, h) -> acc + h U^T`` (``acc`` None: ``h U^T``) for a dense or a factorised ``U``."""
+    if isinstance(w_hh, Tensor):
+        w_t = w_hh.t()
+        return lambda acc, h: h @ w_t if acc is None else torch.addmm(acc, h, w_t)
+    return lambda acc, h: w_hh(h) if acc is None else acc + w_hh(h)
+
 
 def _gate(x: Tensor, hard: bool) -> Tensor:
     # Keras 1's hard_sigmoid (slope 0.2), which the papers' code used; not F.hardsigmoid (1/6).
@@ -67,17 +80,17 @@ def _finish(outs: list[Tensor], reverse: bool) -> Tensor:
     return torch.stack(outs[::-1] if reverse else outs)
 
 
-def rnn_scan(gi: Tensor, h: Tensor, w_hh: Tensor, mask: Optional[Tensor], drop: Optional[Tensor],
+def rnn_scan(gi: Tensor, h: Tensor, w_hh: Tensor | nn.Module, mask: Optional[Tensor], drop: Optional[Tensor],
              relu: bool = False, reverse: bool = False) -> tuple[Tensor, Tensor]:
     """Elman recurrence ``h_t = tanh(gi_t + U h_{t-1})`` (``gi`` already holds both biases).
 
     Returns the outputs (T, B, H) (zero on padded steps) and the final state (B, H).
     """
-    w_t = w_hh.t()
+    recurrent = _recurrent(w_hh)
     outs = []
     for t in _step_order(gi.shape[0], reverse):
         hd = h if drop is None else h * drop
-        pre = torch.addmm(gi[t], hd, w_t)                        # (B, H)
+        pre = recurrent(gi[t], hd)                               # (B, H)
         h_new = torch.relu(pre) if relu else torch.tanh(pre)
         if mask is None:
             h = h_new
@@ -88,18 +101,18 @@ def rnn_scan(gi: Tensor, h: Tensor, w_hh: Tensor, mask: Optional[Tensor], drop: 
     return _finish(outs, reverse), h
 
 
-def lstm_scan(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, mask: Optional[Tensor],
+def lstm_scan(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor | nn.Module, mask: Optional[Tensor],
               drop: Optional[Tensor], hard: bool = False,
               reverse: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """LSTM recurrence in torch's gate order ``i, f, g, o`` (``gi`` already holds both biases).
 
     Returns the outputs (T, B, H), the final hidden state and the final cell state (B, H).
     """
-    w_t = w_hh.t()
+    recurrent = _recurrent(w_hh)
     outs = []
     for t in _step_order(gi.shape[0], reverse):
         hd = h if drop is None else h * drop
-        gates = torch.addmm(gi[t], hd, w_t)                      # (B, 4H)
+        gates = recurrent(gi[t], hd)                             # (B, 4H)
         i, f, g, o = gates.chunk(4, 1)
         c_new = _gate(f, hard) * c + _gate(i, hard) * torch.tanh(g)
         h_new = _gate(o, hard) * torch.tanh(c_new)
@@ -113,7 +126,7 @@ def lstm_scan(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, mask: Optional[Ten
     return _finish(outs, reverse), h, c
 
 
-def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], mask: Optional[Tensor],
+def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor | nn.Module, b_hh: Optional[Tensor], mask: Optional[Tensor],
              drop: Optional[Tensor], hard: bool = False, reset_after: bool = True,
              reverse: bool = False) -> tuple[Tensor, Tensor]:
     """GRU recurrence in torch's gate order ``r, z, n``; ``h_t = (1 - z) n + z h_{t-1}``.
@@ -121,9 +134,14 @@ def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], mask: 
     ``reset_after=True`` (torch / cuDNN): ``n = tanh(gi_n + r * (U_n h + b_hn))``.
     ``reset_after=False`` (the TT-RNN paper and its Keras 1 code): ``n = tanh(gi_n + U_n (r * h)
     + b_hn)``. ``gi`` holds the input bias only; ``b_hh`` is applied here because of ``r``.
+    With a factorised ``U`` and ``reset_after=False`` the packed map is applied twice a step
+    (to ``h`` for ``r, z`` and to ``r * h`` for ``n``): its rows cannot be taken apart.
     """
     H = h.shape[1]
-    w_t, w_rz_t, w_n_t = w_hh.t(), w_hh[: 2 * H].t(), w_hh[2 * H:].t()
+    dense = isinstance(w_hh, Tensor)
+    recurrent = _recurrent(w_hh)
+    if dense:
+        w_rz_t, w_n_t = w_hh[: 2 * H].t(), w_hh[2 * H:].t()
     b_rz = b_n = None
     if b_hh is not None:
         b_rz, b_n = b_hh[: 2 * H], b_hh[2 * H:]
@@ -132,11 +150,16 @@ def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], mask: 
         hd = h if drop is None else h * drop
         i_r, i_z, i_n = gi[t].chunk(3, 1)                        # 3 x (B, H)
         if reset_after:                                           # one matmul for all gates
-            gh = hd @ w_t if b_hh is None else torch.addmm(b_hh, hd, w_t)     # (B, 3H)
-            h_r, h_z, h_n = gh.chunk(3, 1)
+            h_r, h_z, h_n = recurrent(b_hh, hd).chunk(3, 1)      # (B, 3H)
             r = _gate(i_r + h_r, hard)
             z = _gate(i_z + h_z, hard)
             n = torch.tanh(i_n + r * h_n)
+        elif not dense:                                           # U_n needs r first
+            h_r, h_z, _ = recurrent(b_hh, hd).chunk(3, 1)
+            r = _gate(i_r + h_r, hard)
+            z = _gate(i_z + h_z, hard)
+            h_n = w_hh(r * hd)[:, 2 * H:]                        # (B, H)
+            n = torch.tanh(i_n + (h_n if b_n is None else h_n + b_n))
         else:                                                     # U_n needs r first
             rz = hd @ w_rz_t if b_rz is None else torch.addmm(b_rz, hd, w_rz_t)  # (B, 2H)
             h_r, h_z = rz.chunk(2, 1)
@@ -184,6 +207,11 @@ def time_mask(lengths, B: int, T: int, device) -> Optional[Tensor]:
     return torch.arange(T, device=device)[None, :] < lengths.to(device)[:, None]
 
 
+def _plain(value):
+    # tuples (and nested ones) as lists in messages, the way configs write them
+    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
 def _frozen_rank(rank):
     # Copy list ranks so that later mutation by the caller cannot change the module's config.
     return tuple(rank) if isinstance(rank, Sequence) else rank
@@ -223,6 +251,17 @@ class TensorizedRNNBase(nn.Module):
             as ``factorization``); their input shape is ``hidden_shape`` with the first mode
             multiplied by ``D``.
         upper_rank: rank of those maps (default: ``rank``).
+        recurrent_factorization: format of the hidden-to-hidden map ``U`` (all gates packed,
+            gate-major, as for the input map): ``"dense"`` (default, the papers: torch's
+            ``weight_hh_l*``) or any factorised format (``"tt"``, ``"tr"``, ``"bt"``, ...),
+            stored in ``recurrent_projs`` and applied to ``h_{t-1}`` at every step without
+            building the dense ``U``. ``bias_hh_l*`` stays a plain vector either way.
+        recurrent_shape: modes of ``U``: the input (hidden) modes, whose product must be
+            ``hidden_size``, with the output modes derived by multiplying the first one by the
+            number of gates; or a pair ``(in_modes, out_modes)`` with products ``hidden_size``
+            and ``gates * hidden_size``. Default: ``hidden_shape``.
+        recurrent_rank: rank of a factorised ``U`` (default: ``rank``).
+        recurrent_blocks: Tucker blocks of a ``"bt"`` ``U`` (default: ``blocks``).
         check_finite: raise ``ValueError`` when the input or initial state holds NaN / inf
             (one check per forward; disable for ``torch.compile`` full graphs).
 
@@ -245,7 +284,9 @@ class TensorizedRNNBase(nn.Module):
                  forget_bias: float = 0.0, recurrent_init: str = "uniform",
                  reset_after: bool = True, init: str = "glorot",
                  upper_factorization: Optional[str] = None, upper_rank=None,
-                 check_finite: bool = True, input_dropout: float = 0.0, device=None, dtype=None) -> None:
+                 check_finite: bool = True, input_dropout: float = 0.0,
+                 recurrent_factorization: str = "dense", recurrent_shape=None, recurrent_rank=None,
+                 recurrent_blocks: Optional[int] = None, device=None, dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.in_shape = check_shape("in_shape", in_shape)
@@ -253,6 +294,7 @@ class TensorizedRNNBase(nn.Module):
         _check_choice("factorization", factorization, FACTORIZATIONS)
         upper_factorization = factorization if upper_factorization is None else upper_factorization
         _check_choice("upper_factorization", upper_factorization, FACTORIZATIONS)
+        _check_choice("recurrent_factorization", recurrent_factorization, FACTORIZATIONS)
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers={num_layers!r}: expected an int >= 1")
         _check_probability("dropout", dropout)
@@ -288,16 +330,27 @@ class TensorizedRNNBase(nn.Module):
         self.input_size = math.prod(self.in_shape)
         self.hidden_size = math.prod(self.hidden_shape)
         self.num_directions = 2 if self.bidirectional else 1
+        self.recurrent_factorization = recurrent_factorization
+        self.recurrent_shape = self._recurrent_modes(recurrent_shape)
+        self.recurrent_rank = self.rank if recurrent_rank is None else _frozen_rank(recurrent_rank)
+        self.recurrent_blocks = self.blocks if recurrent_blocks is None else recurrent_blocks
 
         # One input map per (layer, direction), index layer * D + direction, as torch orders
-        # its weights. Recurrent weights keep torch's names.
+        # its weights. Dense recurrent weights keep torch's names; factorised ones sit in
+        # recurrent_projs at the same index (the dense default registers no such list, so its
+        # state_dict is torch's).
         c, H = self.num_gates, self.hidden_size
         self.input_projs = nn.ModuleList()
+        if recurrent_factorization != "dense":
+            self.recurrent_projs = nn.ModuleList()
         for layer in range(num_layers):
             for suffix in self._suffixes():
                 self.input_projs.append(self._make_input_map(layer, factory))
-                self.register_parameter(f"weight_hh_l{layer}{suffix}",
-                                        nn.Parameter(torch.empty(c * H, H, **factory)))
+                if recurrent_factorization == "dense":
+                    self.register_parameter(f"weight_hh_l{layer}{suffix}",
+                                            nn.Parameter(torch.empty(c * H, H, **factory)))
+                else:
+                    self.recurrent_projs.append(self._make_recurrent_map(factory))
                 b = nn.Parameter(torch.empty(c * H, **factory)) if self.bias else None
                 self.register_parameter(f"bias_hh_l{layer}{suffix}", b)
         self.reset_parameters(recurrent_only=True)
@@ -325,19 +378,73 @@ class TensorizedRNNBase(nn.Module):
             return layer_for((self.num_gates * h1, *rest))      # gate-major output, c*H wide
         return nn.ModuleList(layer_for(self.hidden_shape) for _ in range(self.num_gates))
 
+    def _recurrent_modes(self, shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``recurrent_shape`` as ``(in_modes, out_modes)`` of ``U``, checked against the sizes."""
+        c, H = self.num_gates, self.hidden_size
+        if shape is None:
+            shape = self.hidden_shape
+        pair = (isinstance(shape, Sequence) and len(shape) == 2
+                and all(isinstance(s, Sequence) and not isinstance(s, str) for s in shape))
+        if pair:
+            in_modes = check_shape("recurrent_shape", shape[0])
+            out_modes = check_shape("recurrent_shape", shape[1])
+        else:
+            in_modes = check_shape("recurrent_shape", shape)
+            out_modes = (c * in_modes[0], *in_modes[1:])          # gate-major, as the input map
+        if math.prod(in_modes) != H:
+            raise ValueError(f"recurrent_shape={_plain(shape)}: its input modes {list(in_modes)} multiply "
+                             f"to {math.prod(in_modes)}; expected hidden_size={H} (hidden_shape="
+                             f"{list(self.hidden_shape)})")
+        if math.prod(out_modes) != c * H:
+            raise ValueError(f"recurrent_shape={_plain(shape)}: its output modes {list(out_modes)} multiply "
+                             f"to {math.prod(out_modes)}; expected gates * hidden_size = {c} * {H} = {c * H}")
+        return in_modes, out_modes
+
+    def _make_recurrent_map(self, factory: dict) -> nn.Module:
+        fact, (in_modes, out_modes) = self.recurrent_factorization, self.recurrent_shape
+        rank = list(self.recurrent_rank) if isinstance(self.recurrent_rank, tuple) else self.recurrent_rank
+        if rank is None:
+            raise ValueError(f"recurrent_rank=None: recurrent_factorization={fact!r} needs a rank "
+                             f"(int or list; the default, rank, is None too)")
+        try:
+            return factorized_linear(fact, in_modes, out_modes, rank=rank,
+                                     blocks=self.recurrent_blocks if fact == "bt" else 1,
+                                     bias=False, init=self.init, **factory)
+        except ValueError as err:                                  # name the recurrent arguments
+            raise ValueError(f"recurrent map ({fact!r}, {list(in_modes)} -> {list(out_modes)}, "
+                             f"recurrent_rank={_plain(self.recurrent_rank)}): {err}") from None
+
     @property
     def input_proj(self) -> nn.Module:
         """The first layer's (forward direction's) input map: a factorised layer producing all
         gates, or a ``ModuleList`` of one layer per gate when ``shared_gates=False``."""
         return self.input_projs[0]
 
+    def recurrent_map(self, layer: int = 0, reverse: bool = False):
+        """The map ``U`` the recurrence applies: the dense ``weight_hh`` ``(c*H, H)``, or the
+        factorised layer ``(..., H) -> (..., c*H)`` (no bias) of ``recurrent_projs``."""
+        if self.recurrent_factorization == "dense":
+            return getattr(self, f"weight_hh_l{layer}{'_reverse' if reverse else ''}")
+        return self.recurrent_projs[layer * self.num_directions + int(reverse)]
+
     def recurrent_weights(self, layer: int = 0, reverse: bool = False) -> tuple[Tensor, Optional[Tensor]]:
-        """``(weight_hh, bias_hh)`` of a layer and direction; shapes ``(c*H, H)`` and ``(c*H,)``."""
+        """``(weight_hh, bias_hh)`` of a layer and direction; shapes ``(c*H, H)`` and ``(c*H,)``.
+
+        With a factorised ``U`` the weight is built from its factors (``to_dense()``, for
+        inspection and export; differentiable); the recurrence itself never builds it.
+        """
         suffix = "_reverse" if reverse else ""
-        return getattr(self, f"weight_hh_l{layer}{suffix}"), getattr(self, f"bias_hh_l{layer}{suffix}")
+        u = self.recurrent_map(layer, reverse)
+        weight = u if isinstance(u, Tensor) else u.to_dense()
+        return weight, getattr(self, f"bias_hh_l{layer}{suffix}")
 
     def reset_parameters(self, recurrent_only: bool = False) -> None:
-        """Re-initialise the input maps (their own init) and the dense recurrent part."""
+        """Re-initialise the input maps (their own init) and the recurrent part.
+
+        A factorised ``U`` is drawn by its format's variance-preserving init with the entry
+        std of the dense init it replaces: ``1/sqrt(3H)`` (``"uniform"``) or ``1/sqrt(H)``
+        (``"orthogonal"``, whose entries have that std); ``bias_hh`` as for a dense ``U``.
+        """
         if not recurrent_only:
             for proj in self.input_projs:
                 for module in (proj if isinstance(proj, nn.ModuleList) else [proj]):
@@ -347,8 +454,17 @@ class TensorizedRNNBase(nn.Module):
         with torch.no_grad():
             for layer in range(self.num_layers):
                 for reverse in (False, True)[: self.num_directions]:
-                    weight, bias = self.recurrent_weights(layer, reverse)
-                    if self.recurrent_init == "uniform":
+                    weight = self.recurrent_map(layer, reverse)
+                    bias = getattr(self, f"bias_hh_l{layer}{'_reverse' if reverse else ''}")
+                    if not isinstance(weight, Tensor):                   # factorised U
+                        uniform = self.recurrent_init == "uniform"
+                        weight._reset_factors(1.0 / math.sqrt(3 * H if uniform else H))
+                        if bias is not None:
+                            if uniform:
+                                nn.init.uniform_(bias, -bound, bound)
+                            else:
+                                bias.zero_()
+                    elif self.recurrent_init == "uniform":
                         nn.init.uniform_(weight, -bound, bound)
                         if bias is not None:
                             nn.init.uniform_(bias, -bound, bound)
@@ -365,6 +481,11 @@ class TensorizedRNNBase(nn.Module):
              f"factorization={self.factorization!r}, rank={self.rank}")
         if self.factorization == "bt":
             s += f", blocks={self.blocks}"
+        if self.recurrent_factorization != "dense":
+            s += (f", recurrent_factorization={self.recurrent_factorization!r}, recurrent_shape="
+                  f"{self.recurrent_shape}, recurrent_rank={self.recurrent_rank}")
+            if self.recurrent_factorization == "bt":
+                s += f", recurrent_blocks={self.recurrent_blocks}"
         defaults = {"shared_gates": True, "bias": True, "batch_first": True, "num_layers": 1,
                     "bidirectional": False, "dropout": 0.0, "recurrent_dropout": 0.0, "input_dropout": 0.0,
                     "gate_activation": "sigmoid", "forget_bias": 0.0, "recurrent_init": "uniform"}
@@ -440,7 +561,8 @@ class TensorizedRNNBase(nn.Module):
 
     def _run_direction(self, gi: Tensor, states: list[Tensor], layer: int, reverse: bool,
                        mask: Optional[Tensor], drop: Optional[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        w_hh, b_hh = self.recurrent_weights(layer, reverse)
+        w_hh = self.recurrent_map(layer, reverse)
+        b_hh = getattr(self, f"bias_hh_l{layer}{'_reverse' if reverse else ''}")
         hard = self.gate_activation == "hard_sigmoid"
         if self.mode == "gru":
             out, h = gru_scan(gi, states[0], w_hh, b_hh, mask, drop, hard, self.reset_after, reverse)

@@ -22,7 +22,7 @@ from tensorrnn.files import atomic_write_bytes
 
 #: Hyper-parameters that define the network's weights; a checkpoint must agree on all of them.
 MODEL_KEYS = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates",
-              "num_classes", "multilabel")
+              "recurrent_factorization", "recurrent_shape", "recurrent_rank", "num_classes", "multilabel")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -67,7 +67,10 @@ def _reason(err: Exception) -> str:
 def describe(hparams: dict[str, Any]) -> str:
     """A short description of a model's hyper-parameters, e.g. ``tt-gru 8x20x20x18->4x4x4x4 rank 4``."""
     shape = "x".join(map(str, hparams.get("in_shape", ()))) + "->" + "x".join(map(str, hparams.get("hidden_shape", ())))
-    return f"{hparams.get('factorization')}-{hparams.get('arch')} {shape} rank {hparams.get('rank')}"
+    text = f"{hparams.get('factorization')}-{hparams.get('arch')} {shape} rank {hparams.get('rank')}"
+    if hparams.get("recurrent_factorization", "dense") != "dense":
+        text += f", recurrent {hparams['recurrent_factorization']} rank {hparams.get('recurrent_rank')}"
+    return text
 
 
 def check_compatible(checkpoint: dict[str, Any], model: torch.nn.Module, path: str | os.PathLike) -> None:

@@ -45,7 +45,8 @@ def _check_rnn_options(arch: str, options: dict[str, Any]) -> None:
 
     own = ["in_shape", "hidden_shape", "factorization", "rank", "blocks"]
     own += (["num_classes", "multilabel", "dropout"] if arch == "mlp"
-            else ["shared_gates", "recurrent_dropout", "input_dropout"])
+            else ["shared_gates", "recurrent_dropout", "input_dropout", "recurrent_factorization",
+                  "recurrent_shape", "recurrent_rank"])
     cls = TTMLP if arch == "mlp" else NETWORKS[arch]
     check_keywords("model.rnn_options", options, cls, {key: f"model.{key}" for key in own})
 
@@ -102,6 +103,12 @@ class VideoClassifier(L.LightningModule):
         rank: TT / TR / BT / HT rank: an int or a list (see ``tensorrnn.nn``).
         blocks: BT blocks.
         shared_gates: pack all gates into one factorised map (the papers) or one map per gate.
+        recurrent_factorization: the hidden-to-hidden map ``U``: ``"dense"`` (the papers) or a
+            format (``"tt"``, ...): the fully factorised model, e.g. the UCF11 TT-GRU in 8,363
+            parameters (``configs/ucf11_tt_gru_full.yaml``). Not for ``"mlp"``.
+        recurrent_shape: modes of ``U``: its input modes (product = hidden size; output modes
+            by the gates) or ``[in_modes, out_modes]``; default ``hidden_shape``.
+        recurrent_rank: rank of a factorised ``U`` (default: ``rank``).
         dropout: dropout on the last hidden state before the output layer.
         recurrent_dropout: variational dropout on the recurrent state (original code: 0.25).
         input_dropout: dropout on the input map's output (the gates' input pre-activations).
@@ -144,7 +151,7 @@ class VideoClassifier(L.LightningModule):
         - Output: logits ``(B, num_classes)``.
 
     Examples:
-        >>> model = VideoClassifier("gru", "tt", [4, 6, 4, 8], [4, 4], rank=2, num_classes=3)
+        >>> model = VideoClassifier("gru", "tt", [4, 8, 8, 9], [2, 2, 2, 2], rank=2, num_classes=3)
         >>> model(torch.randn(2, 6, 24, 32, 3)).shape
         torch.Size([2, 3])
     """
@@ -158,6 +165,9 @@ class VideoClassifier(L.LightningModule):
         rank: int | list[int] | None = 4,
         blocks: int = 1,
         shared_gates: bool = True,
+        recurrent_factorization: str = "dense",
+        recurrent_shape: list[int] | list[list[int]] | None = None,
+        recurrent_rank: int | list[int] | None = None,
         dropout: float = 0.25,
         recurrent_dropout: float = 0.0,
         input_dropout: float = 0.1,
@@ -181,6 +191,12 @@ class VideoClassifier(L.LightningModule):
         super().__init__()
         _choice("model.arch", arch, ARCHS)
         _choice("model.factorization", factorization, FACTORIZATIONS)
+        _choice("model.recurrent_factorization", recurrent_factorization, FACTORIZATIONS)
+        if arch == "mlp" and (recurrent_factorization != "dense" or recurrent_shape is not None
+                              or recurrent_rank is not None):
+            raise ValueError(f"model.recurrent_factorization={recurrent_factorization!r} (or recurrent_shape / "
+                             f"recurrent_rank) with model.arch='mlp': the MLP has no recurrent map; expected "
+                             f"'dense' and no recurrent_shape / recurrent_rank")
         _choice("model.optimizer", optimizer, tuple(OPTIMIZERS))
         _choice("model.scheduler", scheduler, SCHEDULERS)
         _choice("model.normalize", normalize, NORMALIZATIONS)
@@ -214,6 +230,9 @@ class VideoClassifier(L.LightningModule):
                 raise ValueError(f"model.{name}={value!r}: expected a probability in [0, 1)")
         # Plain lists, never tuples or numpy ints: the checkpoint must load with weights_only=True.
         rank = list(rank) if isinstance(rank, (list, tuple)) else rank
+        recurrent_rank = list(recurrent_rank) if isinstance(recurrent_rank, (list, tuple)) else recurrent_rank
+        if isinstance(recurrent_shape, (list, tuple)):
+            recurrent_shape = [list(s) if isinstance(s, (list, tuple)) else s for s in recurrent_shape]
         rnn_options = dict(rnn_options or {})
         _check_rnn_options(arch, rnn_options)
         class_names = list(class_names) if class_names else None
@@ -223,7 +242,9 @@ class VideoClassifier(L.LightningModule):
         self.in_shape, self.hidden_shape = tuple(in_shape), tuple(hidden_shape)
         kwargs = dict(rnn_options)
         if arch != "mlp":
-            kwargs.update(shared_gates=shared_gates, recurrent_dropout=recurrent_dropout, input_dropout=input_dropout)
+            kwargs.update(shared_gates=shared_gates, recurrent_dropout=recurrent_dropout, input_dropout=input_dropout,
+                          recurrent_factorization=recurrent_factorization, recurrent_shape=recurrent_shape,
+                          recurrent_rank=recurrent_rank)
         from tensorrnn.nn.normalization import InputNormalization
 
         self.input_norm = InputNormalization()

@@ -317,6 +317,7 @@ class Timeline:
             "windows": [{**{k: v for k, v in asdict(w).items() if k != "probabilities"},
                          "probabilities": dict(zip(self.classes, w.probabilities))} for w in self.windows],
             "stopped": None if self.stop is None else asdict(self.stop),
+            "buffer": {"peak_frames": self.buffer_peak, "capacity_frames": self.buffer_capacity},
         }
 
 

@@ -113,7 +113,8 @@ def child(ckpt: str, video: str, threads: int) -> dict:
     sampler.done.set()
     sampler.join()
     result = json.loads(out.getvalue())
-    return {"exit": code, "wall_s": seconds, "rss_before_kib": rss_start, "peak_rss_run_kib": max(sampler.peak, rss_kib()),
+    return {"exit": code, "wall_s": seconds, "rss_before_kib": rss_start,
+            "peak_rss_run_kib": max(sampler.peak, rss_kib()),
             "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # the process's, imports included
             "frames": result["stopped"]["frames"], "windows": len(result["windows"]),
             "segments": len(result["segments"]), "buffer": result["buffer"], "stop": result["stopped"]["reason"]}
@@ -142,8 +143,8 @@ def run(quick: bool, threads: int) -> dict:
             video = write_long_video(Path(tmp) / f"video_{seconds}s.avi", seconds)
             written = time.perf_counter() - start
             floor = decode_only(video)
-            proc = subprocess.run([sys.executable, __file__, "--child", str(ckpt), str(video), "--threads", str(threads)],
-                                  capture_output=True, text=True, check=False)
+            command = [sys.executable, __file__, "--child", str(ckpt), str(video), "--threads", str(threads)]
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise RuntimeError(f"timeline run on {video.name} failed:\n{proc.stderr[-2000:]}")
             measured = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -165,10 +166,11 @@ def run(quick: bool, threads: int) -> dict:
 
 
 def markdown(r: dict) -> str:
+    quick = "; --quick smoke run (short videos, not the target measurement)" if r["quick"] else ""
     lines = [
         f"`tensorrnn predict --timeline` (window {r['window']}, stride {r['stride']}; {r['model']}) on generated "
         f"{r['fps']} fps {r['size'][0]}x{r['size'][1]} {r['codec']} videos; one fresh process per video; torch "
-        f"threads {r['machine']['torch_threads']}{'; --quick smoke run (short videos, not the target measurement)' if r['quick'] else ''}:",
+        f"threads {r['machine']['torch_threads']}{quick}:",
         "",
         "| video | frames | windows | wall (s) | x real time | PyAV decode alone (s) | RSS before (MiB) "
         "| peak RSS during the run (MiB) | growth (MiB) | process peak RSS (MiB) | buffer peak / bound (frames) "
@@ -179,9 +181,11 @@ def markdown(r: dict) -> str:
         video = f"{row['video_s'] // 60} min" if row["video_s"] >= 60 else f"{row['video_s']} s"
         lines.append(
             f"| {video} | {row['frames']:,} | {row['windows']:,} | {row['wall_s']:.1f} | {row['realtime_factor']:.1f}x "
-            f"| {row['decode_only_s']:.1f} | {row['rss_before_kib'] / 1024:,.0f} | {row['peak_rss_run_kib'] / 1024:,.0f} "
+            f"| {row['decode_only_s']:.1f} | {row['rss_before_kib'] / 1024:,.0f} "
+            f"| {row['peak_rss_run_kib'] / 1024:,.0f} "
             f"| {(row['peak_rss_run_kib'] - row['rss_before_kib']) / 1024:,.1f} | {row['peak_rss_kib'] / 1024:,.0f} "
-            f"| {row['buffer']['peak_frames']} / {row['buffer']['capacity_frames']} | {row['whole_video_uint8_mib']:,.0f} |")
+            f"| {row['buffer']['peak_frames']} / {row['buffer']['capacity_frames']} "
+            f"| {row['whole_video_uint8_mib']:,.0f} |")
     lines += [
         "",
         f"Peak RSS during the run, longer video / shorter: {r['peak_rss_ratio_long_vs_short']:.3f} (flat memory: 1.0; "

@@ -213,3 +213,44 @@ def test_cli_errors_are_one_line(trained, capsys, tmp_path):
         assert cli_main(["predict", "--ckpt_path", ckpt, *argv]) == 2
         errors = [line for line in capsys.readouterr().err.splitlines() if not line.endswith("as in training")]
         assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0], (argv, errors)
+
+
+def test_a_stalled_stream_keeps_its_windows_and_says_where_it_stopped(trained):
+    """An HTTP source that sends 60% of the file and then goes silent: the windows of the part
+    received are kept, and the run stops after ``timeout`` seconds without data."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    _, video, _ = trained
+    data = Path(video).read_bytes()
+
+    class Stalling(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:int(len(data) * 0.6)])
+            self.wfile.flush()
+            time.sleep(4)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    options = predict.clip_options({"num_frames": 4, "size": [16, 12], "eval_sampling": "segments", "eval_views": 1,
+                                    "scaling": "unit"})
+    try:
+        start = time.perf_counter()
+        url = f"http://127.0.0.1:{server.server_address[1]}/long.avi"
+        result = run_timeline(url, lambda views: torch.ones(2) / 2, options, ["a", "b"],
+                              parse_span("--window", str(WINDOW)), parse_span("--stride", str(STRIDE)),
+                              timeout=1.0, notify=lambda line: None)
+        elapsed = time.perf_counter() - start
+    finally:
+        server.shutdown()
+    stop = result.stop
+    assert stop.reason == "error" and "no data for 1 s: the stream stalled" in stop.message and elapsed < 3.5
+    assert 0 < stop.frames < 3 * CLIP and f"stopped at {stop.frames / 25:.2f} s (frame {stop.frames})" in stop.message
+    assert len(result.windows) == (stop.frames - WINDOW) // STRIDE + 1 >= 2

@@ -14,7 +14,8 @@ frame size (swscale with area averaging, as every training clip) only if a windo
 classified reads it, and kept in a :class:`FrameBuffer` until no such window does. A window
 reads the same offsets whatever its position (the sampling depends only on its length), so at
 most :attr:`FrameBuffer.capacity` frames (never more than a window's length; 18 of 50 for a 2 s
-window at 25 fps, stride 1 s, 6 frames and 3 views) are held, however long the source runs. The per-window results (a few numbers each) are all that grows.
+window at 25 fps, stride 1 s, 6 frames and 3 views) are held, however long the source runs.
+The per-window results (a few numbers each) are all that grows.
 
 Segments. Neighbouring windows with the same top class are merged. Overlapping windows share
 time, so each window owns the stretch around its centre: the boundary between two segments lies
@@ -417,6 +418,8 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
                 timeline.windows.append(result)
                 if on_window is not None:
                     on_window(result)
+        except av.error.ExitError:  # FFmpeg's interrupt callback: no data within the timeout
+            reason, detail = "error", f"no data for {timeout:g} s: the stream stalled"
         except av.error.FFmpegError as err:
             reason, detail = "error", _reason(err)
         except KeyboardInterrupt:
@@ -460,19 +463,19 @@ def _stop(reason: str, detail: str, n: int, rate: float, declared: int, timeline
 
 class SegmentTable:
     """Prints segments as plain, aligned lines as they close (a stream shows each change of class
-    when it happens)."""
+    when it happens), under a title line that :meth:`add` or :meth:`finish` prints first."""
 
-    def __init__(self, classes: Sequence[str], file=None) -> None:
+    def __init__(self, classes: Sequence[str], title: str, file=None) -> None:
         self.width = max(5, *map(len, classes))
-        self.file = file
+        self.title, self.file = title, file
         self.segmenter = Segmenter()
 
     def _print(self, text: str) -> None:
+        if self.title is not None:
+            title, self.title = self.title, None
+            self._print(title)
+            self._print(f"{'start':>10} {'end':>10}  {'class':<{self.width}}  probability  windows")
         print(text, file=self.file or sys.stdout, flush=True)
-
-    def header(self, timeline_source: str, window: str) -> None:
-        self._print(f"timeline of {timeline_source} ({window})")
-        self._print(f"{'start':>10} {'end':>10}  {'class':<{self.width}}  probability  windows")
 
     def _row(self, segment: Segment) -> None:
         self._print(f"{segment.start:9.2f}s {segment.end:9.2f}s  {segment.label:<{self.width}}  "
@@ -514,7 +517,7 @@ def plot_timeline(timeline: Timeline, path: str | os.PathLike, max_classes: int 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    probs = np.asarray([w.probabilities for w in timeline.windows]).reshape(len(timeline.windows), -1)  # (N, C)
+    probs = np.asarray([w.probabilities for w in timeline.windows]).reshape(-1, len(timeline.classes))  # (N, C)
     centres = [w.centre for w in timeline.windows]
     shown = np.argsort(-probs.max(0), kind="stable")[:max_classes] if len(probs) else []
     colours = {int(c): plt.cm.tab10(i % 10) for i, c in enumerate(shown)}

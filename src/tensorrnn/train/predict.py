@@ -34,12 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     timeline = parser.add_argument_group("timeline (one long video or a stream, window by window)")
-    timeline.add_argument("--timeline", metavar="VIDEO",
-                          help="a video file of any length, a URL FFmpeg reads (rtsp://, http://) or a device (/dev/video0)")
+    timeline.add_argument("--timeline", metavar="VIDEO", help="a video file of any length, a URL FFmpeg reads "
+                          "(rtsp://, http://) or a device (/dev/video0)")
     timeline.add_argument("--window", help="window length: seconds (2s) or frames (64); default 2s")
     timeline.add_argument("--stride", help="step between windows: seconds (1s) or frames (32); default half the window")
     timeline.add_argument("--plot", metavar="PNG", help="write the class probabilities against time to this PNG")
     timeline.add_argument("--fps", type=float, help="frame rate to assume (default: the stream's)")
+    timeline.add_argument("--timeout", type=float,
+                          help="seconds a URL or device may stay silent before the run stops (default 10)")
     timeline.add_argument("--input-format", "--input_format", dest="input_format",
                           help="FFmpeg input format of the source (default: guessed; v4l2 for /dev/video*)")
     return parser
@@ -157,7 +159,8 @@ def main(argv: list[str]) -> int:
         return int(exit_.code or 0)
     if args.timeline is not None or not args.videos:
         return _timeline(args)
-    given = [name for name in ("window", "stride", "plot", "fps", "input_format") if getattr(args, name) is not None]
+    given = [name for name in ("window", "stride", "plot", "fps", "timeout", "input_format")
+             if getattr(args, name) is not None]
     if given:
         raise ValueError(f"--{given[0].replace('_', '-')} {getattr(args, given[0])}: only with --timeline VIDEO")
     if args.top_k < 1:
@@ -183,8 +186,11 @@ def _timeline(args: argparse.Namespace) -> int:
         raise ValueError(f"VIDEO {args.videos[0]!r}: --timeline takes one source; expected no other VIDEO")
     window = tl.parse_span("--window", args.window or "2s")
     stride = None if args.stride is None else tl.parse_span("--stride", args.stride)
-    if args.fps is not None and not (args.fps > 0 and args.fps < float("inf")):
-        raise ValueError(f"--fps {args.fps}: expected a frame rate > 0")
+    for name in ("fps", "timeout"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value < float("inf"):
+            unit = "frames per second" if name == "fps" else "seconds"
+            raise ValueError(f"--{name} {value}: expected a number of {unit} > 0")
     if args.plot is not None:
         tl.check_output_path("--plot", args.plot)
     model, data = load_model(args.ckpt_path, _device(args.device))
@@ -195,11 +201,11 @@ def _timeline(args: argparse.Namespace) -> int:
         with torch.no_grad():
             return model.forward_views(views.unsqueeze(0).to(device))[0][0]
 
-    table = None if args.json else tl.SegmentTable(classes)
-    if table is not None:
-        table.header(args.timeline, f"window {window.text}, stride {args.stride or 'half the window'}")
+    title = f"timeline of {args.timeline} (window {window.text}, stride {args.stride or 'half the window'})"
+    table = None if args.json else tl.SegmentTable(classes, title)
     result = tl.run_timeline(args.timeline, classify, clip_options(data), classes, window, stride, fps=args.fps,
-                             input_format=args.input_format, on_window=table.add if table else None)
+                             input_format=args.input_format, timeout=args.timeout or tl.DEFAULT_TIMEOUT,
+                             on_window=table.add if table else None)
     if table is not None:
         table.finish(result.stop)
     else:

@@ -5,7 +5,14 @@ three clips of those classes one after the other, at twice the model's frame siz
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -215,14 +222,9 @@ def test_cli_errors_are_one_line(trained, capsys, tmp_path):
         assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0], (argv, errors)
 
 
-def test_a_stalled_stream_keeps_its_windows_and_says_where_it_stopped(trained):
-    """An HTTP source that sends 60% of the file and then goes silent: the windows of the part
-    received are kept, and the run stops after ``timeout`` seconds without data."""
-    import threading
-    import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    _, video, _ = trained
+@contextlib.contextmanager
+def stalling_server(video: Path, silence: float):
+    """An HTTP server whose one file is ``video``: it sends 60% of it, then stays silent."""
     data = Path(video).read_bytes()
 
     class Stalling(BaseHTTPRequestHandler):
@@ -232,25 +234,56 @@ def test_a_stalled_stream_keeps_its_windows_and_says_where_it_stopped(trained):
             self.end_headers()
             self.wfile.write(data[:int(len(data) * 0.6)])
             self.wfile.flush()
-            time.sleep(4)
+            time.sleep(silence)
 
         def log_message(self, *args):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/long.avi"
+    finally:
+        server.shutdown()
+
+
+def test_a_stalled_stream_keeps_its_windows_and_says_where_it_stopped(trained):
+    """An HTTP source that sends 60% of the file and then goes silent: the windows of the part
+    received are kept, and the run stops after ``timeout`` seconds without data."""
+    _, video, _ = trained
     options = predict.clip_options({"num_frames": 4, "size": [16, 12], "eval_sampling": "segments", "eval_views": 1,
                                     "scaling": "unit"})
-    try:
+    with stalling_server(video, silence=4) as url:
         start = time.perf_counter()
-        url = f"http://127.0.0.1:{server.server_address[1]}/long.avi"
         result = run_timeline(url, lambda views: torch.ones(2) / 2, options, ["a", "b"],
                               parse_span("--window", str(WINDOW)), parse_span("--stride", str(STRIDE)),
                               timeout=1.0, notify=lambda line: None)
         elapsed = time.perf_counter() - start
-    finally:
-        server.shutdown()
     stop = result.stop
     assert stop.reason == "error" and "no data for 1 s: the stream stalled" in stop.message and elapsed < 3.5
     assert 0 < stop.frames < 3 * CLIP and f"stopped at {stop.frames / 25:.2f} s (frame {stop.frames})" in stop.message
     assert len(result.windows) == (stop.frames - WINDOW) // STRIDE + 1 >= 2
+
+
+def test_ctrl_c_on_a_silent_stream_stops_at_once_and_prints_the_segments(trained):
+    """The real command on a stream that went silent (``--timeout 30``): SIGINT stops it within
+    seconds (decoding runs in its own thread, so FFmpeg's wait does not hold it), the segments
+    so far and the stop line are printed, the exit code is 130."""
+    ckpt, video, _ = trained
+    with stalling_server(video, silence=40) as url:
+        process = subprocess.Popen([sys.executable, "-m", "tensorrnn", "predict", "--ckpt_path", ckpt, "--timeline", url,
+                                    "--window", str(WINDOW), "--stride", str(STRIDE), "--timeout", "30"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        try:
+            title = process.stdout.readline()  # printed when the first segment closes: decoding is under way
+            time.sleep(0.5)
+            sent = time.perf_counter()
+            process.send_signal(signal.SIGINT)
+            rest, _ = process.communicate(timeout=25)
+            waited = time.perf_counter() - sent
+        finally:
+            process.kill()
+    lines = (title + rest).decode().splitlines()
+    assert process.returncode == 130 and waited < 10
+    assert lines[0].startswith("timeline of http://") and lines[2].split()[2] == "dark"
+    assert lines[-1].startswith("stopped at ") and "interrupted (Ctrl-C)" in lines[-1]

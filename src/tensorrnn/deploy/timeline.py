@@ -22,6 +22,11 @@ time, so each window owns the stretch around its centre: the boundary between tw
 halfway between the centres of the last window of one and the first window of the next; the
 first segment starts where the first window starts and the last ends where the last window ends.
 
+Threads. A decoding thread owns the container: it decodes, converts the frames some window
+reads and hands them over through a queue of at most ``QUEUE_FRAMES`` frames; the caller's thread
+runs the model. Decoding overlaps the model, and Ctrl-C reaches the caller at once even while
+FFmpeg waits on a silent stream.
+
 Stops. The end of the stream, a decoding error (a damaged file, a dropped connection, a network
 stream or device silent for ``timeout`` seconds) or Ctrl-C end the run; the windows classified so
 far are kept and :class:`Stop` says where and why (a file that ends before the frame count its
@@ -31,8 +36,10 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import re
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -47,6 +54,9 @@ from tensorrnn.files import file_in_the_way, save_figure
 DEFAULT_TIMEOUT = 10.0
 #: Classes drawn in the plot: those with the highest probability in some window.
 PLOT_CLASSES = 10
+#: Decoded frames in flight between the decoding thread and the model (at most this many
+#: converted ones, at the model's size, besides the buffer's).
+QUEUE_FRAMES = 16
 
 _SPAN = re.compile(r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>s|sec|f|frames?)?")
 
@@ -135,10 +145,14 @@ class FrameBuffer:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def reads(self, n: int, first_window: int = 0) -> bool:
+        """Whether a window from ``first_window`` on reads frame ``n`` (no state: safe from any thread)."""
+        first = max(first_window, -(-(n - self.length + 1) // self.stride))
+        return any(n - w * self.stride in self._reads for w in range(first, n // self.stride + 1))
+
     def wants(self, n: int) -> bool:
         """Whether a pending window reads frame ``n``."""
-        first = max(self.next_window, -(-(n - self.length + 1) // self.stride))
-        return any(n - w * self.stride in self._reads for w in range(first, n // self.stride + 1))
+        return self.reads(n, self.next_window)
 
     def add(self, n: int, frame: np.ndarray) -> None:
         self.frames[n] = frame
@@ -383,48 +397,57 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
         FileNotFoundError, ValueError: a source that cannot be opened, a window or stride that
             does not fit the stream, or a video shorter than one window.
     """
-    import av
-
     notify = notify or (lambda line: print(line, file=sys.stderr, flush=True))
     container, stream = open_source(str(source), input_format, timeout)
-    with container:
+    try:
         rate = float(fps or stream.average_rate or stream.guessed_rate or 0.0)
         if rate <= 0:
             raise ValueError(f"--timeline {str(source)!r}: the stream declares no frame rate; expected --fps")
         length = window.frames(rate)
         step = stride.frames(rate) if stride is not None else max(1, length // 2)
         sampler = WindowSampler(options, length)
-        buffer = FrameBuffer(length, step, sampler.offsets)
-        width, height = sampler.size or (None, None)
-        timeline = Timeline(str(source), rate, length, step, list(classes), buffer_capacity=buffer.capacity)
-        declared = int(stream.frames or 0)
-        stream.thread_type = "AUTO"
-        n, reason, detail = 0, "end", ""
-        try:
-            for frame in container.decode(stream):
-                if n == 0:
-                    _check_first_frame(str(source), frame, width, height, notify)
-                if buffer.wants(n):
-                    buffer.add(n, to_rgb(frame, width, height))  # (H, W, 3) uint8
-                w = buffer.completed(n)
-                n += 1
-                if w is None:
-                    continue
-                probs = classify(sampler(lambda idx: buffer.read(w, idx))).detach().cpu().double()  # (C,)
-                buffer.release(w)
-                top = int(probs.argmax())
-                result = Window(w, w * step, w * step + length, w * step / rate, (w * step + length) / rate,
-                                timeline.classes[top], float(probs[top]), tuple(probs.tolist()))
-                timeline.windows.append(result)
-                if on_window is not None:
-                    on_window(result)
-        except av.error.ExitError:  # FFmpeg's interrupt callback: no data within the timeout
-            reason, detail = "error", f"no data for {timeout:g} s: the stream stalled"
-        except av.error.FFmpegError as err:
-            reason, detail = "error", _reason(err)
-        except KeyboardInterrupt:
-            reason = "interrupted"
-        timeline.buffer_peak = buffer.peak
+    except BaseException:
+        container.close()
+        raise
+    buffer = FrameBuffer(length, step, sampler.offsets)
+    width, height = sampler.size or (None, None)
+    timeline = Timeline(str(source), rate, length, step, list(classes), buffer_capacity=buffer.capacity)
+    declared = int(stream.frames or 0)
+    decoder = _Decoder(str(source), container, stream, buffer.reads, width, height, timeout)
+    decoder.start()  # from here on the decoder owns the container and closes it
+    n, reason, detail = 0, "end", ""
+    try:
+        while True:
+            item = decoder.queue.get()
+            if isinstance(item, _End):
+                if isinstance(item.detail, BaseException):
+                    raise item.detail
+                reason, detail = item.reason, item.detail
+                break
+            index, rgb, size = item
+            n = index + 1
+            if index == 0 and width is not None and size != (width, height):
+                notify(f"{source}: frames of {size[0]}x{size[1]} are resized to the model's {width}x{height}, "
+                       "as in training")
+            if rgb is not None:
+                buffer.add(index, rgb)  # (H, W, 3) uint8
+            w = buffer.completed(index)
+            if w is None:
+                continue
+            probs = classify(sampler(lambda idx: buffer.read(w, idx))).detach().cpu().double()  # (C,)
+            buffer.release(w)
+            top = int(probs.argmax())
+            result = Window(w, w * step, w * step + length, w * step / rate, (w * step + length) / rate,
+                            timeline.classes[top], float(probs[top]), tuple(probs.tolist()))
+            timeline.windows.append(result)
+            if on_window is not None:
+                on_window(result)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    finally:
+        decoder.halt.set()
+        decoder.join(timeout=0.5)  # a file closes at once; a stalled stream closes at its timeout
+    timeline.buffer_peak = buffer.peak
     if reason == "end" and declared > n:
         reason = "truncated"
     if reason == "end" and not timeline.windows:
@@ -434,13 +457,60 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
     return timeline
 
 
-def _check_first_frame(source: str, frame, width, height, notify) -> None:
-    if frame.width * frame.height > DEFAULT_MAX_PIXELS:
-        raise VideoError(f"--timeline {source!r}: frame size {frame.width}x{frame.height} exceeds "
-                         f"max_pixels={DEFAULT_MAX_PIXELS}")
-    if width is not None and (frame.width, frame.height) != (width, height):
-        notify(f"{source}: frames of {frame.width}x{frame.height} are resized to the model's {width}x{height}, "
-               "as in training")
+@dataclass(frozen=True)
+class _End:
+    """The decoder's last item: ``reason`` ``"end"`` or ``"error"``; ``detail`` the error's text,
+    or an exception to raise in the caller."""
+
+    reason: str
+    detail: Any = ""
+
+
+class _Decoder(threading.Thread):
+    """Decodes the source in a thread of its own, so that the caller sees Ctrl-C at once, even
+    while FFmpeg waits on a silent stream, and decoding overlaps the model. It owns the
+    container and closes it. For frame ``n`` it puts ``(n, rgb, (width, height))`` in
+    :attr:`queue`, ``rgb`` the frame at the model's size if some window reads it, else ``None``;
+    then an :class:`_End`. It stops after the next frame once :attr:`halt` is set."""
+
+    def __init__(self, source: str, container, stream, reads: Callable[[int], bool], width, height,
+                 timeout: float) -> None:
+        super().__init__(name="timeline-decoder", daemon=True)
+        self.source, self.container, self.stream, self.reads = source, container, stream, reads
+        self.width, self.height, self.timeout = width, height, timeout
+        self.queue: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        self.halt = threading.Event()
+
+    def _put(self, item) -> bool:
+        while not self.halt.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run(self) -> None:
+        import av
+
+        end = _End("end")
+        try:
+            with self.container:
+                self.stream.thread_type = "AUTO"
+                for n, frame in enumerate(self.container.decode(self.stream)):
+                    if n == 0 and frame.width * frame.height > DEFAULT_MAX_PIXELS:
+                        raise VideoError(f"--timeline {self.source!r}: frame size {frame.width}x{frame.height} "
+                                         f"exceeds max_pixels={DEFAULT_MAX_PIXELS}")
+                    rgb = to_rgb(frame, self.width, self.height) if self.reads(n) else None
+                    if not self._put((n, rgb, (frame.width, frame.height))):
+                        return
+        except av.error.ExitError:  # FFmpeg's interrupt callback: no data within the timeout
+            end = _End("error", f"no data for {self.timeout:g} s: the stream stalled")
+        except av.error.FFmpegError as err:
+            end = _End("error", _reason(err))
+        except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
+            end = _End("error", err)
+        self._put(end)
 
 
 def _stop(reason: str, detail: str, n: int, rate: float, declared: int, timeline: Timeline) -> Stop:

@@ -287,3 +287,31 @@ def test_ctrl_c_on_a_silent_stream_stops_at_once_and_prints_the_segments(trained
     assert process.returncode == 130 and waited < 10
     assert lines[0].startswith("timeline of http://") and lines[2].split()[2] == "dark"
     assert lines[-1].startswith("stopped at ") and "interrupted (Ctrl-C)" in lines[-1]
+
+
+def test_the_table_prints_segments_as_they_close_and_a_status_line_on_a_terminal():
+    import io
+
+    from tensorrnn.deploy.timeline import SegmentTable, Window
+
+    def window(i, label):
+        return Window(i, 25 * i, 25 * i + 50, float(i), i + 2.0, label, 0.9, (0.9, 0.1))
+
+    out = io.StringIO()
+    table = SegmentTable(["walk", "run"], "timeline of x", file=out, live=True)
+    table.add(window(0, "walk"))
+    assert out.getvalue().startswith("timeline of x\n")
+    assert out.getvalue().endswith("  ... window 0.00s-2.00s: walk 0.900")  # no segment closed yet
+    table.add(window(1, "walk"))
+    table.add(window(2, "run"))  # closes walk at the midpoint of the centres 2.0 and 3.0
+    assert "\r\033[K     0.00s      2.50s  walk         0.900        2\n" in out.getvalue()
+    table.finish(None)
+    plain = io.StringIO()
+    table = SegmentTable(["walk", "run"], "timeline of x", file=plain, live=False)
+    for i, label in enumerate(["walk", "walk", "run"]):
+        table.add(window(i, label))
+    table.finish(None)
+    assert plain.getvalue().splitlines() == ["timeline of x",
+                                             "     start        end  class  probability  windows",
+                                             "     0.00s      2.50s  walk         0.900        2",
+                                             "     2.50s      4.00s  run          0.900        1"]

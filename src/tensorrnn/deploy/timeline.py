@@ -533,19 +533,31 @@ def _stop(reason: str, detail: str, n: int, rate: float, declared: int, timeline
 
 class SegmentTable:
     """Prints segments as plain, aligned lines as they close (a stream shows each change of class
-    when it happens), under a title line that :meth:`add` or :meth:`finish` prints first."""
+    when it happens), under a title line that :meth:`add` or :meth:`finish` prints first. On a
+    terminal (``live``) the latest window is shown on a status line below, rewritten in place."""
 
-    def __init__(self, classes: Sequence[str], title: str, file=None) -> None:
+    def __init__(self, classes: Sequence[str], title: str, file=None, live: bool | None = None) -> None:
         self.width = max(5, *map(len, classes))
-        self.title, self.file = title, file
+        self.title, self.file = title, file or sys.stdout
+        self.live = self.file.isatty() if live is None else live
         self.segmenter = Segmenter()
+        self._status = False
 
-    def _print(self, text: str) -> None:
+    def _write(self, text: str) -> None:
+        if self._status:  # clear the status line first
+            self.file.write("\r\033[K")
+            self._status = False
+        self.file.write(text)
+        self.file.flush()
+
+    def _title(self) -> None:
         if self.title is not None:
             title, self.title = self.title, None
-            self._print(title)
-            self._print(f"{'start':>10} {'end':>10}  {'class':<{self.width}}  probability  windows")
-        print(text, file=self.file or sys.stdout, flush=True)
+            self._write(f"{title}\n{'start':>10} {'end':>10}  {'class':<{self.width}}  probability  windows\n")
+
+    def _print(self, text: str) -> None:
+        self._title()
+        self._write(text + "\n")
 
     def _row(self, segment: Segment) -> None:
         self._print(f"{segment.start:9.2f}s {segment.end:9.2f}s  {segment.label:<{self.width}}  "
@@ -555,6 +567,10 @@ class SegmentTable:
         closed = self.segmenter.add(window)
         if closed is not None:
             self._row(closed)
+        if self.live:
+            self._title()
+            self._write(f"  ... window {window.start:.2f}s-{window.end:.2f}s: {window.label} {window.probability:.3f}")
+            self._status = True
 
     def finish(self, stop: Stop | None) -> None:
         last = self.segmenter.finish()

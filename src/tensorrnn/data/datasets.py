@@ -289,6 +289,13 @@ class VideoClipDataset(Dataset):
                 self._counts[index] = count
             read = lambda idx: read_frames(clip.path, idx, self.size, self.max_pixels,  # noqa: E731
                                            self.max_video_frames)
+        return self.sample_frames(index, count, read, views)
+
+    def sample_frames(self, index: int, count: int, read, views=(None,)) -> list[torch.Tensor]:
+        """The samples of ``views`` of sample ``index`` from a clip of ``count`` frames whose
+        frames ``read(indices)`` returns (uint8 ``(n, H, W, 3)``, or ``(n, F)`` features): frame
+        choice, augmentation, padding and scaling as for a file (``tensorrnn predict --timeline``
+        reads the frames of a window from its buffer this way)."""
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
         frames = read(union + start)  # (n, H, W, 3) uint8, or (n, F) features

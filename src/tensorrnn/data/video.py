@@ -190,8 +190,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | N
         try:
             for frame in container.decode(stream):
                 if need is None or n in need:
-                    got[n] = frame.reformat(width=width, height=height, format="rgb24",
-                                            interpolation="AREA").to_ndarray()
+                    got[n] = to_rgb(frame, width, height)
                 n += 1
                 if (last is not None and n > last) or (last is None and n > max_frames):
                     break
@@ -215,14 +214,19 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | N
     return np.stack([got[min(int(i), n - 1)] for i in wanted])
 
 
+def to_rgb(frame, width: int | None, height: int | None) -> np.ndarray:
+    """A decoded ``av.VideoFrame`` as uint8 RGB ``(H, W, 3)`` at ``width`` x ``height`` (``None``:
+    the stored size), converted and resized by swscale with area averaging, as every clip is."""
+    return frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+
+
 def _decode_one(path: Path, index: int, width: int | None, height: int | None) -> np.ndarray:
     """Decode one frame (used only on the rare clamping path)."""
     container, stream = _open(path)
     with container:
         for n, frame in enumerate(container.decode(stream)):
             if n == index:
-                return frame.reformat(width=width, height=height, format="rgb24",
-                                      interpolation="AREA").to_ndarray()
+                return to_rgb(frame, width, height)
     raise VideoError(f"{path}: frame {index} cannot be decoded")
 
 

@@ -1,10 +1,13 @@
-"""``tensorrnn predict --ckpt_path CKPT VIDEO [VIDEO ...] [--top-k 5] [--json]``.
+"""``tensorrnn predict --ckpt_path CKPT VIDEO [VIDEO ...] [--top-k 5] [--json]``, and
+``tensorrnn predict --ckpt_path CKPT --timeline VIDEO [--window 2s] [--stride 1s] [--json] [--plot PNG]``.
 
 The checkpoint holds everything needed: the model's hyper-parameters (to rebuild the network),
 its input normalisation statistics, and the data module's options (frame size, number of
 frames, sampling policy and number of views for evaluation, padding, pixel scaling, feature
 mode), so a file is decoded, sampled and scored exactly as the test clips were: the class
-probabilities of ``eval_views`` views averaged.
+probabilities of ``eval_views`` views averaged. ``--timeline`` classifies one video of any length,
+or a stream, window by window with constant memory (:mod:`tensorrnn.deploy.timeline`); every
+window is treated as a file of the window's length would be.
 """
 from __future__ import annotations
 
@@ -26,10 +29,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="tensorrnn predict", description="classify video files (or .npy feature arrays) with a trained checkpoint")
     parser.add_argument("--ckpt_path", "--ckpt-path", required=True, help="checkpoint written by tensorrnn fit")
-    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (or .npy arrays for feature models)")
+    parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files (or .npy arrays for feature models)")
     parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="classes shown per file (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    timeline = parser.add_argument_group("timeline (one long video or a stream, window by window)")
+    timeline.add_argument("--timeline", metavar="VIDEO", help="a video file of any length, a URL FFmpeg reads "
+                          "(rtsp://, http://) or a device (/dev/video0)")
+    timeline.add_argument("--window", help="window length: seconds (2s) or frames (64); default 2s")
+    timeline.add_argument("--stride", help="step between windows: seconds (1s) or frames (32); default half the window")
+    timeline.add_argument("--plot", metavar="PNG", help="write the class probabilities against time to this PNG")
+    timeline.add_argument("--fps", type=float, help="frame rate to assume (default: the stream's)")
+    timeline.add_argument("--timeout", type=float,
+                          help="seconds a URL or device may stay silent before the run stops (default 10)")
+    timeline.add_argument("--input-format", "--input_format", dest="input_format",
+                          help="FFmpeg input format of the source (default: guessed; v4l2 for /dev/video*)")
     return parser
 
 
@@ -73,16 +87,21 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, 
     return model.to(device).eval(), data
 
 
+def clip_options(data: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``VideoClipDataset`` that decode and sample like the test clips."""
+    return dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
+                sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
+                pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
+                features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
+                views=int(data.get("eval_views", 1)), validate=False, progress=False)
+
+
 def clip_loader(data: dict[str, Any], classes: list[str]):
     """A function ``path -> views (K, T, ...)`` that decodes and samples like the test clips."""
     from tensorrnn.data.datasets import ClipRecord, VideoClipDataset
     from tensorrnn.data.video import VideoError
 
-    options = dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
-                   sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
-                   pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
-                   features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
-                   views=int(data.get("eval_views", 1)), validate=False, progress=False)
+    options = clip_options(data)
 
     def load(path: Path) -> torch.Tensor:
         if path.is_dir():
@@ -138,6 +157,12 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
+    if args.timeline is not None or not args.videos:
+        return _timeline(args)
+    given = [name for name in ("window", "stride", "plot", "fps", "timeout", "input_format")
+             if getattr(args, name) is not None]
+    if given:
+        raise ValueError(f"--{given[0].replace('_', '-')} {getattr(args, given[0])}: only with --timeline VIDEO")
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: expected a positive integer")
     model, data = load_model(args.ckpt_path, _device(args.device))
@@ -148,3 +173,46 @@ def main(argv: list[str]) -> int:
     else:
         _print_table(results, model.hparams.multilabel)
     return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    """``--timeline VIDEO``: segments printed as they close, then where decoding stopped; exit code
+    0 at the end of the stream, 1 when decoding failed, 130 after Ctrl-C (results printed)."""
+    from tensorrnn.deploy import timeline as tl
+
+    if args.timeline is None:
+        raise ValueError("VIDEO: expected video files, or --timeline VIDEO for one long video or a stream")
+    if args.videos:
+        raise ValueError(f"VIDEO {args.videos[0]!r}: --timeline takes one source; expected no other VIDEO")
+    window = tl.parse_span("--window", args.window or "2s")
+    stride = None if args.stride is None else tl.parse_span("--stride", args.stride)
+    for name in ("fps", "timeout"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value < float("inf"):
+            unit = "frames per second" if name == "fps" else "seconds"
+            raise ValueError(f"--{name} {value}: expected a number of {unit} > 0")
+    if args.plot is not None:
+        tl.check_output_path("--plot", args.plot)
+    model, data = load_model(args.ckpt_path, _device(args.device))
+    classes = model.hparams.class_names or [str(i) for i in range(model.hparams.num_classes)]
+    device = next(model.parameters()).device
+
+    def classify(views: torch.Tensor) -> torch.Tensor:  # (K, T, H, W, 3) -> (C,)
+        with torch.no_grad():
+            return model.forward_views(views.unsqueeze(0).to(device))[0][0]
+
+    title = f"timeline of {args.timeline} (window {window.text}, stride {args.stride or 'half the window'})"
+    table = None if args.json else tl.SegmentTable(classes, title)
+    result = tl.run_timeline(args.timeline, classify, clip_options(data), classes, window, stride, fps=args.fps,
+                             input_format=args.input_format, timeout=args.timeout or tl.DEFAULT_TIMEOUT,
+                             on_window=table.add if table else None)
+    if table is not None:
+        table.finish(result.stop)
+    else:
+        json.dump(result.to_json(), sys.stdout, indent=2)
+        print()
+        if result.stop.reason != "end":
+            print(result.stop.message, file=sys.stderr)
+    if args.plot is not None:
+        tl.plot_timeline(result, args.plot)
+    return {"error": 1, "interrupted": 130}.get(result.stop.reason, 0)

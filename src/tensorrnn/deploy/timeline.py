@@ -1,0 +1,630 @@
+"""Classify a video of any length, or a live stream, window by window.
+
+``tensorrnn predict --ckpt_path CKPT --timeline VIDEO --window 2s --stride 1s``.
+
+Windows. Window ``w`` covers the frames ``[w * stride, w * stride + length)`` and is one clip of
+``length`` frames to the model: its frames are chosen, padded and scaled by the checkpoint's
+evaluation dataset (:meth:`~tensorrnn.data.datasets.VideoClipDataset.sample_frames`: the same
+sampling policy, seed, views, padding and pixel scaling as ``tensorrnn predict`` on a file of
+that length), and the classifier (frame differences, input normalisation, the mean of the
+views' probabilities) scores it. Times are frame index / frame rate.
+
+Memory. The source is decoded incrementally by PyAV; a frame is converted to RGB at the model's
+frame size (swscale with area averaging, as every training clip) only if a window not yet
+classified reads it, and kept in a :class:`FrameBuffer` until no such window does. A window
+reads the same offsets whatever its position (the sampling depends only on its length), so at
+most :attr:`FrameBuffer.capacity` frames (never more than a window's length; 18 of 50 for a 2 s
+window at 25 fps, stride 1 s, 6 frames and 3 views) are held, however long the source runs.
+The per-window results (a few numbers each) are all that grows.
+
+Segments. Neighbouring windows with the same top class are merged. Overlapping windows share
+time, so each window owns the stretch around its centre: the boundary between two segments lies
+halfway between the centres of the last window of one and the first window of the next; the
+first segment starts where the first window starts and the last ends where the last window ends.
+
+Threads. A decoding thread owns the container: it decodes, converts the frames some window
+reads and hands them over through a queue of at most ``QUEUE_FRAMES`` frames; the caller's thread
+runs the model. Decoding overlaps the model, and Ctrl-C reaches the caller at once even while
+FFmpeg waits on a silent stream.
+
+Stops. The end of the stream, a decoding error (a damaged file, a dropped connection, a network
+stream or device silent for ``timeout`` seconds) or Ctrl-C end the run; the windows classified so
+far are kept and :class:`Stop` says where and why (a file that ends before the frame count its
+header declares is reported as truncated).
+"""
+from __future__ import annotations
+
+import math
+import os
+import queue
+import re
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from tensorrnn.data.video import DEFAULT_MAX_PIXELS, VideoError, to_rgb
+from tensorrnn.files import file_in_the_way, save_figure
+
+#: Seconds a network stream or a device may stay silent (when opening, and on each read).
+DEFAULT_TIMEOUT = 10.0
+#: Classes drawn in the plot: those with the highest probability in some window.
+PLOT_CLASSES = 10
+#: Decoded frames in flight between the decoding thread and the model (at most this many
+#: converted ones, at the model's size, besides the buffer's).
+QUEUE_FRAMES = 16
+
+_SPAN = re.compile(r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>s|sec|f|frames?)?")
+
+
+# --- window length and stride ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Span:
+    """A window length or stride as given: seconds (``"2s"``) or frames (``"64"``, ``"64f"``)."""
+
+    option: str
+    text: str
+    value: float
+    seconds: bool
+
+    def frames(self, fps: float | None) -> int:
+        """The span in frames at ``fps`` frames per second (seconds rounded to the nearest frame)."""
+        if not self.seconds:
+            return int(self.value)
+        if not fps:
+            raise ValueError(f"{self.option} {self.text}: the stream declares no frame rate to turn seconds into "
+                             f"frames; expected a number of frames (e.g. {self.option} 64) or --fps")
+        n = round(self.value * fps)
+        if n < 1:
+            raise ValueError(f"{self.option} {self.text}: {self.value * fps:.2g} frames at {fps:g} fps; "
+                             "expected at least one frame")
+        return n
+
+
+def parse_span(option: str, text: str) -> Span:
+    """Parse ``--window`` / ``--stride``: ``"2s"``, ``"0.5s"`` (seconds) or ``"64"``, ``"64f"`` (frames).
+
+    Examples:
+        >>> parse_span("--window", "2s").frames(25), parse_span("--stride", "32").frames(25)
+        (50, 32)
+    """
+    match = _SPAN.fullmatch(str(text).strip().lower())
+    seconds = match is not None and match["unit"] in ("s", "sec")
+    if match is None or float(match["value"]) <= 0 or not (seconds or float(match["value"]).is_integer()):
+        raise ValueError(f"{option} {text!r}: expected a duration in seconds greater than 0 (e.g. 2s, 0.5s) "
+                         "or a whole number of frames (e.g. 64)")
+    return Span(option, str(text).strip(), float(match["value"]), seconds)
+
+
+# --- the frames pending windows read ----------------------------------------------------------
+
+class FrameBuffer:
+    """The frames that windows not yet classified will read, by frame index.
+
+    Args:
+        length: frames per window.
+        stride: frames between the starts of neighbouring windows.
+        offsets: the frames a window reads, relative to its start (the same in every window).
+
+    Window ``w`` spans ``[w * stride, w * stride + length)``. Frames arrive in order; the caller
+    keeps a frame only if :meth:`wants` says a pending window reads it, classifies a window when
+    :meth:`completed` names it, then :meth:`release` drops the frames no later window reads.
+
+    Examples:
+        >>> buffer = FrameBuffer(length=8, stride=4, offsets=[1, 3, 5, 7])
+        >>> [n for n in range(12) if buffer.wants(n)], buffer.capacity
+        ([1, 3, 5, 7, 9, 11], 4)
+    """
+
+    def __init__(self, length: int, stride: int, offsets: Sequence[int]) -> None:
+        offsets = np.unique(np.asarray(offsets, dtype=np.int64))
+        if length < 1 or stride < 1:
+            raise ValueError(f"length={length!r}, stride={stride!r}: expected positive numbers of frames")
+        if offsets.size == 0 or offsets[0] < 0 or offsets[-1] >= length:
+            raise ValueError(f"offsets={offsets.tolist()!r}: expected frames of a window, 0..{length - 1}")
+        self.length, self.stride, self.offsets = int(length), int(stride), offsets
+        self._reads = set(offsets.tolist())
+        self.frames: dict[int, np.ndarray] = {}
+        self.next_window = 0
+        #: The most frames held at once so far.
+        self.peak = 0
+
+    @property
+    def capacity(self) -> int:
+        """The most frames ever held: every frame held lies in the first pending window, at a
+        position that it or a later window (started ``j * stride`` frames after it) reads; all
+        of them are held just before it completes. At most ``length``."""
+        shifts = range(0, self.length, self.stride)
+        return len({o + s for o in self._reads for s in shifts if o + s < self.length})
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def reads(self, n: int, first_window: int = 0) -> bool:
+        """Whether a window from ``first_window`` on reads frame ``n`` (no state: safe from any thread)."""
+        first = max(first_window, -(-(n - self.length + 1) // self.stride))
+        return any(n - w * self.stride in self._reads for w in range(first, n // self.stride + 1))
+
+    def wants(self, n: int) -> bool:
+        """Whether a pending window reads frame ``n``."""
+        return self.reads(n, self.next_window)
+
+    def add(self, n: int, frame: np.ndarray) -> None:
+        self.frames[n] = frame
+        self.peak = max(self.peak, len(self.frames))
+
+    def completed(self, n: int) -> int | None:
+        """The window whose last frame is ``n``, or None."""
+        end = n + 1 - self.length
+        return end // self.stride if end >= 0 and end % self.stride == 0 else None
+
+    def read(self, window: int, indices: Sequence[int]) -> np.ndarray:
+        """Frames ``indices`` (relative to the window's start) of window ``window``: ``(n, H, W, 3)``."""
+        start = window * self.stride
+        return np.stack([self.frames[start + int(i)] for i in indices])
+
+    def release(self, window: int) -> None:
+        """Window ``window`` is classified: drop the frames that only it and earlier windows read."""
+        self.next_window = window + 1
+        for n in [n for n in self.frames if not self.wants(n)]:
+            del self.frames[n]
+
+
+class WindowSampler:
+    """Turns a window's frames into the model's input as the checkpoint's evaluation clips are.
+
+    Args:
+        options: keyword arguments of :class:`~tensorrnn.data.datasets.VideoClipDataset` for the
+            evaluation clips (``tensorrnn.train.predict.clip_options`` reads them from a checkpoint).
+        length: frames per window.
+
+    Shape:
+        - Output of ``sampler(read)``: ``(K, T, H, W, 3)`` float32, the K views of one window.
+    """
+
+    def __init__(self, options: dict[str, Any], length: int) -> None:
+        from tensorrnn.data.datasets import ClipRecord, VideoClipDataset
+
+        if options.get("features"):
+            raise ValueError("--ckpt_path: the model reads per-frame features (.npy arrays); "
+                             "--timeline expected a model of video frames")
+        options = {**options, "validate": False, "progress": False}
+        self.dataset = VideoClipDataset(Path("."), [ClipRecord(Path("window"), 0)], ["window"], **options)
+        self.length = int(length)
+        self.views = range(self.dataset.views) if self.dataset.views else (None,)
+        plans = [self.dataset.frame_indices(0, self.length, view)[0] for view in self.views]
+        #: Frames of a window the model reads, relative to its start (sorted, unique).
+        self.offsets = np.unique(np.concatenate(plans))
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """``(width, height)`` of the model's frames."""
+        return self.dataset.size
+
+    def __call__(self, read: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
+        return torch.stack(self.dataset.sample_frames(0, self.length, read, self.views))  # (K, T, H, W, 3)
+
+
+# --- results ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    """One classified window: frames ``[start_frame, end_frame)``, seconds ``[start, end)``."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start: float
+    end: float
+    label: str
+    probability: float
+    probabilities: tuple[float, ...]
+
+    @property
+    def centre(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Neighbouring windows with the same top class; ``probability`` is its mean over them."""
+
+    start: float
+    end: float
+    label: str
+    probability: float
+    windows: int
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Where and why decoding ended.
+
+    Attributes:
+        reason: ``"end"`` (end of stream), ``"truncated"`` (a file that ends before the frames its
+            header declares), ``"error"`` (decoding failed) or ``"interrupted"`` (Ctrl-C).
+        frames: frames decoded.
+        time: seconds decoded.
+        unclassified: frames after the last classified window (too few for a window, or
+            interrupted before its end).
+        message: one line for people.
+    """
+
+    reason: str
+    frames: int
+    time: float
+    unclassified: int
+    message: str
+
+
+class Segmenter:
+    """Merges windows into segments as they arrive: :meth:`add` returns the segment a window
+    closes (its top class differs from the open one), :meth:`finish` the open one."""
+
+    def __init__(self) -> None:
+        self._windows: list[Window] = []
+        self._start = 0.0
+
+    def _segment(self, end: float) -> Segment:
+        first = self._windows[0]
+        mean = sum(w.probability for w in self._windows) / len(self._windows)
+        return Segment(self._start, end, first.label, mean, len(self._windows))
+
+    def add(self, window: Window) -> Segment | None:
+        if not self._windows:
+            self._start, self._windows = window.start, [window]
+            return None
+        if window.label == self._windows[-1].label:
+            self._windows.append(window)
+            return None
+        boundary = (self._windows[-1].centre + window.centre) / 2
+        closed = self._segment(boundary)
+        self._start, self._windows = boundary, [window]
+        return closed
+
+    def finish(self) -> Segment | None:
+        if not self._windows:
+            return None
+        closed = self._segment(self._windows[-1].end)
+        self._windows = []
+        return closed
+
+
+def merge_segments(windows: Sequence[Window]) -> list[Segment]:
+    """Segments of neighbouring windows with the same top class (see the module docstring)."""
+    segmenter = Segmenter()
+    segments = [s for s in map(segmenter.add, windows) if s is not None]
+    last = segmenter.finish()
+    return segments + ([last] if last is not None else [])
+
+
+@dataclass
+class Timeline:
+    """The result of :func:`run_timeline`."""
+
+    source: str
+    fps: float
+    length: int
+    stride: int
+    classes: list[str]
+    windows: list[Window] = field(default_factory=list)
+    stop: Stop | None = None
+    #: Frames held by the buffer at most (and its bound, :attr:`FrameBuffer.capacity`).
+    buffer_peak: int = 0
+    buffer_capacity: int = 0
+
+    def segments(self) -> list[Segment]:
+        return merge_segments(self.windows)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values: the segments, the per-window rows (with every class's probability) and the stop."""
+        return {
+            "source": self.source, "fps": self.fps,
+            "window": {"frames": self.length, "seconds": self.length / self.fps},
+            "stride": {"frames": self.stride, "seconds": self.stride / self.fps},
+            "classes": list(self.classes),
+            "segments": [asdict(s) for s in self.segments()],
+            "windows": [{**{k: v for k, v in asdict(w).items() if k != "probabilities"},
+                         "probabilities": dict(zip(self.classes, w.probabilities))} for w in self.windows],
+            "stopped": None if self.stop is None else asdict(self.stop),
+            "buffer": {"peak_frames": self.buffer_peak, "capacity_frames": self.buffer_capacity},
+        }
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+def _reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+
+
+def open_source(source: str, input_format: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+    """Open a file, a URL FFmpeg reads (``rtsp://``, ``http://``, ...) or a device (``/dev/video0``,
+    read with ``v4l2`` unless ``input_format`` says otherwise); returns ``(container, stream)``."""
+    import av
+
+    text = str(source)
+    live = "://" in text or text.startswith("/dev/")
+    if not live:
+        path = Path(text)
+        if path.is_dir():
+            raise IsADirectoryError(f"--timeline {text!r}: is a directory; expected a video file, a URL or a device")
+        if not path.is_file():
+            raise FileNotFoundError(f"--timeline {text!r}: no such file")
+        if path.stat().st_size == 0:
+            raise ValueError(f"--timeline {text!r}: empty file (0 bytes); expected a video")
+    if input_format is None and text.startswith("/dev/video"):
+        input_format = "v4l2"
+    try:
+        container = av.open(text, format=input_format, timeout=timeout if live else None, metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"--timeline {text!r}: cannot open ({_reason(err)})") from None
+    if not container.streams.video:
+        container.close()
+        raise ValueError(f"--timeline {text!r}: no video stream")
+    return container, container.streams.video[0]
+
+
+def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], torch.Tensor],
+                 options: dict[str, Any], classes: Sequence[str], window: Span, stride: Span | None = None, *,
+                 fps: float | None = None, input_format: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 on_window: Callable[[Window], None] | None = None,
+                 notify: Callable[[str], None] | None = None) -> Timeline:
+    """Decode ``source`` once, classifying every window as its last frame arrives.
+
+    Args:
+        source: a video file, a URL FFmpeg reads, or a device such as ``/dev/video0``.
+        classify: the K views of one window ``(K, T, H, W, 3)`` -> class probabilities ``(C,)``.
+        options: keyword arguments of the evaluation dataset (frame size, sampling, views,
+            padding, scaling), as ``tensorrnn predict`` reads them from the checkpoint.
+        classes: the class names (C).
+        window, stride: from :func:`parse_span`; ``stride=None``: half the window.
+        fps: the frame rate to assume (``None``: the stream's).
+        input_format: FFmpeg's input format (``None``: guessed; ``v4l2`` for ``/dev/video*``).
+        timeout: seconds a URL or device may stay silent before the run stops.
+        on_window: called with each :class:`Window` as it is classified.
+        notify: called with a line for people (the resize notice); default: stderr.
+
+    Returns:
+        A :class:`Timeline`; its ``stop`` says where and why decoding ended. Ctrl-C ends the run
+        like the end of the stream.
+
+    Raises:
+        FileNotFoundError, ValueError: a source that cannot be opened, a window or stride that
+            does not fit the stream, or a video shorter than one window.
+    """
+    notify = notify or (lambda line: print(line, file=sys.stderr, flush=True))
+    container, stream = open_source(str(source), input_format, timeout)
+    try:
+        rate = float(fps or stream.average_rate or stream.guessed_rate or 0.0)
+        if rate <= 0:
+            raise ValueError(f"--timeline {str(source)!r}: the stream declares no frame rate; expected --fps")
+        length = window.frames(rate)
+        step = stride.frames(rate) if stride is not None else max(1, length // 2)
+        sampler = WindowSampler(options, length)
+    except BaseException:
+        container.close()
+        raise
+    buffer = FrameBuffer(length, step, sampler.offsets)
+    width, height = sampler.size or (None, None)
+    timeline = Timeline(str(source), rate, length, step, list(classes), buffer_capacity=buffer.capacity)
+    declared = int(stream.frames or 0)
+    decoder = _Decoder(str(source), container, stream, buffer.reads, width, height, timeout)
+    decoder.start()  # from here on the decoder owns the container and closes it
+    n, reason, detail = 0, "end", ""
+    try:
+        while True:
+            item = decoder.queue.get()
+            if isinstance(item, _End):
+                if isinstance(item.detail, BaseException):
+                    raise item.detail
+                reason, detail = item.reason, item.detail
+                break
+            index, rgb, size = item
+            n = index + 1
+            if index == 0 and width is not None and size != (width, height):
+                notify(f"{source}: frames of {size[0]}x{size[1]} are resized to the model's {width}x{height}, "
+                       "as in training")
+            if rgb is not None:
+                buffer.add(index, rgb)  # (H, W, 3) uint8
+            w = buffer.completed(index)
+            if w is None:
+                continue
+            probs = classify(sampler(lambda idx: buffer.read(w, idx))).detach().cpu().double()  # (C,)
+            buffer.release(w)
+            top = int(probs.argmax())
+            result = Window(w, w * step, w * step + length, w * step / rate, (w * step + length) / rate,
+                            timeline.classes[top], float(probs[top]), tuple(probs.tolist()))
+            timeline.windows.append(result)
+            if on_window is not None:
+                on_window(result)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    finally:
+        decoder.halt.set()
+        decoder.join(timeout=0.5)  # a file closes at once; a stalled stream closes at its timeout
+    timeline.buffer_peak = buffer.peak
+    if reason == "end" and declared > n:
+        reason = "truncated"
+    if reason == "end" and not timeline.windows:
+        raise ValueError(f"{window.option} {window.text}: the video holds {n} frames ({n / rate:.2f} s), fewer than "
+                         f"one window of {length} frames; expected a shorter {window.option}")
+    timeline.stop = _stop(reason, detail, n, rate, declared, timeline)
+    return timeline
+
+
+@dataclass(frozen=True)
+class _End:
+    """The decoder's last item: ``reason`` ``"end"`` or ``"error"``; ``detail`` the error's text,
+    or an exception to raise in the caller."""
+
+    reason: str
+    detail: Any = ""
+
+
+class _Decoder(threading.Thread):
+    """Decodes the source in a thread of its own, so that the caller sees Ctrl-C at once, even
+    while FFmpeg waits on a silent stream, and decoding overlaps the model. It owns the
+    container and closes it. For frame ``n`` it puts ``(n, rgb, (width, height))`` in
+    :attr:`queue`, ``rgb`` the frame at the model's size if some window reads it, else ``None``;
+    then an :class:`_End`. It stops after the next frame once :attr:`halt` is set."""
+
+    def __init__(self, source: str, container, stream, reads: Callable[[int], bool], width, height,
+                 timeout: float) -> None:
+        super().__init__(name="timeline-decoder", daemon=True)
+        self.source, self.container, self.stream, self.reads = source, container, stream, reads
+        self.width, self.height, self.timeout = width, height, timeout
+        self.queue: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        self.halt = threading.Event()
+
+    def _put(self, item) -> bool:
+        while not self.halt.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run(self) -> None:
+        import av
+
+        end = _End("end")
+        try:
+            with self.container:
+                self.stream.thread_type = "AUTO"
+                for n, frame in enumerate(self.container.decode(self.stream)):
+                    if n == 0 and frame.width * frame.height > DEFAULT_MAX_PIXELS:
+                        raise VideoError(f"--timeline {self.source!r}: frame size {frame.width}x{frame.height} "
+                                         f"exceeds max_pixels={DEFAULT_MAX_PIXELS}")
+                    rgb = to_rgb(frame, self.width, self.height) if self.reads(n) else None
+                    if not self._put((n, rgb, (frame.width, frame.height))):
+                        return
+        except av.error.ExitError:  # FFmpeg's interrupt callback: no data within the timeout
+            end = _End("error", f"no data for {self.timeout:g} s: the stream stalled")
+        except av.error.FFmpegError as err:
+            end = _End("error", _reason(err))
+        except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
+            end = _End("error", err)
+        self._put(end)
+
+
+def _stop(reason: str, detail: str, n: int, rate: float, declared: int, timeline: Timeline) -> Stop:
+    end = timeline.windows[-1].end_frame if timeline.windows else 0
+    unclassified = max(0, n - end)
+    at = f"at {n / rate:.2f} s (frame {n})"
+    message = {
+        "end": f"end of stream at {n / rate:.2f} s ({n} frames)",
+        "truncated": f"stopped {at}: the stream ends before the {declared} frames its header declares "
+                     "(a truncated file?)",
+        "error": f"stopped {at}: decoding failed ({detail})",
+        "interrupted": f"stopped {at}: interrupted (Ctrl-C)",
+    }[reason]
+    if unclassified:
+        message += f"; the last {unclassified} frames ({unclassified / rate:.2f} s) are in no classified window"
+    return Stop(reason, n, n / rate, unclassified, message)
+
+
+# --- output ---------------------------------------------------------------------------------
+
+class SegmentTable:
+    """Prints segments as plain, aligned lines as they close (a stream shows each change of class
+    when it happens), under a title line that :meth:`add` or :meth:`finish` prints first. On a
+    terminal (``live``) the latest window is shown on a status line below, rewritten in place."""
+
+    def __init__(self, classes: Sequence[str], title: str, file=None, live: bool | None = None) -> None:
+        self.width = max(5, *map(len, classes))
+        self.title, self.file = title, file or sys.stdout
+        self.live = self.file.isatty() if live is None else live
+        self.segmenter = Segmenter()
+        self._status = False
+
+    def _write(self, text: str) -> None:
+        if self._status:  # clear the status line first
+            self.file.write("\r\033[K")
+            self._status = False
+        self.file.write(text)
+        self.file.flush()
+
+    def _title(self) -> None:
+        if self.title is not None:
+            title, self.title = self.title, None
+            self._write(f"{title}\n{'start':>10} {'end':>10}  {'class':<{self.width}}  probability  windows\n")
+
+    def _print(self, text: str) -> None:
+        self._title()
+        self._write(text + "\n")
+
+    def _row(self, segment: Segment) -> None:
+        self._print(f"{segment.start:9.2f}s {segment.end:9.2f}s  {segment.label:<{self.width}}  "
+                    f"{segment.probability:11.3f}  {segment.windows:7d}")
+
+    def add(self, window: Window) -> None:
+        closed = self.segmenter.add(window)
+        if closed is not None:
+            self._row(closed)
+        if self.live:
+            self._title()
+            self._write(f"  ... window {window.start:.2f}s-{window.end:.2f}s: {window.label} {window.probability:.3f}")
+            self._status = True
+
+    def finish(self, stop: Stop | None) -> None:
+        last = self.segmenter.finish()
+        if last is not None:
+            self._row(last)
+        if stop is not None:
+            self._print(stop.message)
+
+
+def check_output_path(option: str, path: str | os.PathLike) -> Path:
+    """Fail before any work if ``path`` cannot be written (a folder, a file in the way, no permission)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{option} {str(path)!r}: is a directory; expected a file name")
+    blocker = file_in_the_way(path.parent)
+    if blocker is not None:
+        raise NotADirectoryError(f"{option} {str(path)!r}: {str(blocker)!r} is a file, not a folder")
+    existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+    if not os.access(existing, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PermissionError(f"{option} {str(path)!r}: not writable")
+    return path
+
+
+def plot_timeline(timeline: Timeline, path: str | os.PathLike, max_classes: int = PLOT_CLASSES) -> Path:
+    """Class probabilities against time (at the window centres), one line per class (the
+    ``max_classes`` classes that reach the highest probabilities), the segments as a coloured
+    band above; a PNG written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probs = np.asarray([w.probabilities for w in timeline.windows]).reshape(-1, len(timeline.classes))  # (N, C)
+    centres = [w.centre for w in timeline.windows]
+    shown = np.argsort(-probs.max(0), kind="stable")[:max_classes] if len(probs) else []
+    colours = {int(c): plt.cm.tab10(i % 10) for i, c in enumerate(shown)}
+    fig, (band, ax) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, height_ratios=[1, 6])
+    for c in shown:
+        ax.plot(centres, probs[:, c], marker="o" if len(centres) < 60 else None, ms=3, lw=1.4,
+                color=colours[int(c)], label=timeline.classes[c])
+    for segment in timeline.segments():
+        c = timeline.classes.index(segment.label)
+        band.axvspan(segment.start, segment.end, color=colours.get(c, "lightgrey"), alpha=0.8)
+        band.text((segment.start + segment.end) / 2, 0.5, segment.label, ha="center", va="center", fontsize=7,
+                  clip_on=True)
+    band.set_yticks([])
+    band.set_title(f"{Path(timeline.source).name}: window {timeline.length / timeline.fps:.2f} s, "
+                   f"stride {timeline.stride / timeline.fps:.2f} s", fontsize=9)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("class probability")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    if len(shown):
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if timeline.windows:
+        ax.set_xlim(0, max(timeline.windows[-1].end, math.ulp(1.0)))
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")

@@ -2,6 +2,7 @@
 augmentation wiring, and the train / validation / test protocol."""
 from __future__ import annotations
 
+import math
 import numpy as np
 import pytest
 import torch
@@ -258,3 +259,28 @@ def test_warmup_then_cosine_reaches_the_peak_and_ends_at_zero():
     assert _lr_factor("none", warmup=0, total=None, step_every=1) is None
     g = _lr_factor("step", warmup=0, total=None, step_every=5)
     assert [g(i) for i in (0, 4, 5, 10)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+
+
+def test_cosine_ends_with_a_time_budget_when_that_comes_before_the_step_budget():
+    share = {"used": 0.0}
+    f = _lr_factor("cosine", warmup=10, total=1010, step_every=1, time_used=lambda: share["used"])
+    assert f(5) == pytest.approx(0.6)                           # warm-up: steps only
+    assert f(510) == pytest.approx(0.5)                          # half the steps, no time used
+    share["used"] = 0.5
+    assert f(20) == pytest.approx(0.5)                           # half the time, 1% of the steps
+    assert f(760) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))  # steps ahead of time
+    share["used"] = 1.2
+    assert f(20) == pytest.approx(0.0)
+    g = _lr_factor("cosine", warmup=0, total=None, step_every=1, time_used=lambda: 0.25)
+    assert g(3) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.25)))  # a time limit alone
+
+
+def test_the_schedule_reads_the_trainers_time_limit():
+    import lightning as L
+    model = VideoClassifier("gru", "tt", [4, 4, 4, 9], [2, 2, 2, 2], rank=2, num_classes=3)
+    model.trainer = L.Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert model._time_used() is None
+    model.trainer = L.Trainer(max_epochs=5, max_time={"seconds": 100}, logger=False, enable_checkpointing=False,
+                              enable_progress_bar=False)
+    used = model._time_used()
+    assert used is not None and used() == pytest.approx(0.0)    # the fit has not started

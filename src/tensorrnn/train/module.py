@@ -7,12 +7,13 @@ and a checkpoint alone is enough to rebuild the network (``tensorrnn predict``).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 import torchmetrics.classification as tmc
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 
 from tensorrnn.errors import UsageError, check_keywords
@@ -138,7 +139,8 @@ class VideoClassifier(L.LightningModule):
             to the loss (the papers' Keras ``l2(1e-2)`` on the classifier).
         optimizer: ``"adam" | "adamw" | "sgd" | "rmsprop"``.
         scheduler: ``"none" | "cosine" | "step" | "plateau"``; ``"cosine"`` decays to 0 over
-            ``trainer.max_epochs``, updated every step.
+            ``trainer.max_epochs`` (or ``max_steps``), or over ``trainer.max_time`` if that
+            ends the fit first, updated every step.
         scheduler_step: epochs per step for ``"step"`` (decay 0.1), patience for ``"plateau"``.
         warmup_epochs: linear warm-up of the learning rate from 0 over this many epochs
             (updated every step; any scheduler).
@@ -470,6 +472,23 @@ class VideoClassifier(L.LightningModule):
         batches = trainer.num_training_batches  # a time or step limit: no total to decay over
         return (max(1, int(batches) // trainer.accumulate_grad_batches) if math.isfinite(batches) else 1), None
 
+    def _time_used(self):
+        """The share of ``trainer.max_time`` used so far, as a function, or None without a time limit.
+
+        Lightning stops a fit at ``max_time`` whatever ``max_epochs`` says, so a schedule laid
+        out over the epochs alone would be cut while the learning rate is still high."""
+        trainer = self._trainer
+        timer = next((c for c in (trainer.callbacks if trainer is not None else [])
+                      if isinstance(c, Timer) and c.time_remaining() is not None), None)
+        if timer is None:
+            return None
+
+        def used() -> float:
+            elapsed = timer.time_elapsed()
+            return elapsed / max(1e-9, elapsed + timer.time_remaining())
+
+        return used
+
     def configure_optimizers(self):
         hp = self.hparams
         kwargs = {"lr": hp.lr, "weight_decay": hp.weight_decay}
@@ -481,7 +500,7 @@ class VideoClassifier(L.LightningModule):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
         per_epoch, total = self._steps()
         warmup = int(round(hp.warmup_epochs * per_epoch))
-        factor = _lr_factor(hp.scheduler, warmup, total, hp.scheduler_step * per_epoch)
+        factor = _lr_factor(hp.scheduler, warmup, total, hp.scheduler_step * per_epoch, self._time_used())
         if factor is None:
             return optimizer
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -502,20 +521,24 @@ class VideoClassifier(L.LightningModule):
                 "checkpoint not written (the last good one is kept)")
 
 
-def _lr_factor(scheduler: str, warmup: int, total: int | None, step_every: int):
+def _lr_factor(scheduler: str, warmup: int, total: int | None, step_every: int,
+               time_used: Callable[[], float] | None = None):
     """The learning-rate multiplier of optimiser step ``i`` (a LambdaLR function), or None for a
     constant rate: a linear warm-up over ``warmup`` steps, then ``"cosine"`` decay to 0 at
-    ``total`` (constant when the fit has no step budget), ``"step"`` x0.1 every ``step_every``
-    steps, or ``"none"`` constant."""
+    ``total`` steps or when ``time_used()`` (the share of a time budget spent) reaches 1,
+    whichever comes first (constant when the fit has neither), ``"step"`` x0.1 every
+    ``step_every`` steps, or ``"none"`` constant."""
     if scheduler == "none" and warmup == 0:
         return None
 
     def factor(i: int) -> float:
         if i < warmup:
             return (i + 1) / warmup
-        if scheduler == "cosine" and total is not None:
-            progress = min(1.0, (i - warmup) / max(1, total - warmup))
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        if scheduler == "cosine" and (total is not None or time_used is not None):
+            progress = 0.0 if total is None else (i - warmup) / max(1, total - warmup)
+            if time_used is not None:
+                progress = max(progress, time_used())
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
         if scheduler == "step":
             return 0.1 ** ((i - warmup) // max(1, step_every))
         return 1.0

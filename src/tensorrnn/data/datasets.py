@@ -289,7 +289,7 @@ class VideoClipDataset(Dataset):
                 self._counts[index] = count
             read = lambda idx: read_frames(clip.path, idx, self.size, self.max_pixels,  # noqa: E731
                                            self.max_video_frames)
-        return self.sample_frames(index, count, read, views)
+        return self.sample_frames(index, count, (lambda idx: read(idx + start)) if start else read, views)
 
     def sample_frames(self, index: int, count: int, read, views=(None,)) -> list[torch.Tensor]:
         """The samples of ``views`` of sample ``index`` from a clip of ``count`` frames whose
@@ -298,7 +298,7 @@ class VideoClipDataset(Dataset):
         reads the frames of a window from its buffer this way)."""
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
-        frames = read(union + start)  # (n, H, W, 3) uint8, or (n, F) features
+        frames = read(union)  # (n, H, W, 3) uint8, or (n, F) features
         samples = []
         for idx, front in plans:
             x = frames[np.searchsorted(union, idx)]

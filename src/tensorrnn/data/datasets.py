@@ -100,8 +100,11 @@ class VideoClipDataset(Dataset):
         scaling: ``"center"`` (x - 128), ``"unit"`` (x/128 - 1), ``"standard"``, ``"none"``.
         pad: clips shorter than ``num_frames``: ``"front"`` zeros, ``"repeat"``, ``"reject"``
             (dropped at construction, or ``ClipTooShortError`` when counts are unknown).
-        cache_dir: decode every clip once into a frame cache there (see
-            :mod:`tensorrnn.data.cache`); ignored for ``.npy`` features.
+        cache_dir: decode every clip once into a clip store there (see
+            :mod:`tensorrnn.data.store`); ignored for ``.npy`` features.
+        store: the store's encoding: ``"jpeg"`` (frames as JPEGs, about 1/10 of the raw size,
+            only sampled frames decoded) or ``"raw"`` (uint8 frames, exact, memory-mapped).
+        quality: JPEG quality of the ``"jpeg"`` store (1..100).
         max_bad_fraction: largest tolerated share of bad clips.
         seed: ``None``: random frames from torch's global generator (DataLoader seeds it per
             worker and epoch); an int: frames depend only on (seed, epoch, index), see
@@ -131,8 +134,15 @@ class VideoClipDataset(Dataset):
                  features: bool = False, build_workers: int = 0, progress: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, max_video_frames: int = DEFAULT_MAX_FRAMES,
                  official: Sequence[str] | None = None, missing: Sequence[str] = (),
-                 views: int = 0, augment=None) -> None:
+                 views: int = 0, augment=None, store: str = "jpeg", quality: int = 90) -> None:
         check_sampling(sampling, pad, scaling, num_frames, stride)
+        from tensorrnn.data.store import STORES
+
+        if store not in STORES:
+            raise ValueError(f"store={store!r}: expected one of {', '.join(map(repr, STORES))}")
+        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+            raise ValueError(f"quality={quality!r}: expected a JPEG quality, an integer in 1..100")
+        self.store, self.quality = store, int(quality)
         if not isinstance(views, (int, np.integer)) or views < 0:
             raise ValueError(f"views={views!r}: expected an integer >= 0 (0: no view axis)")
         self.views = int(views)
@@ -340,11 +350,12 @@ class VideoClipDataset(Dataset):
         return bad
 
     def _check_by_cache(self, cache_dir, build_workers: int, progress: bool) -> dict[int, str]:
-        from tensorrnn.data.cache import FrameCache
+        from tensorrnn.data.store import open_store
 
         if self.size is None:
             raise ValueError("cache_dir needs a fixed size=(width, height); got size=None")
-        self._cache = FrameCache(cache_dir, self.root, self.size, self.name, self.max_pixels, self.max_video_frames)
+        self._cache = open_store(self.store, cache_dir, self.root, self.size, self.name, self.quality,
+                                 self.max_pixels, self.max_video_frames)
         summary = self._cache.build([c.path for c in self.clips], workers=build_workers, progress=progress)
         bad = {}
         for i, clip in enumerate(self.clips):

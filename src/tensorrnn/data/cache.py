@@ -25,10 +25,20 @@ not cached, and the next build replaces it. Several datasets over the same root 
 test subsets) share one store. Clips are keyed by their path under the root as the dataset
 names them, so clips that are symbolic links to files elsewhere are cached under their names.
 
-Size: all frames are stored; UCF11 at 160x120 is about 1,600 x 185 x 57.6 kB ~ 17 GB.
+Sharing and identity: processes that build one store at once (DDP ranks) take turns through a
+lock file (``.build.lock``), so each clip is decoded once; a store that is complete is only
+read. ``store.json`` records the store's identity (version, format, size, root, limits); a
+folder whose ``store.json`` names another (copied or hand-edited) is rebuilt, never read, and so
+is a shard whose index names another format or size. A build that runs out of disk space
+removes the shards it finished, leaving the store as it was, and raises an ``OSError``
+(ENOSPC) naming the folder, the space the build needs and the space free.
+
+Size: all frames are stored; UCF11 at 160x120 is about 1,600 x 185 x 57.6 kB ~ 17 GB. The
+JPEG store (:mod:`tensorrnn.data.store`, the datasets' default) keeps about a tenth of it.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -187,7 +197,8 @@ class FrameCache:
     def _load_index(self) -> None:
         shards, damaged = [], []
         self._stale = self._check_identity() if self.dir.is_dir() else None
-        if self._stale:
+        if self._stale and self._stale != getattr(self, "_warned", None):  # once, not at every re-read
+            self._warned = self._stale
             warnings.warn(f"{self._stale}: another store's files; its clips will be decoded again", stacklevel=3)
         for index in sorted(self.dir.glob("shard-*.json")) if self.dir.is_dir() and not self._stale else []:
             try:
@@ -312,8 +323,6 @@ class FrameCache:
         Returns:
             A :class:`BuildSummary`; ``bad`` lists every undecodable clip among ``paths``.
         """
-        from tqdm.auto import tqdm
-
         shard_clips = DEFAULT_SHARD_CLIPS if shard_clips is None else shard_clips
         if shard_clips < 1:
             raise ValueError(f"shard_clips={shard_clips!r}: expected a positive integer")
@@ -322,28 +331,39 @@ class FrameCache:
         summary = BuildSummary(reused=len(paths) - len(todo))
         if todo:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._remove_foreign()
-            self._write_identity()
-            self._remove_stale_temps()
-            self._remove_damaged()
-            encode = self._encoder()
-            jobs = [(self.rel(p), str(p), self.size, self.max_pixels, self.max_frames, encode) for p in todo]
-            bar = tqdm(total=len(jobs), desc=f"caching {self.dir.name}", unit="clip", disable=not progress)
-            try:
-                if workers > 0:
-                    pool = ProcessPoolExecutor(workers)
-                    try:
-                        self._write_shards(pool.map(_decode_job, jobs, chunksize=1), shard_clips, summary, bar, len(jobs))
-                    finally:  # on Ctrl-C, do not wait for the queued clips
-                        pool.shutdown(wait=True, cancel_futures=True)
-                else:
-                    self._write_shards(map(_decode_job, jobs), shard_clips, summary, bar, len(jobs))
-            finally:
-                bar.close()
+            with _build_lock(self.dir):
+                # Another process (a DDP rank) may have built clips while this one waited.
+                self._entries = None
+                todo = self.missing(paths)
+                summary.reused = len(paths) - len(todo)
+                if todo:
+                    self._build(todo, workers, shard_clips, progress, summary)
             self._entries = None  # re-read the finished shards
         keys = {self.rel(p) for p in paths}
         summary.bad = {k: v for k, v in self.errors.items() if k in keys}
         return summary
+
+    def _build(self, todo: list[Path], workers: int, shard_clips: int, progress: bool, summary: BuildSummary) -> None:
+        from tqdm.auto import tqdm
+
+        self._remove_foreign()
+        self._write_identity()
+        self._remove_stale_temps()
+        self._remove_damaged()
+        encode = self._encoder()
+        jobs = [(self.rel(p), str(p), self.size, self.max_pixels, self.max_frames, encode) for p in todo]
+        bar = tqdm(total=len(jobs), desc=f"caching {self.dir.name}", unit="clip", disable=not progress)
+        try:
+            if workers > 0:
+                pool = ProcessPoolExecutor(workers)
+                try:
+                    self._write_shards(pool.map(_decode_job, jobs, chunksize=1), shard_clips, summary, bar, len(jobs))
+                finally:  # on Ctrl-C, do not wait for the queued clips
+                    pool.shutdown(wait=True, cancel_futures=True)
+            else:
+                self._write_shards(map(_decode_job, jobs), shard_clips, summary, bar, len(jobs))
+        finally:
+            bar.close()
 
     def _writer(self) -> _ShardWriter:
         return _ShardWriter(self.dir, self.SUFFIX, {"format": self.FORMAT, "size": list(self.size)})
@@ -498,6 +518,30 @@ class _ShardWriter:
         """Delete a finished shard (its index first: the store never sees half a shard)."""
         (self.dir / f"{self.id}.json").unlink(missing_ok=True)
         (self.dir / f"{self.id}{self.suffix}").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path):
+    """Hold an exclusive lock on ``folder/.build.lock`` while building: processes that build
+    one store at the same time (DDP ranks started together) take turns, and each one after the
+    first finds the clips built. Released by the OS when a process dies. Where the file system
+    has no locks (some network mounts), builds run unlocked: still correct (shards are atomic,
+    the newest copy of a clip wins), only the work may be done twice."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(folder / ".build.lock", "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _alive(pid: int) -> bool:

@@ -105,6 +105,9 @@ class VideoClipDataset(Dataset):
         store: the store's encoding: ``"jpeg"`` (frames as JPEGs, about 1/10 of the raw size,
             only sampled frames decoded) or ``"raw"`` (uint8 frames, exact, memory-mapped).
         quality: JPEG quality of the ``"jpeg"`` store (1..100).
+        as_stored: without a store (``cache_dir=None``), give the frames the ``store`` would
+            give: a JPEG round trip at ``quality`` for ``"jpeg"`` (``tensorrnn predict`` sees
+            what training saw).
         max_bad_fraction: largest tolerated share of bad clips.
         seed: ``None``: random frames from torch's global generator (DataLoader seeds it per
             worker and epoch); an int: frames depend only on (seed, epoch, index), see
@@ -134,7 +137,8 @@ class VideoClipDataset(Dataset):
                  features: bool = False, build_workers: int = 0, progress: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, max_video_frames: int = DEFAULT_MAX_FRAMES,
                  official: Sequence[str] | None = None, missing: Sequence[str] = (),
-                 views: int = 0, augment=None, store: str = "jpeg", quality: int = 90) -> None:
+                 views: int = 0, augment=None, store: str = "jpeg", quality: int = 90,
+                 as_stored: bool = False) -> None:
         check_sampling(sampling, pad, scaling, num_frames, stride)
         from tensorrnn.data.store import STORES
 
@@ -142,7 +146,7 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"store={store!r}: expected one of {', '.join(map(repr, STORES))}")
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
             raise ValueError(f"quality={quality!r}: expected a JPEG quality, an integer in 1..100")
-        self.store, self.quality = store, int(quality)
+        self.store, self.quality, self.as_stored = store, int(quality), bool(as_stored)
         if not isinstance(views, (int, np.integer)) or views < 0:
             raise ValueError(f"views={views!r}: expected an integer >= 0 (0: no view axis)")
         self.views = int(views)
@@ -289,6 +293,10 @@ class VideoClipDataset(Dataset):
                 self._counts[index] = count
             read = lambda idx: read_frames(clip.path, idx, self.size, self.max_pixels,  # noqa: E731
                                            self.max_video_frames)
+            if self.as_stored and self.store == "jpeg":
+                from tensorrnn.data.store import jpeg_round_trip
+
+                direct, read = read, lambda idx: jpeg_round_trip(direct(idx), self.quality)  # noqa: E731
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
         frames = read(union)  # (n, H, W, 3) uint8, or (n, F) features

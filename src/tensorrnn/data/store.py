@@ -63,6 +63,16 @@ def encode_frames(frames: np.ndarray, quality: int = DEFAULT_QUALITY) -> list[by
                                    colorsubsampling="444") for f in frames]
 
 
+def jpeg_round_trip(frames: np.ndarray, quality: int = DEFAULT_QUALITY) -> np.ndarray:
+    """``frames`` as the JPEG store gives them back: encoded and decoded (bit for bit what a
+    store of this quality holds for frames decoded the same way)."""
+    simplejpeg = _simplejpeg()
+    out = np.empty_like(frames)
+    for k, jpeg in enumerate(encode_frames(frames, quality)):
+        simplejpeg.decode_jpeg(jpeg, colorspace="RGB", buffer=out[k])
+    return out
+
+
 class JpegStore(FrameCache):
     """A clip store keeping frames as JPEGs; reads decode only the requested frames.
 

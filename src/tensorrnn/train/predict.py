@@ -83,6 +83,11 @@ def clip_loader(data: dict[str, Any], classes: list[str]):
                    pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
                    features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
                    views=int(data.get("eval_views", 1)), validate=False, progress=False)
+    from tensorrnn.data.store import resolve_cache_dir
+
+    if data.get("store", "raw") == "jpeg" and resolve_cache_dir(data.get("cache_dir")) is not None:
+        # trained and evaluated on the JPEG store's frames: predict on the same
+        options.update(store="jpeg", quality=int(data.get("jpeg_quality", 90)), as_stored=True)
 
     def load(path: Path) -> torch.Tensor:
         if path.is_dir():

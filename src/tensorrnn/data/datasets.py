@@ -49,6 +49,7 @@ from tensorrnn import papers
 from tensorrnn.data.sampling import (
     ClipTooShortError, check_sampling, pad_indices, sample_indices, scale_pixels,
 )
+from tensorrnn.data.store import STORES, jpeg_round_trip, open_store
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, check_size, probe, read_frames
 
 #: File extensions read as video.
@@ -140,8 +141,6 @@ class VideoClipDataset(Dataset):
                  views: int = 0, augment=None, store: str = "jpeg", quality: int = 90,
                  as_stored: bool = False) -> None:
         check_sampling(sampling, pad, scaling, num_frames, stride)
-        from tensorrnn.data.store import STORES
-
         if store not in STORES:
             raise ValueError(f"store={store!r}: expected one of {', '.join(map(repr, STORES))}")
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
@@ -294,8 +293,6 @@ class VideoClipDataset(Dataset):
             read = lambda idx: read_frames(clip.path, idx, self.size, self.max_pixels,  # noqa: E731
                                            self.max_video_frames)
             if self.as_stored and self.store == "jpeg":
-                from tensorrnn.data.store import jpeg_round_trip
-
                 direct, read = read, lambda idx: jpeg_round_trip(direct(idx), self.quality)  # noqa: E731
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
@@ -358,8 +355,6 @@ class VideoClipDataset(Dataset):
         return bad
 
     def _check_by_cache(self, cache_dir, build_workers: int, progress: bool) -> dict[int, str]:
-        from tensorrnn.data.store import open_store
-
         if self.size is None:
             raise ValueError("cache_dir needs a fixed size=(width, height); got size=None")
         self._cache = open_store(self.store, cache_dir, self.root, self.size, self.name, self.quality,

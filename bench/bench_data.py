@@ -20,7 +20,7 @@ workers and at least 3x the TT-GRU step's consumption.
     python bench/bench_data.py           # 64 clips of 120 frames (about 2 minutes)
     python bench/bench_data.py --quick   # 16 clips of 48 frames (smoke run)
 
-Writes ``bench/results/data.json`` and ``bench/results/data.md``.
+Writes ``bench/results/data.json`` and ``bench/results/data.md`` (``data_quick.*`` with ``--quick``).
 """
 from __future__ import annotations
 
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)
     result = run(args.quick, args.threads)
-    for name, text in (("data.json", json.dumps(result, indent=2)), ("data.md", markdown(result))):
+    stem = "data_quick" if args.quick else "data"  # a smoke run never replaces the full run's table
+    for name, text in ((f"{stem}.json", json.dumps(result, indent=2)), (f"{stem}.md", markdown(result))):
         atomic_write_text(RESULTS / name, text)
     print(markdown(result))
     return 0

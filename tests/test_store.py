@@ -16,6 +16,7 @@ import tensorrnn.data.cache as cache_module
 import tensorrnn.data.store as store_module
 from tensorrnn.cli import main as cli_main
 from tensorrnn.data import UCF11, read_frames
+from tensorrnn.data.prepare import human_size
 from tensorrnn.data.prepare import main as prepare_main
 from tensorrnn.data.store import (
     JpegStore, default_cache_dir, encode_frames, jpeg_round_trip, list_stores, resolve_cache_dir,
@@ -253,10 +254,10 @@ def test_prepare_list_and_clear(ucf11_root, tmp_path, monkeypatch, capsys):
     assert prepare_main(["--list"]) == 0
     out = capsys.readouterr().out
     assert out.count("18 clips") == 2 and "jpeg q90 32x24" in out and "raw 32x24" in out
-    assert f"{sum(sizes.values()) / 2**20:,.1f} MiB  total, 2 stores in {folder}" in out
+    assert f"{human_size(sum(sizes.values()))}  total, 2 stores in {folder}" in out
     assert prepare_main(["--clear"]) == 0
     out = capsys.readouterr().out
-    assert f"freed {sum(sizes.values()) / 2**20:,.1f} MiB (2 stores)" in out
+    assert f"freed {human_size(sum(sizes.values()))} (2 stores)" in out
     assert list_stores(folder) == [] and (folder / "not-a-store").is_dir()
     assert prepare_main(["--list", "--cache-dir", str(folder)]) == 0
     assert "no stores in" in capsys.readouterr().out
@@ -288,3 +289,8 @@ def test_as_stored_gives_the_store_frames_without_a_store(ucf11_root, tmp_path):
     path = clip_paths(ucf11_root)[3]
     np.testing.assert_array_equal(stored._cache.read(stored._cache.rel(path), [1, 6]),
                                   jpeg_round_trip(read_frames(path, [1, 6], size=SIZE)))
+
+
+def test_human_size():
+    assert [human_size(n) for n in (0, 1023, 1024, 1536, 5 * 2**20, 17 * 2**30, 3 * 2**40)] == [
+        "0 B", "1,023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "17.0 GiB", "3,072.0 GiB"]

@@ -50,6 +50,15 @@ def _mib(nbytes: int) -> str:
     return f"{nbytes / 2**20:,.1f} MiB"
 
 
+def human_size(nbytes: int) -> str:
+    """``nbytes`` in the largest binary unit that keeps it >= 1: '812 B', '3.4 KiB', '1.6 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:,.0f} {unit}" if unit == "B" else f"{nbytes:,.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
 def list_main(cache_dir) -> int:
     stores = list_stores(cache_dir)
     if not stores:
@@ -59,9 +68,9 @@ def list_main(cache_dir) -> int:
         size = "x".join(map(str, s.get("size", ["?"])))
         quality = f" q{s['quality']}" if "quality" in s else ""
         bad = f", {s['bad']} bad" if s["bad"] else ""
-        print(f"{_mib(s['bytes']):>12}  {s['path'].name}  {s['format']}{quality} {size}, {s['clips']} clips{bad}, "
+        print(f"{human_size(s['bytes']):>11}  {s['path'].name}  {s['format']}{quality} {size}, {s['clips']} clips{bad}, "
               f"root {s.get('root', '?')}")
-    print(f"{_mib(sum(s['bytes'] for s in stores)):>12}  total, {len(stores)} stores in {cache_dir}")
+    print(f"{human_size(sum(s['bytes'] for s in stores)):>11}  total, {len(stores)} stores in {cache_dir}")
     return 0
 
 
@@ -69,8 +78,8 @@ def clear_main(cache_dir) -> int:
     stores = list_stores(cache_dir)
     for s in stores:
         shutil.rmtree(s["path"])
-        print(f"removed {s['path']} ({_mib(s['bytes'])})")
-    print(f"freed {_mib(sum(s['bytes'] for s in stores))} ({len(stores)} stores) in {cache_dir}")
+        print(f"removed {s['path']} ({human_size(s['bytes'])})")
+    print(f"freed {human_size(sum(s['bytes'] for s in stores))} ({len(stores)} stores) in {cache_dir}")
     return 0
 
 

@@ -207,6 +207,10 @@ def test_full_disk_leaves_the_store_as_it_was(ucf11_root, tmp_path, monkeypatch,
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
     assert code == 2 and last.startswith("error: ") and str(store.dir) in last and "MiB are free" in last
     assert store_files(store) == before
+    # a first build that fills the disk leaves no store behind (nothing for --list to show)
+    with pytest.raises(OSError, match="no space left"):
+        JpegStore(tmp_path / "fresh", ucf11_root, SIZE).build(paths, shard_clips=2, progress=False)
+    assert list_stores(tmp_path / "fresh") == [] and not list((tmp_path / "fresh").rglob("shard-*"))
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path, private_cache_home):

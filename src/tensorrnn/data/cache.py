@@ -398,6 +398,8 @@ class FrameCache:
         again); the message names the folder and estimates the space the whole build needs."""
         for shard in finished:
             shard.remove()
+        if not any(self.dir.glob("shard-*.json")):  # there was no store before this build
+            (self.dir / "store.json").unlink(missing_ok=True)
         written = summary.bytes_written + partial
         per_clip = written / max(summary.decoded, 1)
         needed = per_clip * max(total, summary.decoded)

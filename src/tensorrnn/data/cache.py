@@ -404,11 +404,14 @@ class FrameCache:
         per_clip = written / max(summary.decoded, 1)
         needed = per_clip * max(total, summary.decoded)
         free = shutil.disk_usage(self.dir).free
+        if written:
+            need = f"needs about {needed / 2**20:,.1f} MiB ({total} clips at about {per_clip / 2**20:,.2f} MiB)"
+        else:  # nothing written yet: no measured size a clip
+            need = f"needs more than is free for its {total} clips"
         return OSError(errno.ENOSPC,
                        f"{self.dir}: no space left on the device while writing the {self.FORMAT} store; the build "
-                       f"needs about {needed / 2**20:,.1f} MiB ({total} clips at about {per_clip / 2**20:,.2f} MiB), "
-                       f"{free / 2**20:,.1f} MiB are free; the store was left as it was before this build: free "
-                       f"space (or choose another --cache-dir) and run it again")
+                       f"{need}, {free / 2**20:,.1f} MiB are free; the store was left as it was before this build: "
+                       f"free space (or choose another --cache-dir) and run it again")
 
     def _write_identity(self) -> None:
         path = self.dir / "store.json"

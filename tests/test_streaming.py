@@ -3,7 +3,6 @@ path every node mounts) without writing to it, and see equal numbers of batches.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch

@@ -1,20 +1,26 @@
-"""Data loading throughput: decoding video on the fly vs the decode-once frame cache.
+"""Data loading throughput and size: decoding video on the fly vs the clip stores.
 
 Clips per second delivered by a DataLoader (batch 16, 6 random frames per clip, resized to
 160x120, pixel - 128) for
 
-(a) decoding 320x240 MPEG-4 AVI clips with PyAV at every access, and
-(b) reading the same clips from the frame cache (``cache_dir=``),
+(a) decoding 320x240 MPEG-4 AVI clips with PyAV at every access,
+(b) reading the same clips from the raw frame cache (``store="raw"``: uint8 memmaps), and
+(c) from the JPEG store (``store="jpeg"``, the default: quality 90, only the 6 sampled
+    frames decoded),
 
 with 0 and 2 DataLoader workers, against the rate at which a TT-GRU training step (the UCF11
 model of the TT-RNN paper: 8x20x20x18 -> 4x4x4x4, rank 4, Adam, batch 16) consumes clips,
-all measured in the same run. The clips are synthetic (``make_demo_videos``) and written in
-the script's temporary folder.
+all measured in the same run; and the bytes each store takes, per clip and estimated for
+UCF11, HMDB51 and UCF101 at 160x120. The clips are synthetic (``make_demo_videos``) and
+written in the script's temporary folder.
+
+Targets (issue 12): JPEG store at most 1/5 of the raw cache; at least 1,000 clips/s with 0
+workers and at least 3x the TT-GRU step's consumption.
 
     python bench/bench_data.py           # 64 clips of 120 frames (about 2 minutes)
     python bench/bench_data.py --quick   # 16 clips of 48 frames (smoke run)
 
-Writes ``bench/results/data.json`` and ``bench/results/data.md``.
+Writes ``bench/results/data.json`` and ``bench/results/data.md`` (``data_quick.*`` with ``--quick``).
 """
 from __future__ import annotations
 
@@ -36,6 +42,11 @@ from tensorrnn.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = papers.UCF11_TRAINING["batch_size"]
+#: Clips and mean frames per clip of the public sets, for the size estimates (approximate:
+#: UCF11 from the raw cache's measured 17 GB; UCF101 13,320 clips, 27 h at 25 fps (Soomro et al.
+#: 2012); HMDB51 6,766 clips of about 3 s at 30 fps).
+DATASET_FRAMES = {"UCF11": (papers.UCF11_NUM_CLIPS, 185), "HMDB51": (papers.HMDB51_NUM_CLIPS, 95),
+                  "UCF101": (13_320, 182)}
 
 
 def loader_rate(dataset, workers: int, epochs: int, repeats: int) -> float:
@@ -94,25 +105,38 @@ def run(quick: bool, threads: int) -> dict:
         options = dict(size=papers.UCF11_FRAME_SIZE, num_frames=papers.FRAMES_PER_CLIP, progress=False)
         direct = UCF11(root, **options)
         start = time.perf_counter()
-        cached = UCF11(root, cache_dir=Path(tmp) / "cache", **options)
+        cached = UCF11(root, cache_dir=Path(tmp) / "cache", store="raw", **options)
         build_s = time.perf_counter() - start
-        cache_bytes = sum(p.stat().st_size for p in (Path(tmp) / "cache").rglob("shard-*.u8"))
+        start = time.perf_counter()
+        jpeg = UCF11(root, cache_dir=Path(tmp) / "cache", store="jpeg", quality=90, **options)
+        jpeg_build_s = time.perf_counter() - start
+        cache_bytes = sum(p.stat().st_size for p in cached._cache.dir.glob("shard-*"))
+        jpeg_bytes = sum(p.stat().st_size for p in jpeg._cache.dir.glob("shard-*"))
+        total_frames = sum(jpeg.num_frames_per_clip)
         rates = {}
         for workers in (0, 2):
             rates[f"decode_w{workers}"] = loader_rate(direct, workers, epochs, repeats)
             rates[f"cache_w{workers}"] = loader_rate(cached, workers, 2 if quick else 5, repeats)
+            rates[f"jpeg_w{workers}"] = loader_rate(jpeg, workers, 2 if quick else 5, repeats)
     ttgru = ttgru_rate(2 if quick else 5, repeats)
+    per_frame = {"raw": cache_bytes / total_frames, "jpeg": jpeg_bytes / total_frames}
+    estimates = {name: {store: clips * frames_per_clip * b for store, b in per_frame.items()}
+                 for name, (clips, frames_per_clip) in DATASET_FRAMES.items()}
     return {
         "quick": quick,
         "clips": len(direct), "frames_per_clip": frames, "source_size": [320, 240], "codec": "mpeg4 (AVI)",
         "target_size": list(papers.UCF11_FRAME_SIZE), "sampled_frames": papers.FRAMES_PER_CLIP, "batch": BATCH,
         "cache_build_s": build_s, "cache_build_clips_per_s": len(direct) / build_s, "cache_bytes": cache_bytes,
+        "jpeg_build_s": jpeg_build_s, "jpeg_bytes": jpeg_bytes, "jpeg_quality": 90,
+        "bytes_per_clip": {"raw": cache_bytes / len(direct), "jpeg": jpeg_bytes / len(direct)},
+        "bytes_per_frame": per_frame, "estimates_bytes": estimates,
         "clips_per_s": rates, "ttgru_step_clips_per_s": ttgru,
         "ratios": {
-            "cache_vs_decode_w0": rates["cache_w0"] / rates["decode_w0"],
-            "cache_vs_decode_w2": rates["cache_w2"] / rates["decode_w2"],
-            "cache_w0_vs_ttgru": None if ttgru is None else rates["cache_w0"] / ttgru,
-            "cache_w2_vs_ttgru": None if ttgru is None else rates["cache_w2"] / ttgru,
+            "jpeg_vs_raw_size": jpeg_bytes / cache_bytes,
+            **{f"{src}_vs_decode_w{w}": rates[f"{src}_w{w}"] / rates[f"decode_w{w}"]
+               for src in ("cache", "jpeg") for w in (0, 2)},
+            **{f"{src}_w{w}_vs_ttgru": None if ttgru is None else rates[f"{src}_w{w}"] / ttgru
+               for src in ("cache", "jpeg") for w in (0, 2)},
         },
         "repeats": repeats,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -136,13 +160,30 @@ def markdown(r: dict) -> str:
     for workers in (0, 2):
         dec, cac = rates[f"decode_w{workers}"], rates[f"cache_w{workers}"]
         lines.append(f"| decode (PyAV) | {workers} | {dec:,.0f} | 1.0x | {vs(None if ttgru is None else dec / ttgru)} |")
-        lines.append(f"| frame cache | {workers} | {cac:,.0f} | {cac / dec:.1f}x | {vs(ratios[f'cache_w{workers}_vs_ttgru'])} |")
+        lines.append(f"| raw frame cache | {workers} | {cac:,.0f} | {cac / dec:.1f}x | {vs(ratios[f'cache_w{workers}_vs_ttgru'])} |")
+        jpg = rates[f"jpeg_w{workers}"]
+        lines.append(f"| JPEG store q{r['jpeg_quality']} | {workers} | {jpg:,.0f} | {jpg / dec:.1f}x | "
+                     f"{vs(ratios[f'jpeg_w{workers}_vs_ttgru'])} |")
+    per_clip = r["bytes_per_clip"]
+    lines += [
+        "",
+        f"Size at {r['target_size'][0]}x{r['target_size'][1]}: raw cache {per_clip['raw'] / 1e6:,.2f} MB a clip, JPEG "
+        f"store {per_clip['jpeg'] / 1e6:,.2f} MB a clip ({ratios['jpeg_vs_raw_size']:.3f} of raw, 1/"
+        f"{1 / ratios['jpeg_vs_raw_size']:.1f}; {r['bytes_per_frame']['jpeg'] / 1e3:,.1f} kB a frame). Estimates "
+        "(clips x mean frames x bytes a frame of these synthetic clips; real footage compresses less):",
+        "",
+        "| dataset | raw cache | JPEG store |",
+        "|---|---|---|",
+    ]
+    for name, est in r["estimates_bytes"].items():
+        lines.append(f"| {name} | {est['raw'] / 1e9:,.1f} GB | {est['jpeg'] / 1e9:,.1f} GB |")
     lines += [
         "",
         f"TT-GRU training step (UCF11 model, rank 4, Adam, batch {r['batch']}) consumes "
         + (f"{ttgru:,.0f} clips/s." if ttgru is not None else "(pending: tensorrnn.nn.TTGRU not available)."),
-        f"Building the cache: {r['cache_build_clips_per_s']:.1f} clips/s "
-        f"({r['cache_bytes'] / 2**20:,.0f} MiB for {r['clips']} clips).",
+        f"Building the raw cache: {r['cache_build_clips_per_s']:.1f} clips/s "
+        f"({r['cache_bytes'] / 2**20:,.0f} MiB for {r['clips']} clips); the JPEG store: "
+        f"{r['clips'] / r['jpeg_build_s']:.1f} clips/s ({r['jpeg_bytes'] / 2**20:,.1f} MiB).",
         f"Machine: {r['machine']['cpus']} CPUs, load average {r['machine']['load_average'][0]:.1f} at the end "
         "(shared with other jobs: absolute rates are noisy, ratios within the run are the result).",
     ]
@@ -158,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)
     result = run(args.quick, args.threads)
-    for name, text in (("data.json", json.dumps(result, indent=2)), ("data.md", markdown(result))):
+    stem = "data_quick" if args.quick else "data"  # a smoke run never replaces the full run's table
+    for name, text in ((f"{stem}.json", json.dumps(result, indent=2)), (f"{stem}.md", markdown(result))):
         atomic_write_text(RESULTS / name, text)
     print(markdown(result))
     return 0

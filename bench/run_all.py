@@ -2,8 +2,8 @@
 
 Each benchmark is a standalone script that writes ``bench/results/<name>.json`` and
 ``<name>.md``; this runner only starts them, one at a time (they time the same CPU), and
-reports which failed. ``accuracy`` (hours of training on 2 cores) runs only when named, or
-with ``--quick``.
+reports which failed. ``accuracy`` (hours of training on 2 cores) and ``stream`` (needs
+LitData) run only when named, or with ``--quick``.
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-#: Benchmarks that run only when named: hours on the project's 2-core machines.
-LONG = ("bench_accuracy",)
+#: Benchmarks that run only when named (or with --quick): hours on the project's 2-core
+#: machines, or an evaluation against a package that is not a dependency (LitData).
+LONG = ("bench_accuracy", "bench_stream")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ per test session.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,20 @@ from tensorrnn.data.synthetic import make_demo_videos, render_clip, write_empty,
 
 SIZE = (32, 24)  # (width, height)
 UCF11_REPLICA = {"basketball": "shooting", "biking": "biking", "walking": "walk_dog"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_home(tmp_path_factory) -> Path:
+    """``$XDG_CACHE_HOME`` of the whole session (and of the processes it starts): a temporary
+    folder, so the clip stores a ``fit`` writes by default never land in the user's cache."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    home = tmp_path_factory.mktemp("xdg_cache")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 def counter_value(i: int) -> int:

@@ -48,7 +48,7 @@ def test_cached_frames_equal_direct_decoding(ucf11_root, tmp_path):
 
 def test_cached_dataset_matches_uncached_dataset(ucf11_root, tmp_path):
     direct = UCF11(ucf11_root, size=SIZE, seed=7, progress=False)
-    cached = UCF11(ucf11_root, size=SIZE, seed=7, cache_dir=tmp_path, progress=False)
+    cached = UCF11(ucf11_root, size=SIZE, seed=7, cache_dir=tmp_path, store="raw", progress=False)
     assert cached.classes == direct.classes and cached.num_frames_per_clip == direct.num_frames_per_clip
     for epoch in (0, 1):  # per-epoch random sampling still applies with the cache
         direct.set_epoch(epoch)
@@ -63,7 +63,7 @@ def test_cached_dataset_matches_uncached_dataset(ucf11_root, tmp_path):
 def test_bad_clips_are_recorded_once(ucf11_bad_root, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = UCF11(ucf11_bad_root, size=SIZE, cache_dir=tmp_path, max_bad_fraction=0.2, progress=False)
+        ds = UCF11(ucf11_bad_root, size=SIZE, cache_dir=tmp_path, store="raw", max_bad_fraction=0.2, progress=False)
     assert sum("skipped: " in str(w.message) for w in caught) == 2
     assert any("skipped 2 of 20 bad clips" in str(w.message) for w in caught)
     assert len(ds) == 18

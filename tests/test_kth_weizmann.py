@@ -119,10 +119,13 @@ def test_kth_whole_videos_and_the_frame_cache(kth_root, tmp_path):
         # subsequences through the decode-once cache: the same frames as decoding the file
         options = dict(SMALL, scaling="none", sampling="uniform")
         direct = KTH(kth_root, **options)
-        cached = KTH(kth_root, cache_dir=tmp_path / "cache", **options)
-    assert cached.num_frames_per_clip == direct.num_frames_per_clip
+        cached = KTH(kth_root, cache_dir=tmp_path / "cache", store="raw", **options)
+        jpeg = KTH(kth_root, cache_dir=tmp_path / "cache", store="jpeg", **options)
+    assert cached.num_frames_per_clip == direct.num_frames_per_clip == jpeg.num_frames_per_clip
     for i in range(3):
         np.testing.assert_array_equal(cached[i][0].numpy(), direct[i][0].numpy())
+        # the JPEG store reads the same subsequence (its frames within JPEG tolerance)
+        assert np.abs(jpeg[i][0].numpy() - direct[i][0].numpy()).max() <= 40
 
 
 # --- Weizmann ------------------------------------------------------------------------------------

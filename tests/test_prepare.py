@@ -5,12 +5,12 @@ import pytest
 
 import tensorrnn.data.cache as cache_module
 from tensorrnn.cli import main as cli_main
-from tensorrnn.data import FrameCache
+from tensorrnn.data import JpegStore
 from tensorrnn.data.prepare import main
 
 
 def test_prepare_reports_clips_bad_clips_and_bytes(ucf11_bad_root, tmp_path, capsys):
-    assert main(["ucf11", str(ucf11_bad_root), "--cache-dir", str(tmp_path), "--size", "16", "12"]) == 0
+    assert main(["ucf11", str(ucf11_bad_root), "--cache-dir", str(tmp_path), "--size", "16", "12", "--store", "raw"]) == 0
     out = capsys.readouterr().out
     assert "ucf11: 20 clips, 18 cached, 2 bad, 144 frames" in out  # 18 clips x 8 frames
     assert "bad: " in out and "v_walk_dog_04_01.avi: empty file" in out
@@ -36,7 +36,7 @@ def test_prepare_resumes_after_interruption(ucf11_root, tmp_path, monkeypatch, c
     stop_after = 9
     with pytest.raises(KeyboardInterrupt):
         main(args)
-    store = FrameCache(tmp_path, ucf11_root, (16, 12), name="ucf11")
+    store = JpegStore(tmp_path, ucf11_root, (16, 12), name="ucf11")  # the default store
     assert len(store.entries) == 8  # two finished shards of 4 clips; the ninth clip's shard is dropped
     decoded.clear()
     stop_after = None

@@ -26,7 +26,7 @@ def linked_folder(tmp_path, ucf11_root):
 
 def test_cache_keys_linked_clips_by_their_name_under_the_root(tmp_path, ucf11_root):
     root, sources = linked_folder(tmp_path, ucf11_root)
-    ds = VideoFolder(root, size=SIZE, seed=0, cache_dir=tmp_path / "cache", progress=False)
+    ds = VideoFolder(root, size=SIZE, seed=0, cache_dir=tmp_path / "cache", store="raw", progress=False)
     assert [ds._cache.rel(c.path) for c in ds.clips] == ["a/clip.avi", "b/clip.avi"]
     frames, target = ds[1]
     idx, _ = ds.frame_indices(1, 8)

@@ -98,7 +98,7 @@ def test_predict_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
     (["experiment", "recover", "--noise", "x"], "error: tensorrnn experiment recover: argument --noise: invalid float"),
     (["experiment"], "error: tensorrnn experiment: the following arguments are required: EXPERIMENT"),
     (["params", "--ranks", "x"], "error: tensorrnn params: argument --ranks: invalid int value: 'x'"),
-    (["prepare", "ucf11"], "error: tensorrnn prepare: the following arguments are required"),
+    (["prepare", "ucf11"], "error: tensorrnn prepare: expected a dataset and its root"),
 ])
 def test_argument_mistakes_of_every_command_are_one_line(capsys, argv, expected):
     rc, lines = run(argv, capsys)

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cv": ("tensorrnn.train.cli", "cv_main", "cross-validate a config over all folds (mean +- std)"),
     "predict": ("tensorrnn.train.predict", "main", "classify video files with a trained checkpoint"),
     "demo": ("tensorrnn.train.demo", "main", "generate demo videos, train TT-GRU vs GRU, report"),
-    "prepare": ("tensorrnn.data.prepare", "main", "decode a dataset once into the frame cache"),
+    "prepare": ("tensorrnn.data.prepare", "main", "decode a dataset once into a clip store; --list / --clear the stores"),
     "params": ("tensorrnn.experiments.params", "main", "the papers' parameter tables, from the modules"),
     "experiment": ("tensorrnn.experiments.cli", "main", "the papers' synthetic experiments (recover)"),
 }

@@ -1,9 +1,10 @@
 """tensorrnn.data: video decoding (PyAV), frame sampling, the public datasets, splits,
-the decode-once frame cache and synthetic action videos (the demo's and graded-difficulty sets).
+the decode-once clip stores (JPEG or raw frames) and synthetic action videos (the demo's and graded-difficulty sets).
 
 Importing this package does not import PyAV; decoding functions import it when called.
 """
 from tensorrnn.data.cache import FrameCache
+from tensorrnn.data.store import JpegStore, default_cache_dir, list_stores, open_store
 from tensorrnn.data.datasets import (
     DATASETS, HMDB51, UCF11, UCF101, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
     YouTubeCelebrities, build_dataset,
@@ -23,9 +24,10 @@ from tensorrnn.data.synthetic import (
 from tensorrnn.data.video import VideoError, VideoInfo, probe, read_frames
 
 __all__ = [
-    "ACTION_SETS", "ActionSetSpec", "AnnotationList", "DATASETS", "KTH", "Weizmann", "HMDB51", "UCF11", "UCF101", "ClipRecord", "ClipTooShortError",
-    "FrameCache", "Hollywood2", "PROTOCOLS", "VideoClipDataset", "VideoError", "VideoFolder", "VideoInfo",
-    "YouTubeCelebrities", "bt_rnn_split", "build_dataset", "group_kfold", "leave_one_group_out", "make_action_set",
+    "ACTION_SETS", "ActionSetSpec", "AnnotationList", "DATASETS", "KTH", "Weizmann", "HMDB51", "UCF11", "UCF101",
+    "ClipRecord", "ClipTooShortError", "FrameCache", "Hollywood2", "JpegStore", "PROTOCOLS", "VideoClipDataset",
+    "VideoError", "VideoFolder", "VideoInfo", "YouTubeCelebrities", "bt_rnn_split", "build_dataset",
+    "default_cache_dir", "list_stores", "open_store", "group_kfold", "leave_one_group_out", "make_action_set",
     "make_demo_videos", "make_split", "num_splits", "official_split", "pad_indices", "probe", "read_frames",
     "sample_indices", "scale_pixels", "tt_rnn_folds", "write_corrupt", "write_empty", "write_truncated",
     "write_video",

@@ -25,12 +25,24 @@ not cached, and the next build replaces it. Several datasets over the same root 
 test subsets) share one store. Clips are keyed by their path under the root as the dataset
 names them, so clips that are symbolic links to files elsewhere are cached under their names.
 
-Size: all frames are stored; UCF11 at 160x120 is about 1,600 x 185 x 57.6 kB ~ 17 GB.
+Sharing and identity: processes that build one store at once (DDP ranks) take turns through a
+lock file (``.build.lock``), so each clip is decoded once; a store that is complete is only
+read. ``store.json`` records the store's identity (version, format, size, root, limits); a
+folder whose ``store.json`` names another (copied or hand-edited) is rebuilt, never read, and so
+is a shard whose index names another format or size. A build that runs out of disk space
+removes the shards it finished, leaving the store as it was, and raises an ``OSError``
+(ENOSPC) naming the folder, the space the build needs and the space free.
+
+Size: all frames are stored; UCF11 at 160x120 is about 1,600 x 185 x 57.6 kB ~ 17 GB. The
+JPEG store (:mod:`tensorrnn.data.store`, the datasets' default) keeps about a tenth of it.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
+import shutil
 import os
 import time
 import uuid
@@ -87,11 +99,15 @@ def _source_stamp(path) -> list[int] | None:
 
 
 def _decode_job(job):
-    """Worker body: (rel, path, size, limits) -> (rel, frames or None, reason or None, source stamp)."""
-    rel, path, size, max_pixels, max_frames = job
+    """Worker body: (rel, path, size, limits[, encode]) -> (rel, frames or None, reason or None,
+    source stamp); ``encode`` (a picklable function of the frames) turns the frames into what
+    the store keeps, in the worker (for the JPEG store: one JPEG per frame)."""
+    rel, path, size, max_pixels, max_frames, *rest = job
+    encode = rest[0] if rest else None
     source = _source_stamp(path)  # before decoding: a file replaced meanwhile counts as changed
     try:
-        return rel, decode_clip(path, size, max_pixels, max_frames), None, source
+        frames = decode_clip(path, size, max_pixels, max_frames)
+        return rel, frames if encode is None else encode(frames), None, source
     except (VideoError, OSError) as err:
         return rel, None, str(err), source
 
@@ -112,6 +128,9 @@ class FrameCache:
         >>> cache.read("basketball/v_shooting_01/v_shooting_01_01.mpg", [0, 5])  # (2, 120, 160, 3)  # doctest: +SKIP
     """
 
+    #: What the frames file of a shard holds, and its suffix (subclasses store other encodings).
+    FORMAT, SUFFIX = "raw", ".u8"
+
     def __init__(self, cache_dir: str | os.PathLike, root: str | os.PathLike, size: tuple[int, int],
                  name: str = "dataset", max_pixels: int = DEFAULT_MAX_PIXELS,
                  max_frames: int = DEFAULT_MAX_FRAMES) -> None:
@@ -121,9 +140,10 @@ class FrameCache:
         self._root_abs = Path(os.path.abspath(root))  # as the datasets spell their clip paths
         self.size = (int(size[0]), int(size[1]))
         self.max_pixels, self.max_frames = int(max_pixels), int(max_frames)
-        identity = json.dumps([CACHE_VERSION, str(self.root), self.size, self.max_pixels, self.max_frames])
-        digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
+        self.name = name
+        digest = hashlib.sha1(json.dumps(self._identity()).encode()).hexdigest()[:10]
         self.dir = Path(cache_dir) / f"{name}-{self.size[0]}x{self.size[1]}-{digest}"
+        self._stale: str | None = None  # why the store's files belong to another identity
         self._entries: dict[str, tuple[str, int, int]] | None = None  # rel -> (shard, offset, count)
         self._errors: dict[str, str] = {}
         self._sources: dict[str, list[int] | None] = {}  # rel -> stamp of the file when decoded
@@ -132,7 +152,20 @@ class FrameCache:
         self._damaged: list[Path] = []  # shard indexes that could not be used
 
     def __repr__(self) -> str:
-        return f"FrameCache(dir={str(self.dir)!r}, size={self.size})"
+        return f"{type(self).__name__}(dir={str(self.dir)!r}, size={self.size})"
+
+    def _identity(self) -> list:
+        """What the store's folder name hashes: a store of another identity is another folder."""
+        return [CACHE_VERSION, str(self.root), self.size, self.max_pixels, self.max_frames]
+
+    def info(self) -> dict:
+        """The store's identity as written to ``store.json`` (and checked when it is opened)."""
+        return {"version": CACHE_VERSION, "format": self.FORMAT, "root": str(self.root), "size": list(self.size),
+                "max_pixels": self.max_pixels, "max_frames": self.max_frames}
+
+    def _encoder(self):
+        """The function a decoding worker applies to a clip's frames before they are stored."""
+        return None
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -141,9 +174,33 @@ class FrameCache:
 
     # --- reading ----------------------------------------------------------------------------
 
+    def _check_identity(self) -> str | None:
+        """Why the store's ``store.json`` describes another store (other version, format, size,
+        root or limits: a copied or hand-edited folder), or None. Such a store is rebuilt, never
+        read: a mismatch in a key both sides name is enough (older stores wrote fewer keys)."""
+        path = self.dir / "store.json"
+        try:
+            found = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            return f"{path}: unreadable ({err})"
+        expected = self.info()
+        expected.setdefault("format", "raw")
+        found.setdefault("format", "raw")  # stores written before the format key were raw
+        differ = [key for key in expected if key in found and found[key] != expected[key]]
+        if differ:
+            return (f"{path}: written for " + ", ".join(f"{k}={found[k]!r}" for k in differ) + "; expected "
+                    + ", ".join(f"{k}={expected[k]!r}" for k in differ))
+        return None
+
     def _load_index(self) -> None:
         shards, damaged = [], []
-        for index in sorted(self.dir.glob("shard-*.json")) if self.dir.is_dir() else []:
+        self._stale = self._check_identity() if self.dir.is_dir() else None
+        if self._stale and self._stale != getattr(self, "_warned", None):  # once, not at every re-read
+            self._warned = self._stale
+            warnings.warn(f"{self._stale}: another store's files; its clips will be decoded again", stacklevel=3)
+        for index in sorted(self.dir.glob("shard-*.json")) if self.dir.is_dir() and not self._stale else []:
             try:
                 data = self._read_shard_index(index)
             except (OSError, ValueError, KeyError, TypeError) as err:
@@ -163,19 +220,25 @@ class FrameCache:
         self._damaged = damaged
 
     def _read_shard_index(self, index: Path) -> dict:
-        """A shard's index, checked against the size of its frames file."""
+        """A shard's index, checked against its frames file."""
         data = json.loads(index.read_text())
         clips, frames = data["clips"], int(data["frames"])
         data["written"] = int(data.get("written", 0))  # absent in shards of older builds
-        expected = frames * self.size[0] * self.size[1] * 3
-        actual = index.with_suffix(".u8").stat().st_size
-        if actual != expected:
-            raise ValueError(f"{index.with_suffix('.u8').name} holds {actual} bytes, the index "
-                             f"describes {frames} frames of {expected} bytes")
+        if data.get("format", "raw") != self.FORMAT or data.get("size", list(self.size)) != list(self.size):
+            raise ValueError(f"written as {data.get('format', 'raw')} frames of {data.get('size')}; expected "
+                             f"{self.FORMAT} frames of {list(self.size)}")
+        self._check_frames_file(index, data)
         for item in clips.values():
             if "error" not in item and not 0 <= item["offset"] <= item["offset"] + item["count"] <= frames:
                 raise ValueError(f"clip frames {item} outside the shard's {frames} frames")
         return data
+
+    def _check_frames_file(self, index: Path, data: dict) -> None:
+        expected = int(data["frames"]) * self.size[0] * self.size[1] * 3
+        actual = index.with_suffix(self.SUFFIX).stat().st_size
+        if actual != expected:
+            raise ValueError(f"{index.with_suffix(self.SUFFIX).name} holds {actual} bytes, the index "
+                             f"describes {data['frames']} frames of {expected} bytes")
 
     @property
     def entries(self) -> dict[str, tuple[str, int, int]]:
@@ -218,11 +281,19 @@ class FrameCache:
         if idx.size and (idx.min() < 0 or idx.max() >= count):
             raise IndexError(f"{rel}: frame indices {idx.tolist()} outside 0..{count - 1}")
         if shard not in self._maps:
-            total = json.loads((self.dir / f"{shard}.json").read_text())["frames"]
-            width, height = self.size
-            mapped = np.memmap(self.dir / f"{shard}.u8", np.uint8, "r", shape=(total, height, width, 3))
-            self._maps[shard] = mapped.view(np.ndarray)  # plain ndarray: no memmap overhead per read
-        return self._maps[shard][offset + idx]  # fancy indexing copies
+            self._maps[shard] = self._open(shard)
+        return self._take(self._maps[shard], offset + idx)
+
+    def _open(self, shard: str):
+        """A shard's frames, opened for reading (once per process)."""
+        total = json.loads((self.dir / f"{shard}.json").read_text())["frames"]
+        width, height = self.size
+        mapped = np.memmap(self.dir / f"{shard}{self.SUFFIX}", np.uint8, "r", shape=(total, height, width, 3))
+        return mapped.view(np.ndarray)  # plain ndarray: no memmap overhead per read
+
+    def _take(self, opened, positions: np.ndarray) -> np.ndarray:
+        """uint8 frames ``(n, H, W, 3)`` at ``positions`` of an opened shard."""
+        return opened[positions]  # fancy indexing copies
 
     # --- building ---------------------------------------------------------------------------
 
@@ -252,8 +323,6 @@ class FrameCache:
         Returns:
             A :class:`BuildSummary`; ``bad`` lists every undecodable clip among ``paths``.
         """
-        from tqdm.auto import tqdm
-
         shard_clips = DEFAULT_SHARD_CLIPS if shard_clips is None else shard_clips
         if shard_clips < 1:
             raise ValueError(f"shard_clips={shard_clips!r}: expected a positive integer")
@@ -262,58 +331,112 @@ class FrameCache:
         summary = BuildSummary(reused=len(paths) - len(todo))
         if todo:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._write_identity()
-            self._remove_stale_temps()
-            self._remove_damaged()
-            jobs = [(self.rel(p), str(p), self.size, self.max_pixels, self.max_frames) for p in todo]
-            bar = tqdm(total=len(jobs), desc=f"caching {self.dir.name}", unit="clip", disable=not progress)
-            try:
-                if workers > 0:
-                    pool = ProcessPoolExecutor(workers)
-                    try:
-                        self._write_shards(pool.map(_decode_job, jobs, chunksize=1), shard_clips, summary, bar)
-                    finally:  # on Ctrl-C, do not wait for the queued clips
-                        pool.shutdown(wait=True, cancel_futures=True)
-                else:
-                    self._write_shards(map(_decode_job, jobs), shard_clips, summary, bar)
-            finally:
-                bar.close()
+            with _build_lock(self.dir):
+                # Another process (a DDP rank) may have built clips while this one waited.
+                self._entries = None
+                todo = self.missing(paths)
+                summary.reused = len(paths) - len(todo)
+                if todo:
+                    self._build(todo, workers, shard_clips, progress, summary)
             self._entries = None  # re-read the finished shards
         keys = {self.rel(p) for p in paths}
         summary.bad = {k: v for k, v in self.errors.items() if k in keys}
         return summary
 
-    def _write_shards(self, results, shard_clips: int, summary: BuildSummary, bar) -> None:
-        shard = None
+    def _build(self, todo: list[Path], workers: int, shard_clips: int, progress: bool, summary: BuildSummary) -> None:
+        from tqdm.auto import tqdm
+
+        self._remove_foreign()
+        self._write_identity()
+        self._remove_stale_temps()
+        self._remove_damaged()
+        encode = self._encoder()
+        jobs = [(self.rel(p), str(p), self.size, self.max_pixels, self.max_frames, encode) for p in todo]
+        bar = tqdm(total=len(jobs), desc=f"caching {self.dir.name}", unit="clip", disable=not progress)
+        try:
+            if workers > 0:
+                pool = ProcessPoolExecutor(workers)
+                try:
+                    self._write_shards(pool.map(_decode_job, jobs, chunksize=1), shard_clips, summary, bar, len(jobs))
+                finally:  # on Ctrl-C, do not wait for the queued clips
+                    pool.shutdown(wait=True, cancel_futures=True)
+            else:
+                self._write_shards(map(_decode_job, jobs), shard_clips, summary, bar, len(jobs))
+        finally:
+            bar.close()
+
+    def _writer(self) -> _ShardWriter:
+        return _ShardWriter(self.dir, self.SUFFIX, {"format": self.FORMAT, "size": list(self.size)})
+
+    def _write_shards(self, results, shard_clips: int, summary: BuildSummary, bar, total: int) -> None:
+        shard, finished = None, []
         try:
             for rel, frames, error, source in results:
                 if shard is None:
-                    shard = _ShardWriter(self.dir)
+                    shard = self._writer()
                 shard.add(rel, frames, error, source)
                 summary.decoded += 1
                 bar.update(1)
                 if len(shard.clips) >= shard_clips:
                     summary.bytes_written += shard.finish()
+                    finished.append(shard)
                     shard = None
             if shard is not None:
                 summary.bytes_written += shard.finish()
-        except BaseException:
+        except BaseException as err:
+            partial = 0
             if shard is not None:
+                partial = shard.written
                 shard.abort()  # the unfinished shard never becomes visible
+            if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self._disk_full(finished, summary, partial, total) from None
             raise
+
+    def _disk_full(self, finished: list, summary: BuildSummary, partial: int, total: int) -> OSError:
+        """The error of a build that ran out of space: the shards this build finished are
+        removed, so the store is left as it was before it (and the space it took is free
+        again); the message names the folder and estimates the space the whole build needs."""
+        for shard in finished:
+            shard.remove()
+        if not any(self.dir.glob("shard-*.json")):  # there was no store before this build
+            (self.dir / "store.json").unlink(missing_ok=True)
+        written = summary.bytes_written + partial
+        per_clip = written / max(summary.decoded, 1)
+        needed = per_clip * max(total, summary.decoded)
+        free = shutil.disk_usage(self.dir).free
+        if written:
+            need = f"needs about {needed / 2**20:,.1f} MiB ({total} clips at about {per_clip / 2**20:,.2f} MiB)"
+        else:  # nothing written yet: no measured size a clip
+            need = f"needs more than is free for its {total} clips"
+        return OSError(errno.ENOSPC,
+                       f"{self.dir}: no space left on the device while writing the {self.FORMAT} store; the build "
+                       f"{need}, {free / 2**20:,.1f} MiB are free; the store was left as it was before this build: "
+                       f"free space (or choose another --cache-dir) and run it again")
 
     def _write_identity(self) -> None:
         path = self.dir / "store.json"
         if not path.exists():
-            info = {"version": CACHE_VERSION, "root": str(self.root), "size": list(self.size),
-                    "max_pixels": self.max_pixels, "max_frames": self.max_frames}
-            atomic_write_text(path, json.dumps(info, indent=1))
+            atomic_write_text(path, json.dumps(self.info(), indent=1))
+
+    def _remove_foreign(self) -> None:
+        """Delete the files of a store of another identity found in this folder (see
+        :meth:`_check_identity`): they are never read, and are rebuilt."""
+        if self._entries is None:
+            self._load_index()
+        if not self._stale:
+            return
+        for path in self.dir.glob("shard-*.json"):  # completion markers first
+            path.unlink(missing_ok=True)
+        for path in self.dir.glob("shard-*"):
+            path.unlink(missing_ok=True)
+        (self.dir / "store.json").unlink(missing_ok=True)
+        self._stale = None
 
     def _remove_damaged(self) -> None:
         """Delete the shards found damaged: their clips are about to be decoded again."""
         for index in self._damaged:
             index.unlink(missing_ok=True)  # the completion marker first, as a build never left it
-            index.with_suffix(".u8").unlink(missing_ok=True)
+            index.with_suffix(self.SUFFIX).unlink(missing_ok=True)
         self._damaged = []
 
     def _remove_stale_temps(self) -> None:
@@ -325,9 +448,9 @@ class FrameCache:
         cache at the same time (DDP ranks sharing a ``cache_dir``) thus keeps both of its own.
         """
         for tmp in self.dir.glob(".shard-*.tmp"):
-            parts = tmp.name.split(".")  # ['', 'shard-ID', 'u8' or 'json', PID or RANDOM, 'tmp']
+            parts = tmp.name.split(".")  # ['', 'shard-ID', 'u8'/'jpg' or 'json', PID or RANDOM, 'tmp']
             try:
-                if parts[-3] == "u8" and parts[-2].isdigit():
+                if parts[-3] != "json" and parts[-2].isdigit():
                     stale = not _alive(int(parts[-2]))
                 else:
                     stale = time.time() - tmp.stat().st_mtime > STALE_INDEX_SECONDS
@@ -337,7 +460,7 @@ class FrameCache:
                 tmp.unlink(missing_ok=True)
         # A frames file whose index never came (killed between the two renames: milliseconds)
         # holds up to a shard of decoded clips, hundreds of MB, that nothing will ever read.
-        for frames in self.dir.glob("shard-*.u8"):
+        for frames in self.dir.glob(f"shard-*{self.SUFFIX}"):
             try:
                 orphan = (not frames.with_suffix(".json").exists()
                           and time.time() - frames.stat().st_mtime > STALE_INDEX_SECONDS)
@@ -348,37 +471,82 @@ class FrameCache:
 
 
 class _ShardWriter:
-    """Appends clips to a temporary frames file; ``finish`` makes the shard visible."""
+    """Appends clips to a temporary frames file; ``finish`` makes the shard visible.
 
-    def __init__(self, directory: Path) -> None:
-        self.dir, self.id = directory, f"shard-{uuid.uuid4().hex[:12]}"
-        self.tmp = directory / f".{self.id}.u8.{os.getpid()}.tmp"
+    ``header`` goes into the index (format and frame size, checked when the shard is read).
+    Subclasses store other encodings by overriding ``_write_frames``.
+    """
+
+    def __init__(self, directory: Path, suffix: str = ".u8", header: dict | None = None) -> None:
+        self.dir, self.id, self.suffix = directory, f"shard-{uuid.uuid4().hex[:12]}", suffix
+        self.tmp = directory / f".{self.id}{suffix}.{os.getpid()}.tmp"
         self.file = open(self.tmp, "wb")
+        self.header = dict(header or {})
         self.clips: dict[str, dict] = {}
         self.frames = 0
+        self.written = 0  # bytes of frames written so far
 
-    def add(self, rel: str, frames: np.ndarray | None, error: str | None, source: list[int] | None) -> None:
+    def add(self, rel: str, frames, error: str | None, source: list[int] | None) -> None:
         if frames is None:
             self.clips[rel] = {"error": error, "source": source}
             return
-        self.file.write(np.ascontiguousarray(frames, dtype=np.uint8).tobytes())  # (n, H, W, 3)
-        self.clips[rel] = {"offset": self.frames, "count": len(frames), "source": source}
-        self.frames += len(frames)
+        count = self._write_frames(frames)
+        self.clips[rel] = {"offset": self.frames, "count": count, "source": source}
+        self.frames += count
+
+    def _write_frames(self, frames) -> int:
+        data = np.ascontiguousarray(frames, dtype=np.uint8)  # (n, H, W, 3)
+        self.file.write(data.tobytes())
+        self.written += data.nbytes
+        return len(data)
+
+    def _index(self) -> dict:
+        return {**self.header, "frames": self.frames, "written": time.time_ns(), "clips": self.clips}
 
     def abort(self) -> None:
         self.file.close()
         self.tmp.unlink(missing_ok=True)
+        if not (self.dir / f"{self.id}.json").exists():  # renamed, but its index never came
+            (self.dir / f"{self.id}{self.suffix}").unlink(missing_ok=True)
 
     def finish(self) -> int:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
         nbytes = self.tmp.stat().st_size
-        os.replace(self.tmp, self.dir / f"{self.id}.u8")
+        os.replace(self.tmp, self.dir / f"{self.id}{self.suffix}")
         # The index is the completion marker: written last, atomically.
-        index = {"frames": self.frames, "written": time.time_ns(), "clips": self.clips}
-        atomic_write_text(self.dir / f"{self.id}.json", json.dumps(index))
+        atomic_write_text(self.dir / f"{self.id}.json", json.dumps(self._index()))
         return nbytes
+
+    def remove(self) -> None:
+        """Delete a finished shard (its index first: the store never sees half a shard)."""
+        (self.dir / f"{self.id}.json").unlink(missing_ok=True)
+        (self.dir / f"{self.id}{self.suffix}").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path):
+    """Hold an exclusive lock on ``folder/.build.lock`` while building: processes that build
+    one store at the same time (DDP ranks started together) take turns, and each one after the
+    first finds the clips built. Released by the OS when a process dies. Where the file system
+    has no locks (some network mounts), builds run unlocked: still correct (shards are atomic,
+    the newest copy of a clip wins), only the work may be done twice."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(folder / ".build.lock", "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _alive(pid: int) -> bool:

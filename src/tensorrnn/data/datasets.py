@@ -55,6 +55,7 @@ from tensorrnn import papers
 from tensorrnn.data.sampling import (
     ClipTooShortError, check_sampling, pad_indices, sample_indices, scale_pixels,
 )
+from tensorrnn.data.store import STORES, jpeg_round_trip, open_store
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, check_size, probe, read_frames
 
 #: File extensions read as video.
@@ -110,8 +111,14 @@ class VideoClipDataset(Dataset):
         scaling: ``"center"`` (x - 128), ``"unit"`` (x/128 - 1), ``"standard"``, ``"none"``.
         pad: clips shorter than ``num_frames``: ``"front"`` zeros, ``"repeat"``, ``"reject"``
             (dropped at construction, or ``ClipTooShortError`` when counts are unknown).
-        cache_dir: decode every clip once into a frame cache there (see
-            :mod:`tensorrnn.data.cache`); ignored for ``.npy`` features.
+        cache_dir: decode every clip once into a clip store there (see
+            :mod:`tensorrnn.data.store`); ignored for ``.npy`` features.
+        store: the store's encoding: ``"jpeg"`` (frames as JPEGs, about 1/10 of the raw size,
+            only sampled frames decoded) or ``"raw"`` (uint8 frames, exact, memory-mapped).
+        quality: JPEG quality of the ``"jpeg"`` store (1..100).
+        as_stored: without a store (``cache_dir=None``), give the frames the ``store`` would
+            give: a JPEG round trip at ``quality`` for ``"jpeg"`` (``tensorrnn predict`` sees
+            what training saw).
         max_bad_fraction: largest tolerated share of bad clips.
         seed: ``None``: random frames from torch's global generator (DataLoader seeds it per
             worker and epoch); an int: frames depend only on (seed, epoch, index), see
@@ -141,8 +148,14 @@ class VideoClipDataset(Dataset):
                  features: bool = False, build_workers: int = 0, progress: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, max_video_frames: int = DEFAULT_MAX_FRAMES,
                  official: Sequence[str] | None = None, missing: Sequence[str] = (),
-                 views: int = 0, augment=None) -> None:
+                 views: int = 0, augment=None, store: str = "jpeg", quality: int = 90,
+                 as_stored: bool = False) -> None:
         check_sampling(sampling, pad, scaling, num_frames, stride)
+        if store not in STORES:
+            raise ValueError(f"store={store!r}: expected one of {', '.join(map(repr, STORES))}")
+        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+            raise ValueError(f"quality={quality!r}: expected a JPEG quality, an integer in 1..100")
+        self.store, self.quality, self.as_stored = store, int(quality), bool(as_stored)
         if not isinstance(views, (int, np.integer)) or views < 0:
             raise ValueError(f"views={views!r}: expected an integer >= 0 (0: no view axis)")
         self.views = int(views)
@@ -295,7 +308,10 @@ class VideoClipDataset(Dataset):
         """The samples of ``views`` of sample ``index`` from a clip of ``count`` frames whose
         frames ``read(indices)`` returns (uint8 ``(n, H, W, 3)``, or ``(n, F)`` features): frame
         choice, augmentation, padding and scaling as for a file (``tensorrnn predict --timeline``
-        reads the frames of a window from its buffer this way)."""
+        reads the frames of a window from its buffer this way). With ``as_stored`` the frames read
+        straight from a video go through the JPEG store's round trip first, as in training."""
+        if self.as_stored and self.store == "jpeg" and self._cache is None and not self.features:
+            direct, read = read, lambda idx: jpeg_round_trip(direct(idx), self.quality)  # noqa: E731
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
         frames = read(union)  # (n, H, W, 3) uint8, or (n, F) features
@@ -360,11 +376,10 @@ class VideoClipDataset(Dataset):
         return bad
 
     def _check_by_cache(self, cache_dir, build_workers: int, progress: bool) -> dict[int, str]:
-        from tensorrnn.data.cache import FrameCache
-
         if self.size is None:
             raise ValueError("cache_dir needs a fixed size=(width, height); got size=None")
-        self._cache = FrameCache(cache_dir, self.root, self.size, self.name, self.max_pixels, self.max_video_frames)
+        self._cache = open_store(self.store, cache_dir, self.root, self.size, self.name, self.quality,
+                                 self.max_pixels, self.max_video_frames)
         paths = list(dict.fromkeys(c.path for c in self.clips))  # a file holding several clips is decoded once
         summary = self._cache.build(paths, workers=build_workers, progress=progress)
         bad = {}

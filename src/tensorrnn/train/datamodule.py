@@ -54,7 +54,8 @@ def _check_dataset(dataset: str, split: str, options: dict[str, Any]) -> str:
         raise ValueError(f"data.split={split!r}: expected one of {', '.join(map(repr, PROTOCOLS))}")
     # dataset keywords this module sets (dataset_kwargs), and those the dataset class sets itself
     reserved = {key: f"data.{key}" for key in ("num_frames", "size", "stride", "pad", "scaling", "cache_dir",
-                                               "features", "root", "annotations", "classes_file")}
+                                               "features", "root", "annotations", "classes_file", "store")}
+    reserved["quality"] = "data.jpeg_quality"
     reserved.update(sampling="data.sampling / data.eval_sampling",
                     seed="data.eval_seed (evaluation) and seed_everything (training)",
                     **{key: f"the {name} dataset itself" for key in ("clips", "classes", "multilabel", "official",
@@ -131,7 +132,12 @@ class VideoDataModule(L.LightningDataModule):
             direction).
         features: read per-frame feature arrays (one ``.npy`` of shape ``(T, F)`` per clip)
             instead of decoding video.
-        cache_dir: decode-once frame cache (see ``tensorrnn prepare``).
+        cache_dir: the folder of the clip stores, every clip decoded once (see ``tensorrnn
+            prepare``): ``auto`` (the default) ``$XDG_CACHE_HOME/tensorrnn`` or
+            ``~/.cache/tensorrnn``; ``none`` (or null) decodes video at every access.
+        store: ``jpeg`` (frames as JPEGs, about 1/10 of ``raw``; only the sampled frames are
+            decoded) or ``raw`` (uint8 frames, exact).
+        jpeg_quality: JPEG quality of the ``jpeg`` store, 1..100.
         split_seed: seed of the random split protocols (``None``: the protocol's own, e.g.
             11111986 for ``tt_rnn``).
         eval_seed: seed of the evaluation clips' frame choice.
@@ -178,7 +184,9 @@ class VideoDataModule(L.LightningDataModule):
         contrast: float = 0.2,
         flip: float = 0.0,
         features: bool = False,
-        cache_dir: Optional[str] = None,
+        cache_dir: Optional[str] = "auto",
+        store: str = "jpeg",
+        jpeg_quality: int = 90,
         split_seed: Optional[int] = None,
         eval_seed: int = 0,
         val_split: str = "auto",
@@ -194,8 +202,15 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.root=None: expected the {dataset} folder (--data.root DIR)")
         if not Path(root).is_dir():
             raise FileNotFoundError(f"data.root={root!r}: no such directory; expected the {dataset} folder")
-        if cache_dir is not None and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
-            raise NotADirectoryError(f"data.cache_dir={cache_dir!r}: exists and is not a directory")
+        from tensorrnn.data.store import STORES, resolve_cache_dir
+
+        folder = resolve_cache_dir(cache_dir)
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"data.cache_dir={cache_dir!r}: {str(folder)!r} exists and is not a directory")
+        if store not in STORES:
+            raise ValueError(f"data.store={store!r}: expected one of {', '.join(map(repr, STORES))}")
+        if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
+            raise ValueError(f"data.jpeg_quality={jpeg_quality!r}: expected an integer in 1..100")
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
                                  ("num_frames", num_frames, 1), ("fold", fold, 0), ("num_folds", num_folds, 2),
                                  ("eval_views", eval_views, 1)):
@@ -226,12 +241,16 @@ class VideoDataModule(L.LightningDataModule):
 
     def dataset_kwargs(self, sampling: str | None = None) -> dict[str, Any]:
         """Keyword arguments of ``tensorrnn.data.build_dataset`` for these options."""
+        from tensorrnn.data.store import resolve_cache_dir
+
         hp = self.hparams
+        cache_dir = resolve_cache_dir(hp.cache_dir)
         # seed=None: training frames come from torch's global generator, which Lightning's
         # seed_everything seeds and the DataLoader re-seeds per worker and per epoch.
         kwargs = dict(num_frames=hp.num_frames, size=tuple(hp.size), sampling=sampling or hp.sampling,
-                      stride=hp.stride, pad=hp.pad, scaling=hp.scaling, cache_dir=hp.cache_dir,
-                      features=hp.features, seed=None)
+                      stride=hp.stride, pad=hp.pad, scaling=hp.scaling,
+                      cache_dir=None if cache_dir is None else str(cache_dir), features=hp.features, seed=None,
+                      store=hp.store, quality=hp.jpeg_quality)
         if hp.split == "official" and _accepts(hp.dataset, "subset"):  # every clip, with its official role
             kwargs["subset"] = "all"
             if hp.dataset in THREE_OFFICIAL_SPLITS:

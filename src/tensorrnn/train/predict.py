@@ -89,11 +89,17 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, 
 
 def clip_options(data: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of ``VideoClipDataset`` that decode and sample like the test clips."""
-    return dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
-                sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
-                pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
-                features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
-                views=int(data.get("eval_views", 1)), validate=False, progress=False)
+    from tensorrnn.data.store import resolve_cache_dir
+
+    options = dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
+                   sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
+                   pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
+                   features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
+                   views=int(data.get("eval_views", 1)), validate=False, progress=False)
+    if data.get("store", "raw") == "jpeg" and resolve_cache_dir(data.get("cache_dir")) is not None:
+        # trained and evaluated on the JPEG store's frames: predict on the same
+        options.update(store="jpeg", quality=int(data.get("jpeg_quality", 90)), as_stored=True)
+    return options
 
 
 def clip_loader(data: dict[str, Any], classes: list[str]):

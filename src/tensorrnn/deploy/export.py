@@ -175,6 +175,15 @@ def _reason(err: BaseException) -> str:
     return f"{type(cause).__name__}: {text[:200]}"
 
 
+def clip_dims(model) -> tuple:
+    """The dynamic dimensions of a clip graph: batch (1 or more) and time (2 or more frames with
+    ``frame_diff``), both bounded by :data:`~tensorrnn.deploy.graphs.MAX_SIZE`."""
+    from tensorrnn.deploy.graphs import MAX_SIZE
+
+    return (torch.export.Dim("batch", min=1, max=MAX_SIZE),
+            torch.export.Dim("time", min=2 if model.hparams.frame_diff else 1, max=MAX_SIZE))
+
+
 def _trace(graph: torch.nn.Module, example: tuple, dynamic_shapes, fmt: str, names: tuple[list, list]):
     """Export ``graph``: an ONNX ``ModelProto`` or an ``ExportedProgram``; a one-line
     :class:`ExportError` naming the layer when the exporter fails."""
@@ -316,7 +325,7 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
             clip_graph = ClipGraph(model, scaling)
             with torch.no_grad():
                 reference = clip_graph(frames)                                     # (N, C)
-            batch, time_ = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=2 if model.hparams.frame_diff else 1)
+            batch, time_ = clip_dims(model)
             example = torch.zeros(2, max(3, frames.shape[1]), height, width, 3, dtype=torch.uint8)
             t0 = time.perf_counter()
             graphs = [("clip", out, _trace(clip_graph, (example,), ({0: batch, 1: time_},), fmt,

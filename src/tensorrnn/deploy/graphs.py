@@ -54,6 +54,9 @@ def state_names(model) -> list[str]:
 
 #: Batch rows the contraction planners plan for while a graph is traced (its batch is symbolic).
 TRACE_BATCH = 8
+#: Largest batch and number of frames the graphs are exported for (a bound the tracer can use
+#: to prove that a block-term sweep is one chunk for every size).
+MAX_SIZE = 1 << 20
 
 
 @contextmanager
@@ -64,7 +67,7 @@ def _plans_for_tracing() -> Iterator[None]:
     the number of rows and cache it by that number, and the block-term sweep walks the batch
     in chunks: neither can take a symbolic size. While tracing, the planners get
     :data:`TRACE_BATCH` rows (the order changes the cost, never the result) and a block-term
-    plan one chunk of any size, so the graph is one contraction for every batch.
+    plan one chunk of any size (the graphs' dimensions are bounded by :data:`MAX_SIZE`), so the graph is one contraction for every batch.
     """
     import dataclasses
     import sys
@@ -82,7 +85,7 @@ def _plans_for_tracing() -> Iterator[None]:
     def plan_bt(ms, ns, ranks, batch):
         if not traced(batch):
             return bt(ms, ns, ranks, batch)
-        return dataclasses.replace(bt(ms, ns, ranks, TRACE_BATCH), chunk=sys.maxsize)
+        return dataclasses.replace(bt(ms, ns, ranks, TRACE_BATCH), chunk=sys.maxsize)   # one chunk
 
     plan.plan_chain, plan.plan_bt = plan_chain, plan_bt
     try:

@@ -156,8 +156,13 @@ def test_onnx_round_trip_every_format_dynamic_batch_and_time():
     assert float(expected.max() - expected.min()) > 0.05   # the outputs differ between clips and classes
 
 
-def _initializer_names(graph) -> set[str]:
-    return {i.name for i in graph.initializer}
+def _nodes(graph):
+    """Every node, those of subgraphs (the recurrence's Scan body) included."""
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _nodes(attribute.g)
 
 
 def test_cli_export_step_graph_int8_and_metadata(videos, tmp_path, capsys):
@@ -178,11 +183,12 @@ def test_cli_export_step_graph_int8_and_metadata(videos, tmp_path, capsys):
     assert json.loads(meta["class_names"]) == CLASSES and json.loads(meta["frame_size"]) == list(SIZE)
     assert meta["num_frames"] == "4" and meta["sampling"] == "segments" and meta["scaling"] == "unit"
     assert meta["graph"] == "clip" and meta["tensorrnn_version"]
-    # int8: every MatMul weight, the TT cores included, is quantised (no float MatMul on an initializer)
-    ops = [n.op_type for n in proto.graph.node]
-    assert ops.count("MatMulInteger") >= 2
-    floats = _initializer_names(proto.graph)
-    assert not [n for n in proto.graph.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in floats]
+    # int8: every MatMul weight, the TT cores and the recurrent matrix in the Scan body included,
+    # is quantised (no float MatMul / Gemm reads an initializer)
+    nodes = list(_nodes(proto.graph))
+    assert sum(n.op_type == "MatMulInteger" for n in nodes) >= 3 and any(n.op_type == "Scan" for n in nodes)
+    floats = {i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    assert not [n.name for n in nodes if n.op_type in ("MatMul", "Gemm") and set(n.input[:2]) & floats]
     int8 = [i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.INT8]
     core_elements = sum(c.numel() for c in model.net.rnn.input_proj.cores)
     assert sum(math.prod(i.dims) for i in int8) >= core_elements // 2

@@ -41,7 +41,7 @@ import torch
 from tensorrnn.errors import ArgumentParser, UsageError
 from tensorrnn.files import atomic_write_bytes
 
-__all__ = ["ExportError", "export", "verification_clips", "main"]
+__all__ = ["ExportError", "export", "trace", "quantize_int8", "verification_clips", "main"]
 
 FORMATS = ("onnx", "pt2")
 QUANTIZE = ("none", "int8")
@@ -206,6 +206,25 @@ def _trace(graph: torch.nn.Module, example: tuple, dynamic_shapes, fmt: str, nam
                           f"{_reason(err)} (--verbose for the exporter's full report)") from err
 
 
+def trace(model, scaling: str, size: tuple[int, int], fmt: str = "onnx", kind: str = "clip", num_frames: int = 6):
+    """Export one graph of ``model`` (in :func:`~tensorrnn.deploy.graphs.exportable` state):
+    ``kind="clip"`` (:class:`ClipGraph`, dynamic batch and time) or ``"step"``
+    (:class:`StepGraph`, dynamic batch), for frames of ``size = (width, height)``. Returns an
+    ONNX ``ModelProto`` (no metadata yet) or an ``ExportedProgram``."""
+    from tensorrnn.deploy.graphs import ClipGraph, StepGraph, state_names
+
+    width, height = size
+    batch, time_ = clip_dims(model)
+    example = torch.zeros(2, max(3, num_frames), height, width, 3, dtype=torch.uint8)
+    if kind == "clip":
+        return _trace(ClipGraph(model, scaling), (example,), ({0: batch, 1: time_},), fmt,
+                      (["frames"], ["probabilities"]))
+    names = state_names(model)
+    dims = ({0: batch}, tuple({0: batch} if n in ("previous_frame", "seen") else {1: batch} for n in names))
+    return _trace(StepGraph(model, scaling), (example[:, 0], *model.init_state(2)), dims, fmt,
+                  (["frame", *names], ["probabilities", *[f"{n}_out" for n in names]]))
+
+
 def _metadata(model, data: dict[str, Any], graph: str) -> dict[str, str]:
     from tensorrnn import __version__
     from tensorrnn.deploy.graphs import state_names
@@ -233,7 +252,7 @@ def _serialise(exported, fmt: str, metadata: dict[str, str]) -> bytes:
     return exported.SerializeToString()
 
 
-def _quantize(model_bytes: bytes) -> bytes:
+def quantize_int8(model_bytes: bytes) -> bytes:
     """onnxruntime's dynamic int8 quantisation of every ``MatMul`` / ``Gemm`` weight."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     import logging
@@ -244,7 +263,8 @@ def _quantize(model_bytes: bytes) -> bytes:
         level = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)   # its "consider pre-processing" notice
         try:
-            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+            # EnableSubgraph: also the recurrent weights, used inside the ONNX Scan of the clip graph
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8, extra_options={"EnableSubgraph": True})
         finally:
             logging.getLogger().setLevel(level)
         return dst.read_bytes()
@@ -312,7 +332,7 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
     out = check_writable(out)
     step_out = check_writable(step_path(out)) if step else None
     model, data = _load(ckpt_path)
-    from tensorrnn.deploy.graphs import ClipGraph, StepGraph, exportable, state_names
+    from tensorrnn.deploy.graphs import ClipGraph, exportable
 
     classes = list(model.hparams.class_names or [str(i) for i in range(model.hparams.num_classes)])
     frames, source = verification_clips(data, classes, clips, num_clips)       # (N, T, H, W, 3) uint8
@@ -322,21 +342,12 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
     written: list[Path] = []
     try:
         with exportable(model):
-            clip_graph = ClipGraph(model, scaling)
             with torch.no_grad():
-                reference = clip_graph(frames)                                     # (N, C)
-            batch, time_ = clip_dims(model)
-            example = torch.zeros(2, max(3, frames.shape[1]), height, width, 3, dtype=torch.uint8)
+                reference = ClipGraph(model, scaling)(frames)                      # (N, C)
             t0 = time.perf_counter()
-            graphs = [("clip", out, _trace(clip_graph, (example,), ({0: batch, 1: time_},), fmt,
-                                           (["frames"], ["probabilities"])))]
+            graphs = [("clip", out, trace(model, scaling, (width, height), fmt, "clip", frames.shape[1]))]
             if step:
-                step_graph = StepGraph(model, scaling)
-                state = model.init_state(2)
-                names = state_names(model)
-                dims = ({0: batch}, tuple({0: batch} if n in ("previous_frame", "seen") else {1: batch} for n in names))
-                graphs.append(("step", step_out, _trace(step_graph, (example[:, 0], *state), dims, fmt,
-                                                        (["frame", *names], ["probabilities", *[f"{n}_out" for n in names]]))))
+                graphs.append(("step", step_out, trace(model, scaling, (width, height), fmt, "step")))
             report["export_seconds"] = round(time.perf_counter() - t0, 2)
         for kind, path, exported in graphs:
             blob = _serialise(exported, fmt, _metadata(model, data, kind))
@@ -351,7 +362,7 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
                                   f"(expected <= {atol:g}), top-1 agreement {check['top1_agreement']:.1%} "
                                   f"(expected 100%) on {source}; nothing written")
             if quantize == "int8":
-                blob_q = _quantize(blob)
+                blob_q = quantize_int8(blob)
                 quantized = _Runner(blob_q, fmt)
                 got = quantized(frames)[0] if kind == "clip" else _run_steps(quantized, model, frames)
                 check_q = _compare(got, reference)

@@ -135,6 +135,10 @@ class _Several(torch.nn.Module):
 def test_onnx_round_trip_every_format_dynamic_batch_and_time():
     configs = [(arch, f) for arch in ("gru", "lstm") for f in FORMATS]
     models = [build(arch, f, seed=i) for i, (arch, f) in enumerate(configs)]
+    # and the recurrence's other paths: stacked layers without frame differences, both directions
+    configs += [("lstm-2-layers", "tr"), ("gru-bidirectional", "tt")]
+    models += [build("lstm", "tr", seed=8, frame_diff=False, rnn_options={"num_layers": 2}),
+               build("gru", "tt", seed=9, rnn_options={"bidirectional": True, "reset_after": False})]
     with contextlib.ExitStack() as stack:
         for m in models:
             stack.enter_context(exportable(m))

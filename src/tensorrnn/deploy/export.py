@@ -19,7 +19,8 @@ checkpoint's dataset when its folder is reachable, else the files given with ``-
 evaluation clips (one view), as uint8.
 
 ONNX metadata (``metadata_props``; ``pt2``: the extra file ``tensorrnn.json``): ``class_names``
-(JSON), ``frame_size`` (``[width, height]``), ``num_frames``, ``sampling``, ``scaling``,
+(JSON), ``frame_size`` (``[width, height]``), ``num_frames``, ``sampling`` and ``views`` (of
+evaluation: the graph scores one view, an application averages the views' probabilities), ``scaling``,
 ``frame_diff``, ``multilabel``, ``graph`` (``clip`` or ``step``), ``state`` (the step graph's
 state names, JSON), ``tensorrnn_version``, ``model``.
 """
@@ -234,6 +235,7 @@ def _metadata(model, data: dict[str, Any], graph: str) -> dict[str, str]:
     classes = list(hp.class_names or [str(i) for i in range(hp.num_classes)])
     return {"class_names": json.dumps(classes), "frame_size": json.dumps(list(data.get("size", []))),
             "num_frames": str(data.get("num_frames")), "sampling": str(data.get("eval_sampling")),
+            "views": str(data.get("eval_views", 1)),
             "scaling": str(data.get("scaling")), "frame_diff": json.dumps(bool(hp.frame_diff)),
             "multilabel": json.dumps(bool(hp.multilabel)), "graph": graph,
             "state": json.dumps(state_names(model) if graph == "step" else []),
@@ -332,7 +334,7 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
     out = check_writable(out)
     step_out = check_writable(step_path(out)) if step else None
     model, data = _load(ckpt_path)
-    from tensorrnn.deploy.graphs import ClipGraph, exportable
+    from tensorrnn.deploy.graphs import exportable, scale_frames
 
     classes = list(model.hparams.class_names or [str(i) for i in range(model.hparams.num_classes)])
     frames, source = verification_clips(data, classes, clips, num_clips)       # (N, T, H, W, 3) uint8
@@ -342,8 +344,8 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
     written: list[Path] = []
     try:
         with exportable(model):
-            with torch.no_grad():
-                reference = ClipGraph(model, scaling)(frames)                      # (N, C)
+            with torch.no_grad():   # the library's own forward, not the wrapper that is exported
+                reference = model.probabilities(model(scale_frames(frames, scaling)))   # (N, C)
             t0 = time.perf_counter()
             graphs = [("clip", out, trace(model, scaling, (width, height), fmt, "clip", frames.shape[1]))]
             if step:

@@ -308,3 +308,17 @@ def test_exporter_failure_names_the_layer(videos, tmp_path, monkeypatch):
     message = str(info.value)
     assert "in layer net.head" in message and "--verbose" in message and "\n" not in message
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int8_reports_the_accuracy_change_on_labelled_clips(videos, tmp_path):
+    model = build("lstm", "tt", seed=5)
+    ckpt = save_checkpoint(model, videos, tmp_path / "m.ckpt")
+    lines = []
+    report = ex.export(str(ckpt), tmp_path / "m.onnx", quantize="int8", num_clips=3, log=lines.append)
+    int8 = report["files"]["clip"]["int8"]
+    frames, targets, _ = ex.verification_clips(torch.load(ckpt, weights_only=True)["datamodule_hyper_parameters"],
+                                               CLASSES, count=3)
+    expected = float((reference(model, frames).argmax(-1) == targets).double().mean())
+    assert int8["accuracy_fp32"] == expected and 0.0 <= int8["accuracy_int8"] <= 1.0
+    assert any("accuracy on 3 labelled clips" in line for line in lines)
+    assert report["files"]["clip"]["bytes"] < report["files"]["clip"]["fp32_bytes"]

@@ -120,10 +120,11 @@ def _uint8(frames: torch.Tensor) -> torch.Tensor:
 
 
 def verification_clips(data: dict[str, Any], classes: list[str], clips: list[str] | None = None,
-                       count: int = NUM_CLIPS) -> tuple[torch.Tensor, str]:
-    """uint8 clips ``(N, T, H, W, 3)`` sampled like the evaluation clips (one view), and where
-    they came from: the ``clips`` files if given, else up to ``count`` held-out clips of the
-    checkpoint's dataset (evenly spread over its test split)."""
+                       count: int = NUM_CLIPS) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """uint8 clips ``(N, T, H, W, 3)`` sampled like the evaluation clips (one view), their
+    labels (the dataset's clips; None for ``clips`` files) and where they came from: the
+    ``clips`` files if given, else up to ``count`` held-out clips of the checkpoint's dataset
+    (evenly spread over its test split)."""
     options = {k: v for k, v in data.items() if not k.startswith("_")}
     options["scaling"] = "none"    # pixel values as floats: exactly the uint8 frames
     if clips:
@@ -131,7 +132,7 @@ def verification_clips(data: dict[str, Any], classes: list[str], clips: list[str
 
         load = clip_loader(dict(options, eval_views=1), classes)
         frames = [load(Path(p))[0] for p in clips]                     # each (T, H, W, 3)
-        return _uint8(torch.stack(frames)), f"{len(frames)} clips given with --clips"
+        return _uint8(torch.stack(frames)), None, f"{len(frames)} clips given with --clips"
     root = data.get("root")
     if not root or not Path(root).is_dir():
         raise FileNotFoundError(f"no clips to verify the export on: the checkpoint's data.root {root!r} is not "
@@ -146,8 +147,9 @@ def verification_clips(data: dict[str, Any], classes: list[str], clips: list[str
         test, where = list(range(len(module.full))), "dataset"
     picks = sorted({test[round(i)] for i in np.linspace(0, len(test) - 1, min(count, len(test)))})
     evaluation = module.eval_dataset(module.full, views=0)
-    frames = torch.stack([evaluation[i][0] for i in picks])
-    return _uint8(frames), f"{len(picks)} {where} clips of {data.get('dataset')} at {root}"
+    items = [evaluation[i] for i in picks]
+    frames, targets = torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+    return _uint8(frames), targets, f"{len(picks)} {where} clips of {data.get('dataset')} at {root}"
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -337,7 +339,7 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
     from tensorrnn.deploy.graphs import exportable, scale_frames
 
     classes = list(model.hparams.class_names or [str(i) for i in range(model.hparams.num_classes)])
-    frames, source = verification_clips(data, classes, clips, num_clips)       # (N, T, H, W, 3) uint8
+    frames, targets, source = verification_clips(data, classes, clips, num_clips)   # (N, T, H, W, 3) uint8
     scaling = data.get("scaling", "center")
     width, height = data.get("size", (frames.shape[3], frames.shape[2]))
     report: dict[str, Any] = {"format": fmt, "quantize": quantize, "clips": source, "files": {}}
@@ -371,6 +373,11 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
                 if not check_q["finite"]:
                     raise ExportError(f"{kind} graph after int8 quantisation gives non-finite probabilities; "
                                       "nothing written")
+                if targets is not None and targets.dim() == 1:   # single-label clips: the accuracy change
+                    check_q["accuracy_fp32"] = float((reference.argmax(-1) == targets).double().mean())
+                    check_q["accuracy_int8"] = float((got.argmax(-1) == targets).double().mean())
+                    log(f"{kind} graph accuracy on {len(targets)} labelled clips: fp32 {check_q['accuracy_fp32']:.1%}, "
+                        f"int8 {check_q['accuracy_int8']:.1%}")
                 entry.update(fp32_bytes=len(blob), bytes=len(blob_q), int8=check_q)
                 log(f"{kind} graph int8: {len(blob) / 1e6:.3f} MB -> {len(blob_q) / 1e6:.3f} MB "
                     f"({len(blob_q) / len(blob):.0%}); max |p - p_torch| = {check_q['max_abs_diff']:.2e}, "

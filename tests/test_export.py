@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -19,9 +21,6 @@ from tensorrnn.data.synthetic import write_video
 from tensorrnn.deploy import export as ex
 from tensorrnn.deploy.graphs import ClipGraph, exportable
 from tensorrnn.train.module import VideoClassifier
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
 
 CLASSES = ["a", "b", "c"]
 SIZE = (16, 12)                     # width, height

@@ -118,6 +118,69 @@ class SequenceClassifier(nn.Module):
     def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
         return self.head(self.dropout(self.features(x, lengths)))   # (B, classes)
 
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Class probabilities of logits: softmax, or with ``multilabel`` independent sigmoids."""
+        return torch.sigmoid(logits) if self.multilabel else logits.softmax(-1)
+
+    # --- online use: one frame at a time ------------------------------------------------------
+
+    @property
+    def _is_lstm(self) -> bool:
+        return str(getattr(self.rnn, "mode", "")).lower() == "lstm"   # ours: "lstm"; torch: "LSTM"
+
+    def init_state(self, batch_size: int) -> tuple[Tensor, ...]:
+        """The recurrent state before the first frame: zeros, ``(h,)`` or for an LSTM ``(h, c)``,
+        each ``(num_layers, batch_size, hidden_size)``.
+
+        A bidirectional network reads the future too, so it has no per-frame step
+        (``ValueError``).
+        """
+        if self.rnn.bidirectional:
+            raise ValueError("rnn.bidirectional=True: a bidirectional network reads the whole sequence; "
+                             "the per-frame step needs a unidirectional one")
+        if isinstance(batch_size, bool) or (isinstance(batch_size, int) and batch_size < 1) or \
+                not isinstance(batch_size, (int, torch.SymInt)):   # SymInt: a traced batch size
+            raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
+        ref = self.head.weight
+        shape = (self.rnn.num_layers, batch_size, self.rnn.hidden_size)
+        return tuple(ref.new_zeros(shape) for _ in range(2 if self._is_lstm else 1))
+
+    def advance(self, frame: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """The state after one more frame ``(B, *frame)``: the network's ``forward`` on a
+        one-step sequence from ``state``."""
+        x = flatten_frames(frame.unsqueeze(1), self.rnn.input_size)   # (B, 1, F)
+        _, hx = self.rnn(x, tuple(state) if self._is_lstm else state[0])
+        return tuple(hx) if isinstance(hx, (tuple, list)) else (hx,)
+
+    def readout(self, state: tuple[Tensor, ...]) -> Tensor:
+        """Class probabilities ``(B, num_classes)`` read from a state (the top layer's ``h``)."""
+        return self.probabilities(self.head(self.dropout(state[0][-1])))
+
+    def step(self, frame: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """One frame of a sequence: ``probs, state = model.step(frame, state)``.
+
+        Starting from :meth:`init_state` and stepping through the frames ``x[:, 0], x[:, 1],
+        ...`` gives after frame ``t`` the probabilities of ``forward(x[:, :t + 1])`` (softmax or,
+        multi-label, sigmoid), with memory that does not grow with the sequence.
+
+        Shape:
+            - frame: ``(B, *frame)`` with ``prod(frame) == in_features``.
+            - state: as :meth:`init_state`.
+            - output: probabilities ``(B, num_classes)`` and the new state.
+
+        Examples::
+
+            >>> from tensorrnn.nn import TTGRU
+            >>> model = SequenceClassifier(TTGRU((4, 5, 3), (2, 2, 2), rank=2), num_classes=11).eval()
+            >>> state = model.init_state(2)
+            >>> for frame in torch.randn(6, 2, 4, 5, 3):
+            ...     probs, state = model.step(frame, state)
+            >>> probs.shape
+            torch.Size([2, 11])
+        """
+        state = self.advance(frame, state)
+        return self.readout(state), state
+
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         """Cross-entropy (class indices) or, with ``multilabel``, BCE-with-logits (multi-hot)."""
         return _loss(logits, target, self.multilabel)

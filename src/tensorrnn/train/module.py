@@ -315,6 +315,58 @@ class VideoClassifier(L.LightningModule):
         probs = self.probabilities(self(views.flatten(0, 1))).view(B, K, -1)   # (B, K, C)
         return probs.mean(1), probs
 
+    # --- online use: one frame at a time ---------------------------------------------------------
+
+    def init_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The state before the first frame of ``batch_size`` streams.
+
+        The network's recurrent state (:meth:`SequenceClassifier.init_state`: ``(h,)`` or
+        ``(h, c)``), preceded with ``frame_diff`` by the previous frame ``(B, in_features)``
+        (flattened) and ``seen`` ``(B,)``: 1 once a stream has had a frame (its first frame only
+        sets the previous frame: ``T`` frames make ``T - 1`` steps). A ``ValueError`` for the
+        TT-MLP and bidirectional networks, which have no per-frame step.
+        """
+        if self.hparams.arch == "mlp":
+            raise ValueError("model.arch='mlp': the TT-MLP pools over the whole clip; the per-frame step needs "
+                             "a recurrent model (rnn, gru or lstm)")
+        state = self.net.init_state(batch_size)
+        if not self.hparams.frame_diff:
+            return state
+        ref = state[0]
+        return (ref.new_zeros(batch_size, self.in_features), ref.new_zeros(batch_size), *state)
+
+    def step(self, frame: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """One frame of a stream: ``probs, state = model.step(frame, state)``.
+
+        ``frame`` is one time step of what :meth:`forward` takes (scaled pixels ``(B, H, W, 3)``,
+        or features ``(B, F)``); frame differences and input normalisation are applied here as
+        in :meth:`forward`. After frames ``x[:, 0..t]`` the probabilities are those of
+        ``forward(x[:, :t + 1])`` (softmax, or sigmoid for multi-label models); with
+        ``frame_diff`` the first frame gives the probabilities of the initial state, since a
+        clip of one frame has no difference. Memory does not grow with the stream.
+
+        Examples:
+            >>> model = VideoClassifier("gru", "tt", [8, 12, 24], [2, 2, 2], rank=2, num_classes=3).eval()
+            >>> state = model.init_state(2)
+            >>> for frame in torch.randn(6, 2, 24, 32, 3):
+            ...     probs, state = model.step(frame, state)
+            >>> probs.shape
+            torch.Size([2, 3])
+        """
+        net = self.net
+        if not self.hparams.frame_diff:
+            state = net.advance(self.input_norm(frame), state)
+            return net.readout(state), state
+        previous, seen, rnn_state = state[0], state[1], tuple(state[2:])
+        B = frame.shape[0]
+        diff = frame - previous.view(frame.shape)                 # (B, *frame)
+        stepped = net.advance(self.input_norm(diff), rnn_state)   # each (L, B, H)
+        # branch-free (exportable): a stream's first frame keeps the initial state
+        started = seen.view(1, B, 1) > 0
+        rnn_state = tuple(torch.where(started, new, old) for new, old in zip(stepped, rnn_state))
+        previous = frame.reshape(B, -1).to(previous.dtype)
+        return net.readout(rnn_state), (previous, torch.ones_like(seen), *rnn_state)
+
     # --- input normalisation ------------------------------------------------------------------
 
     def fit_input_normalization(self, batches) -> None:

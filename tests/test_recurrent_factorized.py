@@ -311,7 +311,7 @@ def test_whole_model_roles_of_the_ucf11_tt_gru():
 
 def test_params_whole_model_table_and_the_readme():
     rows = {r["model"]: r for r in params.whole_model_rows()}
-    for name in ("TT-GRU full", "TT-LSTM full", "TR-LSTM full", "BT-LSTM full"):
+    for name in ("TT-GRU full", "TT-LSTM full", "TR-LSTM full", "BT-LSTM full", "HT-LSTM full"):
         assert rows[name]["total"] <= 10_000, name
     for name, gates in (("TT-GRU", 3), ("TT-LSTM", 4)):
         for suffix, fac in (("", False), (" full", True)):

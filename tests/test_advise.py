@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,6 +87,16 @@ def test_the_best_is_the_largest_within_the_budget(fmt):
         assert best in everything
 
 
+def test_min_rank_leaves_out_the_lower_ranks():
+    # a small budget buys the largest modes at rank 1 (a Kronecker product) unless told otherwise
+    assert advise.advise(UCF11_FEATURES, 256, 4, params=1_725, formats=["tt"])["best"]["tt"].rank == 1
+    best = advise.advise(UCF11_FEATURES, 256, 4, params=1_725, min_rank=3)["best"]
+    nominal = {fmt: c.rank if isinstance(c.rank, int) else min(c.rank) for fmt, c in best.items()}
+    assert min(nominal.values()) >= 3 and best["tr"].rank == TR_RANK
+    everything = advise.candidates("tt", UCF11_FEATURES, 256, 4, min_rank=3)
+    assert best["tt"].params == max(c.params for c in everything if c.params <= 1_725)
+
+
 def test_a_budget_too_small_names_the_smallest_that_works(capsys):
     per_format = {fmt: min(c.params for c in advise.candidates(fmt, UCF11_FEATURES, 256, 3)) for fmt in advise.FORMATS}
     smallest = min(per_format.values())
@@ -142,3 +153,11 @@ def test_bad_input_is_one_line(argv, match, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert re.search(match, err), err
+
+
+@pytest.mark.parametrize("arch, budget", [("gru", "3232"), ("lstm", "1725")])
+def test_the_readme_shows_this_commands_output(arch, budget, capsys):
+    argv = ["advise", "--frame", "160x120x3", "--hidden", "256", "--arch", arch, "--params", budget, "--no-time"]
+    assert cli.main(argv) == 0
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"$ tensorrnn {' '.join(argv)}\n{capsys.readouterr().out}" in readme

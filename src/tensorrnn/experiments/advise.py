@@ -92,7 +92,7 @@ class Candidate:
         rank = self.rank
         if not isinstance(rank, int):
             rank = f"R_0={rank[0]}, others {rank[1]}" if len(set(rank[1:])) == 1 else "-".join(map(str, rank))
-        blocks = f", {self.blocks} blocks" if self.factorization == "bt" else ""
+        blocks = f", {self.blocks} block{'s' * (self.blocks > 1)}" if self.factorization == "bt" else ""
         return f"{_x(self.in_shape)} -> {_x(self.out_shape)}, rank {rank}{blocks}"
 
 
@@ -152,12 +152,13 @@ def count(factorization: str, in_shape, out_shape, ranks, blocks: int = 1) -> tu
 
 def candidates(factorization: str, in_features: int, hidden_size: int, gates: int = 1, *,
                budget: int | None = None, budget_kind: str = "params", in_shape=None,
-               hidden_shape=None) -> list[Candidate]:
+               hidden_shape=None, min_rank: int = 1) -> list[Candidate]:
     """Every candidate of one format; with ``budget``, only those within it (``budget_kind``:
     ``"params"`` or ``"macs"``), plus, per shape and rank family, the cheapest one above it.
 
-    The ranks of one shape pair are tried upwards and stop at the first candidate over the
-    budget (parameters and multiply-adds grow with the rank) or when clipping stops them growing.
+    The ranks of one shape pair are tried upwards from ``min_rank`` and stop at the first
+    candidate over the budget (parameters and multiply-adds grow with the rank) or when clipping
+    stops them growing.
     """
     if factorization not in FORMATS:
         raise ValueError(f"factorization={factorization!r}: expected one of {', '.join(map(repr, FORMATS))}")
@@ -173,7 +174,7 @@ def candidates(factorization: str, in_features: int, hidden_size: int, gates: in
         # one family per rank option (TR: closing rank r or 2r; BT: the number of blocks)
         done: set[int] = set()
         previous: dict[int, tuple[int, ...]] = {}
-        for rank in range(1, MAX_RANK + 1):
+        for rank in range(min_rank, max(MAX_RANK, min_rank) + 1):
             for family, (arg, ranks, blocks) in enumerate(_rank_options(factorization, i_shape, o_shape, rank)):
                 if family in done:
                     continue
@@ -200,8 +201,9 @@ def _preference(c: Candidate):
 
 def advise(in_features: int, hidden_size: int, gates: int = 1, *, params: int | None = None,
            macs: int | None = None, formats: Sequence[str] = FORMATS, in_shape=None,
-           hidden_shape=None) -> dict:
-    """The best candidate per format within a budget (exactly one of ``params`` and ``macs``).
+           hidden_shape=None, min_rank: int = 1) -> dict:
+    """The best candidate per format within a budget (exactly one of ``params`` and ``macs``), of
+    rank ``min_rank`` or more (the nominal rank: clipping may lower some bonds).
 
     Returns ``{"best": {format: Candidate}, "smallest": {format: Candidate}}``: ``smallest`` is,
     for every format with no candidate within the budget, its cheapest candidate (the smallest
@@ -224,6 +226,7 @@ def advise(in_features: int, hidden_size: int, gates: int = 1, *, params: int | 
         raise ValueError(f"params={params}, macs={macs}: expected exactly one budget")
     kind, budget = ("params", params) if params is not None else ("macs", macs)
     budget = check_positive_int(kind, budget)
+    min_rank = check_positive_int("min_rank", min_rank)
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"formats={list(formats)}: {fmt!r} is not one of {', '.join(map(repr, FORMATS))}")
@@ -234,7 +237,7 @@ def advise(in_features: int, hidden_size: int, gates: int = 1, *, params: int | 
     best, smallest = {}, {}
     for fmt in formats:
         found = candidates(fmt, in_features, hidden_size, gates, budget=budget, budget_kind=kind,
-                           in_shape=in_shape, hidden_shape=hidden_shape)
+                           in_shape=in_shape, hidden_shape=hidden_shape, min_rank=min_rank)
         if not found:
             raise ValueError(f"in_shape={in_shape}, hidden_shape={hidden_shape}: no {fmt} candidate "
                              f"(a {fmt} map needs as many input modes as hidden modes)")
@@ -299,7 +302,7 @@ def _count(name: str, text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="tensorrnn advise", description=__doc__.split("\n\n")[0].replace("``", ""),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=__doc__.split("Examples::")[1].rstrip(), formatter_class=argparse.RawDescriptionHelpFormatter)
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--in-features", type=int, help="input features per frame")
     size.add_argument("--frame", help="frame size WxHxC, e.g. 160x120x3 (= 57,600 features)")
@@ -311,6 +314,8 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--params", help="budget: weights of the input map (no bias)")
     budget.add_argument("--macs", help="budget: multiply-adds per frame of the input map")
     p.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="formats to advise on")
+    p.add_argument("--min-rank", type=int, default=1,
+                   help="smallest rank to consider (default: 1; a small budget otherwise buys large modes at rank 1)")
     p.add_argument("--in-shape", help="use only these input modes, e.g. 8x20x20x18")
     p.add_argument("--hidden-shape", help="use only these hidden modes, e.g. 4x4x4x4")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to time (default: cpu)")
@@ -333,7 +338,7 @@ def report(args: argparse.Namespace) -> dict:
         raise UsageError(f"--gates {args.gates}: --arch {args.arch} has {papers.NUM_GATES[args.arch]} gates")
     if gates < 1:
         raise UsageError(f"--gates {gates}: expected a positive int")
-    for name, value in (("--batch", args.batch), ("--repeats", args.repeats)):
+    for name, value in (("--batch", args.batch), ("--repeats", args.repeats), ("--min-rank", args.min_rank)):
         if value < 1:
             raise UsageError(f"{name} {value}: expected a positive int")
     if args.device == "cuda" and not args.no_time and not torch.cuda.is_available():
@@ -343,7 +348,7 @@ def report(args: argparse.Namespace) -> dict:
     in_shape = _modes("--in-shape", args.in_shape) if args.in_shape else None
     hidden_shape = _modes("--hidden-shape", args.hidden_shape) if args.hidden_shape else None
     result = advise(in_features, args.hidden, gates, formats=args.formats, in_shape=in_shape,
-                    hidden_shape=hidden_shape, **{kind: budget})
+                    hidden_shape=hidden_shape, min_rank=args.min_rank, **{kind: budget})
     dense = in_features * gates * args.hidden
     rows = []
     for fmt, c in result["best"].items():

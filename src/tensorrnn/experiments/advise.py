@@ -34,7 +34,6 @@ import argparse
 import json
 import math
 import re
-import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -259,8 +258,9 @@ def advise(in_features: int, hidden_size: int, gates: int = 1, *, params: int | 
 # --- timing ------------------------------------------------------------------------------------------
 
 def measure(candidate: Candidate, device: str = "cpu", batch: int = 16, repeats: int = 3) -> float:
-    """Median seconds of a forward + backward (weights' gradients) of the candidate's layer on
-    ``batch`` rows, after one warm-up call."""
+    """Seconds of a forward + backward (weights' gradients) of the candidate's layer on ``batch``
+    rows: the best of ``repeats`` calls after one warm-up call (the least disturbed by other work
+    on the machine, as ``timeit`` advises)."""
     torch.manual_seed(0)
     layer = factorized_linear(candidate.factorization, candidate.in_shape, candidate.out_shape,
                               rank=candidate.rank if isinstance(candidate.rank, int) else list(candidate.rank),
@@ -277,7 +277,7 @@ def measure(candidate: Candidate, device: str = "cpu", batch: int = 16, repeats:
         if i:                                            # the first call warms up (plans, allocator)
             times.append(time.perf_counter() - start)
         layer.zero_grad(set_to_none=True)
-    return statistics.median(times)
+    return min(times)
 
 
 # --- command line ------------------------------------------------------------------------------------
@@ -302,7 +302,8 @@ def _count(name: str, text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="tensorrnn advise", description=__doc__.split("\n\n")[0].replace("``", ""),
-                       epilog=__doc__.split("Examples::")[1].rstrip(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=__doc__.split("Examples::")[1].rstrip(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--in-features", type=int, help="input features per frame")
     size.add_argument("--frame", help="frame size WxHxC, e.g. 160x120x3 (= 57,600 features)")
@@ -320,7 +321,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-shape", help="use only these hidden modes, e.g. 4x4x4x4")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to time (default: cpu)")
     p.add_argument("--batch", type=int, default=16, help="rows (frames) of the timed batch (default: 16)")
-    p.add_argument("--repeats", type=int, default=3, help="timed forward + backward calls (default: 3)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed forward + backward calls, the best one reported (default: 3)")
     p.add_argument("--no-time", action="store_true", help="count only, do not time")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     return p
@@ -371,9 +373,12 @@ def format_report(data: dict) -> str:
     title = (f"Input map {data['in_features']:,} -> {data['gates']} x {data['hidden_size']:,} "
              f"(dense: {data['dense']['params']:,} weights), budget {data['budget']['value']:,} {kind}")
     timed = data["repeats"] is not None
+    if timed:
+        title += (f"; time: forward + backward on {data['batch']} rows ({data['device']}), "
+                  f"best of {data['repeats']}")
     headers = ["format", "configuration", "params", "MACs/frame", "compression"]
     if timed:
-        headers.append(f"fwd+bwd ms ({data['device']}, {data['batch']} rows)")
+        headers.append("fwd+bwd ms")
     headers.append("shapes from")
     body = []
     for row in data["best"]:

@@ -14,14 +14,18 @@ Candidates (counted by each format's ``*_num_params`` / ``*_macs``, nothing allo
   given with ``--in-shape`` / ``--hidden-shape``. TT, BT and HT pair shapes with the same number
   of modes; TR any two.
 - **ranks**: one rank for every bond (clipped where it cannot be useful, as the layers do),
-  1 up to the budget; TR also with the closing rank ``R_0`` doubled (the TR paper's choice:
-  ``R_0 = 10``, every other rank 5); BT with 1 to 4 blocks.
+  from ``--min-rank`` (1) up to the budget or :data:`MAX_RANK`; TR also with the closing rank
+  ``R_0`` doubled (the TR paper's choice: ``R_0 = 10``, every other rank 5); BT with 1 to 4 blocks.
 
 **The best** candidate of a format has the most parameters within the budget (the most
 capacity it buys); ties go to the largest rank, then to fewer multiply-adds, then to the papers'
-shapes, then to fewer modes. Given a paper's parameter count, the advisor returns that paper's shapes and ranks
-(``tests/test_advise.py``): they are among the candidates and spend the budget exactly. A budget
-of multiply-adds keeps the candidates whose planned contraction (the one the layer runs) fits.
+shapes, then to fewer modes. Given a paper's parameter count, the advisor returns that paper's
+shapes and ranks (``tests/test_advise.py``): they are among the candidates and spend the budget
+exactly (for the YouTube TT-GRU's 3,328 a 3-mode TT of rank 2 does too; the larger rank wins).
+A small budget buys large modes at rank 1 (a Kronecker product) unless ``--min-rank`` says
+otherwise. A budget of multiply-adds keeps the candidates whose planned contraction (the one the
+layer runs) fits. The time is the best of ``--repeats`` forward + backward calls of the built
+layer (:func:`measure`).
 
 Examples::
 
@@ -47,7 +51,8 @@ from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.tensor import bt, ht, tr, tt
 from tensorrnn.tensor.shapes import check_positive_int, check_shape, factorize
 
-__all__ = ["FORMATS", "Candidate", "candidates", "advise", "measure", "main"]
+__all__ = ["FORMATS", "PUBLISHED_SHAPES", "Candidate", "count", "candidates", "advise", "measure", "report",
+           "format_report", "main"]
 
 FORMATS = ("tt", "tr", "bt", "ht")
 #: Mode counts of the balanced shapes.

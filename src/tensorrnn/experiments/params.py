@@ -9,7 +9,8 @@ compression against the TR paper's "over 34,000x"; a mismatch is marked and the 
 ``--whole-model`` counts every parameter of the published UCF11 classifiers (and of an HT-LSTM at
 their shapes) instead (input map, recurrent map ``U``, all biases, head;
 :meth:`tensorrnn.nn.summary.ModelSummary.whole_model`), with the papers' dense ``U`` and fully
-factorised (``U`` in the input map's format), and their size in bytes at fp32 and int8. The models are built on the meta device: counted, never allocated.
+factorised (``U`` in the input map's format), and their size in bytes at fp32 and int8. The
+models are built on the meta device: counted, never allocated.
 
 Examples::
 

@@ -311,13 +311,18 @@ def test_whole_model_roles_of_the_ucf11_tt_gru():
 
 def test_params_whole_model_table_and_the_readme():
     rows = {r["model"]: r for r in params.whole_model_rows()}
-    for name in ("TT-GRU full", "TT-LSTM full", "TR-LSTM full", "BT-LSTM full"):
+    for name in ("TT-GRU full", "TT-LSTM full", "TR-LSTM full", "BT-LSTM full", "HT-LSTM full"):
         assert rows[name]["total"] <= 10_000, name
     for name, gates in (("TT-GRU", 3), ("TT-LSTM", 4)):
         for suffix, fac in (("", False), (" full", True)):
             assert rows[name + suffix]["total"] == whole_tt_model(
                 papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE, gates, 4, 11, fac)
     assert rows["GRU"]["params"]["input map"] == papers.UCF11_DENSE_PARAMS["gru"]
+    # HT rank 7 over ((0, 1), (2, 3)): leaf frames m_k n_k 7, two 7x7x7 transfers, the root's 1x7x7
+    ht_u = 4 * 16 * 7 + 3 * 16 * 7 + 2 * 7 ** 3 + 7 ** 2
+    ht_w = sum(m * n * 7 for m, n in zip(papers.UCF11_IN_SHAPE, (16, 4, 4, 4))) + 2 * 7 ** 3 + 7 ** 2
+    assert rows["HT-LSTM full"]["params"]["recurrent map"] == ht_u == 1_519
+    assert rows["HT-LSTM full"]["params"]["input map"] == ht_w == 3_255
     # the README's table is this command's output, not numbers typed by hand
     table = params.format_whole_model(params.whole_model_rows())
     assert table in (REPO / "README.md").read_text()

@@ -21,8 +21,8 @@ PAPER_MODELS = {
     "hollywood2_tt_gru", "hollywood2_tt_lstm", "youtube_tt_gru", "youtube_tt_lstm", "hmdb51_tt_gru",
     "ucf101_tt_gru", "ucf11_cnn_tr_lstm", "hmdb51_cnn_tr_lstm",
 }
-#: Models beyond the papers' (no paper twin): the fully factorised ones (both maps TT).
-FULLY_FACTORIZED = {"ucf11_tt_gru_full", "ucf11_tt_lstm_full"}
+#: Models beyond the papers' (no paper twin): the fully factorised ones (both maps TT or HT).
+FULLY_FACTORIZED = {"ucf11_tt_gru_full", "ucf11_tt_lstm_full", "ucf11_ht_lstm_full"}
 EXPECTED = PAPER_MODELS | FULLY_FACTORIZED | {"demo_tt_gru", "ucf11_ht_lstm", "kth_tt_gru", "weizmann_tt_gru"}
 #: What a model is: the same in a config and in its paper twin.
 ARCHITECTURE = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("tensorrnn.train.demo", "main", "generate demo videos, train TT-GRU vs GRU, report"),
     "prepare": ("tensorrnn.data.prepare", "main", "decode a dataset once into a clip store; --list / --clear the stores"),
     "params": ("tensorrnn.experiments.params", "main", "the papers' parameter tables, from the modules"),
+    "advise": ("tensorrnn.experiments.advise", "main", "shapes and ranks per format for a parameter or MACs budget"),
     "experiment": ("tensorrnn.experiments.cli", "main", "the papers' synthetic experiments (recover)"),
 }
 

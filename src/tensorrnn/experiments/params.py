@@ -6,10 +6,11 @@ formula typed here. For the UCF11 shapes the TT table is checked cell by cell ag
 ``papers.TT_PARAM_TABLE``, the dense counts against ``papers.UCF11_DENSE_PARAMS`` and the TR-LSTM
 compression against the TR paper's "over 34,000x"; a mismatch is marked and the exit code is 1.
 
-``--whole-model`` counts every parameter of the published UCF11 classifiers instead (input map,
-recurrent map ``U``, all biases, head; :meth:`tensorrnn.nn.summary.ModelSummary.whole_model`),
-with the papers' dense ``U`` and fully factorised (``U`` in the input map's format), and their
-size in bytes at fp32 and int8. The models are built on the meta device: counted, never allocated.
+``--whole-model`` counts every parameter of the published UCF11 classifiers (and of an HT-LSTM at
+their shapes) instead (input map, recurrent map ``U``, all biases, head;
+:meth:`tensorrnn.nn.summary.ModelSummary.whole_model`), with the papers' dense ``U`` and fully
+factorised (``U`` in the input map's format), and their size in bytes at fp32 and int8. The
+models are built on the meta device: counted, never allocated.
 
 Examples::
 
@@ -47,6 +48,9 @@ COLUMNS = {
     "tt_gru": ("TT-GRU", TensorizedGRU, True),
 }
 FAMILY = {"tt": "TT", "tr": "TR", "bt": "BT", "ht": "HT"}
+#: HT rank of the UCF11 HT-LSTM (configs/ucf11_ht_lstm.yaml, ucf11_ht_lstm_full.yaml): the
+#: HT rank whose input map is closest to the TT-LSTM's (3,255 weights against 3,360).
+HT_UCF11_RANK = 7
 
 
 # --- counting --------------------------------------------------------------------------------
@@ -140,6 +144,10 @@ def whole_model_configs() -> list[dict]:
     A factorised ``U`` (``(4, 4, 4, 4) -> (gates * 4, 4, 4, 4)``, TR: the TR paper's hidden modes)
     takes one rank for all its cores: TT and BT 4 (BT: 2 blocks, as the input map), TR 5 (the
     TR paper's inner rank; its closing rank 10 belongs to the 13-core input ring).
+
+    The HT-LSTM is no model of the three papers: the TT-LSTM's shapes with both maps as HT
+    matrices (Yin et al. 2020 for the input map, FDHT-LSTM, Yin et al. 2021, for both), at the HT
+    rank 7 of ``configs/ucf11_ht_lstm.yaml`` (input map 3,255 weights against the TT-LSTM's 3,360).
     """
     tt, hid = papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE
     tr_in, tr_hid = papers.TR_UCF11_IN_SHAPE, papers.TR_UCF11_HIDDEN_SHAPE
@@ -150,6 +158,8 @@ def whole_model_configs() -> list[dict]:
         ("TT-LSTM", "lstm", "tt", tt, hid, 4, 1, 4),
         ("TR-LSTM", "lstm", "tr", tr_in, tr_hid, _tr_ucf11_rank(), 1, papers.TR_UCF11_RANK),
         ("BT-LSTM", "lstm", "bt", tt, hid, papers.BT_UCF11_RANK, papers.BT_UCF11_BLOCKS, papers.BT_UCF11_RANK),
+        # not a paper of the three: HT (Yin et al. 2020) at the TT-LSTM's shapes, configs/ucf11_ht_lstm.yaml
+        ("HT-LSTM", "lstm", "ht", tt, hid, HT_UCF11_RANK, 1, HT_UCF11_RANK),
     ]
     configs = []
     for name, arch, fact, in_shape, hidden_shape, rank, blocks, u_rank in published:

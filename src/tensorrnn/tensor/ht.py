@@ -128,6 +128,15 @@ def ht_nodes(d: int, tree=None) -> list[tuple[int, ...]]:
     return [tuple(range(a, b + 1)) for a, b in _structure(check_tree(tree, d))[1]]
 
 
+def _paired_modes(in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+    """``d``, the number of modes, which an HT-matrix needs the same on both sides."""
+    if len(out_shape) != len(in_shape):
+        raise ValueError(
+            f"in_shape={tuple(in_shape)}, out_shape={tuple(out_shape)}: an HT-matrix needs the same "
+            f"number of input and output modes")
+    return len(in_shape)
+
+
 # --- ranks and shapes --------------------------------------------------------------------------------
 
 def ht_ranks(rank: int | Sequence[int], in_shape: Sequence[int], out_shape: Sequence[int],
@@ -147,11 +156,7 @@ def ht_ranks(rank: int | Sequence[int], in_shape: Sequence[int], out_shape: Sequ
     Returns:
         ``2d - 1`` ranks, the root's ``1`` last.
     """
-    d = len(in_shape)
-    if len(out_shape) != d:
-        raise ValueError(
-            f"in_shape={tuple(in_shape)}, out_shape={tuple(out_shape)}: an HT-matrix needs the same "
-            f"number of input and output modes")
+    d = _paired_modes(in_shape, out_shape)
     tree = check_tree(tree, d)
     nodes = 2 * d - 1
     is_list = isinstance(rank, Sequence) and not isinstance(rank, str)
@@ -184,11 +189,7 @@ def ht_ranks(rank: int | Sequence[int], in_shape: Sequence[int], out_shape: Sequ
 def ht_shapes(in_shape: Sequence[int], out_shape: Sequence[int], ranks: Sequence[int],
               tree=None) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
     """Shapes of the leaf frames ``(m_k, n_k, r_k)`` and the transfer tensors ``(r_t, r_l, r_r)``."""
-    d = len(in_shape)
-    if len(out_shape) != d:
-        raise ValueError(
-            f"in_shape={tuple(in_shape)}, out_shape={tuple(out_shape)}: an HT-matrix needs the same "
-            f"number of input and output modes")
+    d = _paired_modes(in_shape, out_shape)
     tree = check_tree(tree, d)
     if len(ranks) != 2 * d - 1 or ranks[-1] != 1:
         raise ValueError(f"ranks={list(ranks)!r}: expected {2 * d - 1} entries, one per node, the root's 1 last")

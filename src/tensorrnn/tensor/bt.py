@@ -132,12 +132,18 @@ def _first_step(w: Tensor, x: Tensor) -> Tensor:
     return (w.reshape(-1, m) @ x.reshape(-1, m).T).view(blocks, rn, -1)
 
 
+def _expand_blocks(w: Tensor, p: int) -> Tensor:
+    """Per-block weights ``(N, K, W)`` repeated for ``p`` batches each: ``(N p, K, W)`` (small)."""
+    return w.unsqueeze(1).expand(w.shape[0], p, *w.shape[1:]).flatten(0, 1)
+
+
 def _step(w: Tensor, s: Tensor) -> Tensor:
     """``(N, R n, m)`` on a state ``(N, P, rows, m)``: ``(N, P, R n, rows)``, per ``(block, p)``
-    ``w[b] @ s[b, p].T`` on the state's own memory (the new modes in front of the rows)."""
-    blocks, p, rows, _ = s.shape
-    rn, m = w.shape[1:]
-    return _per_block(lambda b, out: _bmm(w[b].expand(p, rn, m), s[b].transpose(1, 2), out), blocks, (p, rn, rows), s)
+    ``w[b] @ s[b, p].T`` on the state's own memory (the new modes in front of the rows); one
+    batched GEMM."""
+    blocks, p, rows, m = s.shape
+    out = torch.bmm(_expand_blocks(w, p), s.reshape(blocks * p, rows, m).transpose(1, 2))
+    return out.view(blocks, p, w.shape[1], rows)
 
 
 def _as_batches(s: Tensor, blocks: int, p: int, m: int) -> Tensor:
@@ -183,9 +189,10 @@ class _Sweep(torch.autograd.Function):
             states.append(_first_step(w, x) if j == 0 else
                           _step(w, _as_batches(states[-1], blocks, math.prod(ranks[:j]), w.shape[2])))
         s = _as_batches(states[-1], blocks, math.prod(ranks), m_split)  # (N, P, rows, m_split)
-        zero = s.new_zeros(()).expand(s.shape[2], merged.shape[-1])  # addbmm's beta=0 ignores it
-        out = torch.stack([torch.addbmm(zero, s[b], merged[b], beta=0) for b in range(blocks)])
-        return out, states
+        # one batched GEMM, then the sum over p: on 2 loaded cores far steadier than p small
+        # accumulating GEMMs (addbmm), each an OpenMP barrier
+        out = torch.bmm(s.flatten(0, 1), merged.flatten(0, 1))  # (N P, rows, n_split R_<split)
+        return out.view(*s.shape[:3], merged.shape[-1]).sum(1), states
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -221,10 +228,11 @@ class _Sweep(torch.autograd.Function):
             rn, m = w.shape[1:]
             sin = _as_batches(inputs[j], blocks, math.prod(ranks[:j]), m)  # (N, P', rows', m)
             go = g.reshape(blocks, sin.shape[1], rn, -1)  # (N, P', R n, rows')
+            go = go.flatten(0, 1)  # (N P', R n, rows')
             if ctx.needs_input_grad[4 + j]:
-                grads[j] = torch.stack([torch.bmm(go[b], sin[b]).sum(0) for b in range(blocks)])
-            g = _per_block(lambda b, out: _bmm(go[b].transpose(1, 2), w[b].expand(sin.shape[1], rn, m), out),
-                           blocks, sin.shape[1:], sin)  # (N, P', rows', m): the layout of the step's input
+                grads[j] = torch.bmm(go, sin.flatten(0, 1)).view(sin.shape[:2] + (rn, m)).sum(1)
+            # (N, P', rows', m): the layout of the step's input
+            g = torch.bmm(go.transpose(1, 2), _expand_blocks(w, sin.shape[1])).view(sin.shape)
         w = weights[0]
         m = w.shape[2]
         g = g.reshape(-1, inputs[0].numel() // m)  # (N R n, rest)

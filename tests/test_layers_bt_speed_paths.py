@@ -84,6 +84,9 @@ def test_empty_and_unbatched_input():
     core, factors = random_bt(*CASES[2])
     w = bt_to_dense(core, factors)
     assert bt_contract(torch.zeros(0, 24, dtype=torch.float64), core, factors).shape == (0, 12)
+    leaves = [t.clone().requires_grad_() for t in (torch.zeros(0, 24, dtype=torch.float64), core, *factors)]
+    grads = torch.autograd.grad(bt_contract(leaves[0], leaves[1], leaves[2:]).sum(), leaves)
+    assert all(g.shape == t.shape and not g.any() for g, t in zip(grads, leaves))  # an empty batch: zero gradients
     x = torch.randn(24, dtype=torch.float64)
     torch.testing.assert_close(bt_contract(x, core, factors), x @ w, rtol=1e-12, atol=1e-12)
 

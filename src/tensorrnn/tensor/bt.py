@@ -159,11 +159,12 @@ class _Sweep(torch.autograd.Function):
 
     The first product is one GEMM for all blocks (they share the input, read once):
     ``(N R n, m_{d-1}) @ (m_{d-1}, rest)``. Each later one is ``(R_k n_k, m_k) @ (m_k, rows)``
-    per block and per combination ``p`` of the ranks already swept, on the state's own memory:
-    the state is ``(N, P, R_k n_k, ...)`` with ``P = R_{d-1}..R_{k+1}``, the next input mode
-    last. The ranks of the swept modes so gather in front and the merged core contracts them
-    as ``sum_p state[b, p] @ merged[b, p]`` (``addbmm``) with no permuted copy of the state, in
-    the forward or the backward.
+    per block and per combination ``p`` of the ranks already swept, on the state's own memory
+    (one batched GEMM for all ``(block, p)``): the state is ``(N, P, R_k n_k, ...)`` with
+    ``P = R_{d-1}..R_{k+1}``, the next input mode last. The ranks of the swept modes so gather
+    in front and the merged core contracts them as ``sum_p state[b, p] @ merged[b, p]`` (one
+    batched GEMM, then the sum) with no permuted copy of the state, in the forward or the
+    backward.
 
     The backward is written out so that, without ``keep_first``, it recomputes only the first
     state (input-sized; the input is kept by the caller anyway) and keeps the later ones, where
@@ -227,15 +228,14 @@ class _Sweep(torch.autograd.Function):
             w = weights[j]
             rn, m = w.shape[1:]
             sin = _as_batches(inputs[j], blocks, math.prod(ranks[:j]), m)  # (N, P', rows', m)
-            go = g.reshape(blocks, sin.shape[1], rn, -1)  # (N, P', R n, rows')
-            go = go.flatten(0, 1)  # (N P', R n, rows')
+            go = g.reshape(blocks * sin.shape[1], rn, sin.shape[2])  # (N P', R n, rows')
             if ctx.needs_input_grad[4 + j]:
                 grads[j] = torch.bmm(go, sin.flatten(0, 1)).view(sin.shape[:2] + (rn, m)).sum(1)
             # (N, P', rows', m): the layout of the step's input
             g = torch.bmm(go.transpose(1, 2), _expand_blocks(w, sin.shape[1])).view(sin.shape)
         w = weights[0]
         m = w.shape[2]
-        g = g.reshape(-1, inputs[0].numel() // m)  # (N R n, rest)
+        g = g.reshape(w.shape[0] * w.shape[1], inputs[0].numel() // m)  # (N R n, rest)
         if ctx.needs_input_grad[4]:
             grads[0] = (g @ inputs[0].reshape(-1, m)).view(w.shape)
         dx = (g.T @ w.reshape(-1, m)).view(inputs[0].shape) if ctx.needs_input_grad[0] else None

@@ -242,7 +242,8 @@ class _Sweep(torch.autograd.Function):
         return dx, None, None, dmerged, *grads
 
 
-def _block_gemm(t: Tensor, labels: list, sizes: dict, contracted: list, weight: Tensor, new: list) -> tuple[Tensor, list]:
+def _block_gemm(t: Tensor, labels: list, sizes: dict, contracted: list, weight: Tensor,
+                new: list) -> tuple[Tensor, list]:
     """Per block, contract the ``contracted`` labels of ``t`` with ``weight`` ``(N, K, W)``; the
     ``new`` labels go last. ``t``'s first label is ``"block"``; it is permuted so that the
     contracted labels are its innermost dimensions (a view when they already are)."""

@@ -84,6 +84,9 @@ def test_empty_and_unbatched_input():
     core, factors = random_bt(*CASES[2])
     w = bt_to_dense(core, factors)
     assert bt_contract(torch.zeros(0, 24, dtype=torch.float64), core, factors).shape == (0, 12)
+    leaves = [t.clone().requires_grad_() for t in (torch.zeros(0, 24, dtype=torch.float64), core, *factors)]
+    grads = torch.autograd.grad(bt_contract(leaves[0], leaves[1], leaves[2:]).sum(), leaves)
+    assert all(g.shape == t.shape and not g.any() for g, t in zip(grads, leaves))  # an empty batch: zero gradients
     x = torch.randn(24, dtype=torch.float64)
     torch.testing.assert_close(bt_contract(x, core, factors), x @ w, rtol=1e-12, atol=1e-12)
 
@@ -134,9 +137,10 @@ def test_sweep_macs_match_an_explicit_count():
     entries (36), then (R_2, m_1) = 9 -> n_1 = 3 on each of 2*6 state entries (... = 36)."""
     _, macs, largest = plan._bt_sweep((2, 3), (3, 2), (2, 3), 0)
     # mode 1: state 6 entries per row, each multiplied into n_2 R_2 = 6 outputs -> 36; state -> 2*2*3 = 12
-    # merged core + mode 0: 12 entries per row, each into n_1 = 3 outputs -> 36; state -> 3*2 = 6
+    # merged core + mode 0: 12 entries per row, each into n_1 = 3 outputs -> 36; state -> 3*2 = 6,
+    # summed over R_2 = 3 partial outputs of 6 each, the largest intermediate: 18
     assert macs == 36 + 36
-    assert largest == 12
+    assert largest == 18
 
 
 @pytest.mark.parametrize("case", CASES[2:4], ids=IDS[2:4])

@@ -7,8 +7,8 @@ core ``C_b`` of shape ``(R_1, ..., R_d)`` and ``d`` factors ``A_b^(k)`` of shape
     W[(i_1..i_d), (j_1..j_d)] = sum_b sum_{r_1..r_d} C_b[r_1..r_d] prod_k A_b^(k)[i_k, j_k, r_k]
 
 The blocks are stacked along a leading dimension: ``core`` is ``(N, R_1, ..., R_d)`` and
-factor ``k`` is ``(N, m_k, n_k, R_k)``. :func:`bt_contract` sweeps the blocks one after the
-other over cache-sized chunks of the batch (see :func:`tensorrnn.tensor.plan.plan_bt`).
+factor ``k`` is ``(N, m_k, n_k, R_k)``. :func:`bt_contract` sweeps all blocks together over
+cache-sized chunks of the batch (see :func:`tensorrnn.tensor.plan.plan_bt`).
 """
 from __future__ import annotations
 
@@ -89,138 +89,208 @@ def bt_network(d: int) -> plan.Network:
 def _sweep_weights(core: Tensor, factors: Sequence[Tensor], split: int) -> tuple[dict, Tensor, dict]:
     """The GEMM operands of every block for a sweep split at mode ``split`` (weights only).
 
-    Returns ``(right, merged, left)``: ``right[k]`` ``(N, n_k R_k, m_k)`` for ``k > split``;
-    ``merged`` ``(N, R_{split+1}..R_{d-1} m_split, n_split R_0..R_{split-1})``, the core
-    contracted with factor ``split``; ``left[k]`` ``(N, m_k R_k, n_k)`` for ``k < split``.
+    Returns ``(right, merged, left)``: ``right[k]`` ``(N, R_k n_k, m_k)`` for ``k > split``;
+    ``merged`` ``(N, P, m_split, n_split R_0..R_{split-1})``, the core contracted with factor
+    ``split``, its ranks of the swept modes as ``P = R_{d-1}..R_{split+1}`` (that order, the
+    order in which the sweep puts them in front of its state); ``left[k]`` ``(N, m_k R_k, n_k)``
+    for ``k < split``.
     """
     blocks = core.shape[0]
-    right = {k: f.permute(0, 2, 3, 1).reshape(blocks, -1, f.shape[1]) for k, f in enumerate(factors) if k > split}
+    right = {k: f.permute(0, 3, 2, 1).reshape(blocks, -1, f.shape[1]) for k, f in enumerate(factors) if k > split}
     left = {k: f.permute(0, 1, 3, 2).reshape(blocks, -1, f.shape[2]) for k, f in enumerate(factors) if k < split}
     f = factors[split]
     _, m, n, r = f.shape
     others = core.movedim(split + 1, -1)  # (N, R_0..R_{split-1}, R_{split+1}..R_{d-1}, R_split)
     g = others.reshape(blocks, -1, r) @ f.reshape(blocks, m * n, r).transpose(1, 2)  # (N, R_others, m n)
     lead, trail = list(core.shape[1:split + 1]), list(core.shape[split + 2:])
-    g = g.reshape(blocks, math.prod(lead), math.prod(trail), m, n)
-    merged = g.permute(0, 2, 3, 4, 1).reshape(blocks, math.prod(trail) * m, n * math.prod(lead))
+    g = g.reshape(blocks, *lead, *trail, m, n)
+    swept = range(len(lead) + len(trail), len(lead), -1)  # the dims of R_{d-1}..R_{split+1}
+    order = [0, *swept, g.ndim - 2, g.ndim - 1, *range(1, len(lead) + 1)]
+    merged = g.permute(order).reshape(blocks, math.prod(trail), m, n * math.prod(lead))
     return right, merged, left
 
 
-def _gemm(t: Tensor, labels: list, sizes: dict, contracted: list, weight: Tensor, new: list) -> tuple[Tensor, list]:
-    """Contract the ``contracted`` labels of ``t`` with ``weight`` (K, W); the ``new`` labels go last.
-
-    The state is permuted so that the contracted labels are its innermost dimensions; when
-    they already are, the reshape is a view and no copy is made.
-    """
-    free = [lab for lab in labels if lab not in contracted]
-    t = t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in free + contracted])
-    return t.reshape(-1, weight.shape[0]) @ weight, free + new
-
-
-def _sweep_block(x: Tensor, right: dict, merged: Tensor, left: dict, sizes: dict, split: int,
-                 recompute: bool = False) -> Tensor:
-    """One block's contribution for a chunk ``x`` (C, m_0..m_{d-1}); returns (C, n_0, ..., n_{d-1}).
-
-    With ``recompute``, the first product (a state about as large as the input) is not kept for
-    the backward but recomputed there from the input, which the caller keeps anyway.
-    """
-    d = len(right) + 1 + len(left)
-    labels = ["batch", *(("m", k) for k in range(d))]
-    t = _SweepRight.apply(x, not recompute, *(right[k] for k in sorted(right, reverse=True))) if right else x
-    for k in range(d - 1, split, -1):
-        labels = [("n", k), ("r", k), *labels[:-1]]
-    contracted = [*(("r", j) for j in range(split + 1, d)), ("m", split)]
-    new = [("n", split), *(("r", j) for j in range(split))]
-    t, labels = _gemm(t, labels, sizes, contracted, merged, new)  # the state is small from here on
-    for k in range(split - 1, -1, -1):
-        t, labels = _gemm(t, labels, sizes, [("m", k), ("r", k)], left[k], [("n", k)])
-    order = ["batch", *(("n", k) for k in range(d))]
-    return t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in order])
+def _per_block(fn, blocks: int, shape: Sequence[int], like: Tensor) -> Tensor:
+    """``fn(b, out)`` for every block into one ``(N, *shape)`` tensor: written in place, or
+    stacked when autograd records (a double backward)."""
+    if torch.is_grad_enabled():
+        return torch.stack([fn(b, None) for b in range(blocks)])
+    out = like.new_empty((blocks, *shape))
+    for b in range(blocks):
+        fn(b, out[b])
+    return out
 
 
-class _SweepRight(torch.autograd.Function):
-    """One block's products with the factors of input modes ``d-1`` down to ``split+1``.
+def _bmm(a: Tensor, b: Tensor, out: Tensor | None) -> Tensor:
+    return torch.bmm(a, b) if out is None else torch.bmm(a, b, out=out)
 
-    ``weights[j]`` is ``(n_k R_k, m_k)`` for the ``j``-th mode swept; each step is
-    ``(n_k R_k, m_k) @ (m_k, rest)``: the last mode is contracted on the state's own memory and
-    the new modes go to the front, so the next input mode is last again. The state ends as
-    ``(n_{split+1} R_{split+1}, ..., n_{d-1} R_{d-1}, batch, m_0..m_split)``.
+
+def _first_step(w: Tensor, x: Tensor) -> Tensor:
+    """Every block's product with the last input mode in one GEMM on the input they share:
+    ``(N, R n, m)`` and ``x`` ``(rest, m)`` in memory -> ``(N, R n, rest)``."""
+    blocks, rn, m = w.shape
+    return (w.reshape(-1, m) @ x.reshape(-1, m).T).view(blocks, rn, -1)
+
+
+def _expand_blocks(w: Tensor, p: int) -> Tensor:
+    """Per-block weights ``(N, K, W)`` repeated for ``p`` batches each: ``(N p, K, W)`` (small)."""
+    return w.unsqueeze(1).expand(w.shape[0], p, *w.shape[1:]).flatten(0, 1)
+
+
+def _step(w: Tensor, s: Tensor) -> Tensor:
+    """``(N, R n, m)`` on a state ``(N, P, rows, m)``: ``(N, P, R n, rows)``, per ``(block, p)``
+    ``w[b] @ s[b, p].T`` on the state's own memory (the new modes in front of the rows); one
+    batched GEMM."""
+    blocks, p, rows, m = s.shape
+    out = torch.bmm(_expand_blocks(w, p), s.reshape(blocks * p, rows, m).transpose(1, 2))
+    return out.view(blocks, p, w.shape[1], rows)
+
+
+def _as_batches(s: Tensor, blocks: int, p: int, m: int) -> Tensor:
+    """A state as ``(N, P, rows, m)``; the input (shared by the blocks) as ``(N, 1, rows, m)``."""
+    if s.dim() == 2:
+        return s.reshape(1, 1, -1, m).expand(blocks, 1, -1, m)
+    return s.reshape(blocks, p, -1, m)
+
+
+class _Sweep(torch.autograd.Function):
+    """Every block's products with the factors of input modes ``d-1`` down to ``split+1``, then
+    with the merged core, for one chunk of the batch.
+
+    The first product is one GEMM for all blocks (they share the input, read once):
+    ``(N R n, m_{d-1}) @ (m_{d-1}, rest)``. Each later one is ``(R_k n_k, m_k) @ (m_k, rows)``
+    per block and per combination ``p`` of the ranks already swept, on the state's own memory
+    (one batched GEMM for all ``(block, p)``): the state is ``(N, P, R_k n_k, ...)`` with
+    ``P = R_{d-1}..R_{k+1}``, the next input mode last. The ranks of the swept modes so gather
+    in front and the merged core contracts them as ``sum_p state[b, p] @ merged[b, p]`` (one
+    batched GEMM, then the sum) with no permuted copy of the state, in the forward or the
+    backward.
 
     The backward is written out so that, without ``keep_first``, it recomputes only the first
     state (input-sized; the input is kept by the caller anyway) and keeps the later ones, where
-    checkpointing the whole sweep would recompute them all: 1.85x the input batch of training
-    memory for the BT-LSTM step either way, one product fewer in the backward. Under
-    ``create_graph`` the backward recomputes every state from the input, so second derivatives
-    are exact too.
+    checkpointing the whole sweep would recompute them all. Under ``create_graph`` the backward
+    recomputes every state from the input, so second derivatives are exact too.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, keep_first: bool, *weights: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, keep_first: bool, swept: tuple, merged: Tensor, *weights: Tensor) -> Tensor:
+        out, states = _Sweep._run(x, swept, merged, weights)
+        ctx.swept = swept
+        ctx.keep_first = keep_first or len(weights) <= 1  # a single step's input is x itself
+        ctx.save_for_backward(merged, *weights, *(states if ctx.keep_first else [x, *states[2:]]))
+        return out
+
+    @staticmethod
+    def _run(x: Tensor, swept: tuple, merged: Tensor, weights: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """The output ``(N, rows, n_split R_<split)`` and the input of every step and of the core."""
+        ranks, m_split = swept
+        blocks = merged.shape[0]
         states = [x]
-        for w in weights:
-            states.append(w @ states[-1].reshape(-1, w.shape[1]).T)  # (n_k R_k, rest)
-        ctx.keep_first = keep_first or len(weights) == 1  # a single step's input is x itself
-        ctx.save_for_backward(*weights, *(states[:-1] if ctx.keep_first else [x, *states[2:-1]]))
-        return states[-1]
+        for j, w in enumerate(weights):
+            states.append(_first_step(w, x) if j == 0 else
+                          _step(w, _as_batches(states[-1], blocks, math.prod(ranks[:j]), w.shape[2])))
+        s = _as_batches(states[-1], blocks, math.prod(ranks), m_split)  # (N, P, rows, m_split)
+        # one batched GEMM, then the sum over p: on 2 loaded cores far steadier than p small
+        # accumulating GEMMs (addbmm), each an OpenMP barrier
+        out = torch.bmm(s.flatten(0, 1), merged.flatten(0, 1))  # (N P, rows, n_split R_<split)
+        return out.view(*s.shape[:3], merged.shape[-1]).sum(1), states
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        steps = len(ctx.needs_input_grad) - 2
-        weights, inputs = ctx.saved_tensors[:steps], list(ctx.saved_tensors[steps:])
+        steps = len(ctx.needs_input_grad) - 4
+        saved = ctx.saved_tensors
+        merged, weights, inputs = saved[0], saved[1:1 + steps], list(saved[1 + steps:])
+        ranks, m_split = ctx.swept
+        blocks = merged.shape[0]
         if torch.is_grad_enabled():
             # create_graph (a double backward, e.g. a gradient penalty): every state again from
             # the input, so that the graph of this backward reaches the input and the weights
             # (the states kept by the forward were made without a graph)
-            inputs = inputs[:1]
-            for w in weights[:-1]:
-                inputs.append(w @ inputs[-1].reshape(-1, w.shape[1]).T)
+            _, inputs = _Sweep._run(inputs[0], ctx.swept, merged, weights)
         elif not ctx.keep_first:
-            x = inputs[0]
-            inputs.insert(1, weights[0] @ x.reshape(-1, weights[0].shape[1]).T)
+            inputs.insert(1, _first_step(weights[0], inputs[0]))
+        grad = grad.contiguous()  # (N, rows, n_split R_<split)
+        s = _as_batches(inputs[-1], blocks, math.prod(ranks), m_split)  # (N, P, rows, m_split)
+        p = s.shape[1]
+        dmerged = None
+        if ctx.needs_input_grad[3]:
+            dmerged = torch.stack([torch.bmm(s[b].transpose(1, 2), grad[b].expand(p, -1, -1)) for b in range(blocks)])
         grads = [None] * steps
-        grad = grad.contiguous()
-        for j in range(steps - 1, -1, -1):
-            w, inp = weights[j], inputs[j]
-            if ctx.needs_input_grad[2 + j]:
-                grads[j] = grad @ inp.reshape(-1, w.shape[1])  # (n_k R_k, m_k)
-            if j == 0 and not ctx.needs_input_grad[0]:
-                break
-            grad = (grad.T @ w).reshape(inp.shape)  # (rest, m_k): the layout of the step's input
-        dx = grad if ctx.needs_input_grad[0] else None
-        return dx, None, *grads
+        if steps == 0:  # the core read the input itself
+            dx = None
+            if ctx.needs_input_grad[0]:
+                dx = sum(grad[b] @ merged[b, 0].T for b in range(blocks)).view(inputs[0].shape)
+            return dx, None, None, dmerged
+        # the gradient of the last state, in its own layout (N, P, rows, m_split)
+        g = _per_block(lambda b, out: _bmm(grad[b].expand(p, -1, -1), merged[b].transpose(1, 2), out),
+                       blocks, s.shape[1:], s)
+        for j in range(steps - 1, 0, -1):
+            w = weights[j]
+            rn, m = w.shape[1:]
+            sin = _as_batches(inputs[j], blocks, math.prod(ranks[:j]), m)  # (N, P', rows', m)
+            go = g.reshape(blocks * sin.shape[1], rn, sin.shape[2])  # (N P', R n, rows')
+            if ctx.needs_input_grad[4 + j]:
+                grads[j] = torch.bmm(go, sin.flatten(0, 1)).view(sin.shape[:2] + (rn, m)).sum(1)
+            # (N, P', rows', m): the layout of the step's input
+            g = torch.bmm(go.transpose(1, 2), _expand_blocks(w, sin.shape[1])).view(sin.shape)
+        w = weights[0]
+        m = w.shape[2]
+        g = g.reshape(w.shape[0] * w.shape[1], inputs[0].numel() // m)  # (N R n, rest)
+        if ctx.needs_input_grad[4]:
+            grads[0] = (g @ inputs[0].reshape(-1, m)).view(w.shape)
+        dx = (g.T @ w.reshape(-1, m)).view(inputs[0].shape) if ctx.needs_input_grad[0] else None
+        return dx, None, None, dmerged, *grads
+
+
+def _block_gemm(t: Tensor, labels: list, sizes: dict, contracted: list, weight: Tensor,
+                new: list) -> tuple[Tensor, list]:
+    """Per block, contract the ``contracted`` labels of ``t`` with ``weight`` ``(N, K, W)``; the
+    ``new`` labels go last. ``t``'s first label is ``"block"``; it is permuted so that the
+    contracted labels are its innermost dimensions (a view when they already are)."""
+    free = [lab for lab in labels if lab not in contracted]
+    t = t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in free + contracted])
+    return torch.matmul(t.reshape(weight.shape[0], -1, weight.shape[1]), weight), free + new
 
 
 def bt_contract(x: Tensor, core: Tensor, factors: Sequence[Tensor], *, sweep: plan.BTPlan | None = None,
                 recompute: bool | None = None) -> Tensor:
     """``x @ W`` for ``x`` of shape ``(..., I)``; returns ``(..., O)``. The dense ``W`` is never built.
 
-    Each Tucker block is swept as ``sweep`` says (default: :func:`plan.plan_bt` for these
-    shapes and batch), over chunks of the batch small enough to stay in cache, so the input
-    chunk is read from memory once for all blocks. ``recompute`` (default: whenever autograd
-    records) recomputes each block's first, input-sized state in the backward instead of keeping it.
+    The Tucker blocks are swept together as ``sweep`` says (default: :func:`plan.plan_bt` for
+    these shapes and batch), over chunks of the batch small enough to stay in cache, so the
+    input chunk is read from memory once for all blocks. ``recompute`` (default: whenever
+    autograd records) recomputes the blocks' first, input-sized states in the backward instead
+    of keeping them.
     """
     in_shape = tuple(f.shape[1] for f in factors)
     out_shape = tuple(f.shape[2] for f in factors)
     ranks = tuple(f.shape[3] for f in factors)
+    d, blocks = len(in_shape), core.shape[0]
     batch_shape = x.shape[:-1]
     xs = x.reshape(-1, math.prod(in_shape))  # (B, I)
     p = sweep or plan.plan_bt(in_shape, out_shape, ranks, xs.shape[0])
-    right, merged, left = _sweep_weights(core, factors, p.split)
+    split = p.split
+    right, merged, left = _sweep_weights(core, factors, split)
+    swept = (tuple(ranks[k] for k in range(d - 1, split, -1)), in_shape[split])
     sizes = {("m", k): m for k, m in enumerate(in_shape)} | {("n", k): n for k, n in enumerate(out_shape)}
-    sizes |= {("r", k): r for k, r in enumerate(ranks)}
-    # Each block's GEMM operands, sliced once rather than again for every chunk (every slice
-    # is also a node that backward walks).
-    per_block = [({k: w[b] for k, w in right.items()}, merged[b], {k: w[b] for k, w in left.items()})
-                 for b in range(core.shape[0])]
+    sizes |= {("r", k): r for k, r in enumerate(ranks)} | {"block": blocks}
     if recompute is None:
         recompute = torch.is_grad_enabled() and any(t.requires_grad for t in (x, core, *factors))
-    chunks = []
-    for xc in xs.split(p.chunk):
-        sizes["batch"] = xc.shape[0]
-        xc = xc.reshape(-1, *in_shape)  # (C, m_0, ..., m_{d-1})
-        y = sum(_sweep_block(xc, rw, mw, lw, sizes, p.split, recompute) for rw, mw, lw in per_block)  # (C, n_0, ..., n_{d-1})
-        chunks.append(y.reshape(xc.shape[0], math.prod(out_shape)))
-    y = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+    # per chunk, the sweep up to the core: (N, n_{split+1}..n_{d-1}, C, m_0..m_{split-1}, n_split R_<split)
+    n_after = math.prod(out_shape[split + 1:])
+    width = math.prod(in_shape[:split]) * out_shape[split] * math.prod(ranks[:split])
+    chunks = [_Sweep.apply(xc, not recompute, swept, merged, *(right[k] for k in range(d - 1, split, -1)))
+              .view(blocks, n_after, xc.shape[0], width) for xc in xs.split(p.chunk)]
+    # the rest is small (for UCF11 7% of the input): once for the whole batch, not per chunk
+    t = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
+    sizes["batch"] = xs.shape[0]
+    labels = ["block", *(("n", k) for k in range(split + 1, d)), "batch", *(("m", k) for k in range(split)),
+              ("n", split), *(("r", k) for k in range(split))]
+    for k in range(split - 1, -1, -1):
+        t, labels = _block_gemm(t, labels, sizes, [("m", k), ("r", k)], left[k], [("n", k)])
+    order = ["block", "batch", *(("n", k) for k in range(d))]
+    t = t.reshape([sizes[lab] for lab in labels]).permute([labels.index(lab) for lab in order])
+    y = t.sum(0).reshape(xs.shape[0], math.prod(out_shape))  # (B, O): the blocks summed
     return y.reshape(*batch_shape, math.prod(out_shape))
 
 

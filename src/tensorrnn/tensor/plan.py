@@ -9,11 +9,11 @@ Three planners:
   plain GEMM on the input's own memory (no copy of the input) and every later step a GEMM on a
   small state. The grouping is chosen by dynamic programming over a cost that counts
   multiply-adds and memory traffic, which is what the time of these skinny GEMMs follows.
-- :func:`plan_bt` for a block-term matrix: every Tucker block is swept like a chain (last
-  input mode first, one GEMM per mode, the core merged beforehand into the factor where the
-  sweep turns), over batch chunks that stay in cache. Handing the whole network to
-  ``opt_einsum`` instead gives an order with about as many multiply-adds but permuted copies
-  of input-sized intermediates, about 4x slower.
+- :func:`plan_bt` for a block-term matrix: the Tucker blocks are swept together like a chain
+  (last input mode first, one batched GEMM per mode for all blocks, the core merged beforehand
+  into the factor where the sweep turns), over batch chunks that stay in cache. Handing the
+  whole network to ``opt_einsum`` instead gives an order with about as many multiply-adds but
+  permuted copies of input-sized intermediates, about 4x slower.
 - :func:`contract` for any other network, with ``opt_einsum``'s optimiser.
 
 A factorised layer is a small tensor network: the input ``x`` (B, m_1, ..., m_d) and the
@@ -245,11 +245,12 @@ BT_CHUNK_ELEMENTS = 1 << 20
 class BTPlan:
     """How each Tucker block of a block-term contraction is swept, for one shape and batch.
 
-    Modes ``d-1 .. split+1`` are contracted with their factors, last input mode first; then
-    the core, merged beforehand with factor ``split`` (weights only), contracts the remaining
-    ranks of those modes together with ``m_split``; then modes ``split-1 .. 0`` contract
-    ``(m_k, r_k)``. The batch is processed ``chunk`` rows at a time. ``macs_per_row`` counts
-    one block.
+    Modes ``d-1 .. split+1`` are contracted with their factors, last input mode first (the
+    first for all blocks in one GEMM on the input); then the core, merged beforehand with
+    factor ``split`` (weights only), contracts the remaining ranks of those modes together
+    with ``m_split`` (one GEMM per combination of those ranks, summed); then modes
+    ``split-1 .. 0`` contract ``(m_k, r_k)``. The batch is processed ``chunk`` rows at a
+    time. ``macs_per_row`` counts one block.
     """
 
     split: int
@@ -258,7 +259,7 @@ class BTPlan:
 
 
 def _bt_sweep(ms, ns, ranks, split):
-    """(cost, multiply-adds, largest state) per input row and block for one ``split``."""
+    """(cost, multiply-adds, largest intermediate) per input row and block for one ``split``."""
     d = len(ms)
     state = math.prod(ms)
     macs = traffic = 0
@@ -269,11 +270,13 @@ def _bt_sweep(ms, ns, ranks, split):
         traffic += state + out
         state, largest = out, max(largest, out)
     width = ns[split] * math.prod(ranks[:split])
-    out = state // (ms[split] * math.prod(ranks[split + 1:])) * width
+    swept = math.prod(ranks[split + 1:])  # P: the ranks of the swept modes, in front of the state
+    out = state // (ms[split] * swept) * width
     macs += state * width
-    # the merged core reads ranks from the front and m_split from the back: one permuted copy
-    traffic += (2 * state if split < d - 1 else 0) + state + out
-    state, largest = out, max(largest, out)
+    # the merged core: one batched GEMM per combination of the swept ranks on the state's own
+    # memory, P partial outputs written, then summed
+    traffic += state + (2 * swept + 1) * out
+    state, largest = out, max(largest, swept * out)
     for k in range(split - 1, -1, -1):  # small states: permute, then (m_k r_k) -> n_k
         out = state // (ms[k] * ranks[k]) * ns[k]
         macs += state * ns[k]

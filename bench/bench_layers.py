@@ -122,19 +122,18 @@ def _tt_first_gemm(layer: TTLinear, x: torch.Tensor):
 
 
 def _bt_skinny_gemm(layer: BTLinear, x: torch.Tensor):
-    """The BT sweep's first and largest GEMMs alone, as it runs them (each block's factor of the
-    last input mode against every cache-sized chunk of the input; inner size m_d), and the
-    multiply-adds of the layer's forward+backward: the forward, then the backward's two GEMMs
-    per step, less the input gradient of the first step (the input needs none)."""
+    """The BT sweep's first and largest GEMM alone, as it runs it (the factors of the last input
+    mode of all blocks stacked, against every cache-sized chunk of the input; inner size m_d),
+    and the multiply-adds of the layer's forward+backward: the forward, then the backward's two
+    GEMMs per step, less the input gradient of the first step (the input needs none)."""
     last = layer.factors[-1].detach()  # (N, m_d, n_d, R_d)
     blocks, m, n, r = last.shape
-    weights = [last[b].permute(1, 2, 0).reshape(n * r, m) for b in range(blocks)]
+    weight = last.permute(0, 2, 3, 1).reshape(blocks * n * r, m)  # all blocks in one GEMM
     sweep = plan.plan_bt(layer.in_shape, layer.out_shape, tuple(layer.ranks), x.shape[0])
 
     def run():
         for chunk in x.split(sweep.chunk):
-            for w in weights:
-                w @ chunk.reshape(-1, m).T
+            weight @ chunk.reshape(-1, m).T
     assert sweep.split < len(layer.in_shape) - 1, "the sweep starts with the merged core, not a factor"
     first = blocks * x.shape[1] * n * r  # per row
     return run, x.shape[0] * first, 3 * layer.macs - first

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 from tensorrnn.errors import UsageError
 
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}; expected one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module_name, func_name, _ = COMMANDS[name]
+    # Lightning 2.6 calls torch 2.13's deprecated pytree API on every fit; the line says nothing
+    # a user can act on (it names Lightning's file, not theirs)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     try:
         func = getattr(importlib.import_module(module_name), func_name)
         code = func(rest)

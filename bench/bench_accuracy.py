@@ -142,22 +142,44 @@ def build_cache(root: Path, cache: Path, size, store: str = "raw") -> None:
 
 
 def one_run(set_name: str, model: str, recipe: str, seed: int, root: Path, work: Path, cache: Path, size,
-            budget: float, quick: bool, store: str = "raw", epochs: int | None = None) -> dict:
+            budget: float, quick: bool, store: str = "raw", epochs: int | None = None,
+            paired_store: str | None = None) -> dict:
     """Calibrate (the CPU time of the second of two epochs), then fit for the epochs the budget
-    allows (or exactly ``epochs``, without calibrating); the test accuracy of the selected checkpoint."""
+    allows (or exactly ``epochs``, without calibrating); the test accuracy of the selected checkpoint,
+    and with ``paired_store`` that checkpoint's test accuracy from the other store (:func:`paired_test`)."""
     per_epoch = None
     if epochs is None:
         clock = epoch_clock()
         run_fit(fit_args(model, recipe, root, work / "calibrate", cache, size, seed, 2, quick, store), clock)
         per_epoch = clock.marks[-1] - clock.marks[-2]
         epochs = 2 if quick else max(1, int(budget // per_epoch))
-    record, cpu = run_fit(fit_args(model, recipe, root, work / "fit", cache, size, seed, epochs, quick, store))
-    return {"set": set_name, "model": model, "recipe": recipe, "seed": seed, "epochs": epochs,
+    args = fit_args(model, recipe, root, work / "fit", cache, size, seed, epochs, quick, store)
+    record, cpu = run_fit(args)
+    run = {"set": set_name, "model": model, "recipe": recipe, "seed": seed, "epochs": epochs,
             "cpu_seconds": round(cpu, 1), "epoch_cpu_seconds": round(per_epoch if per_epoch else cpu / epochs, 2),
             "budget_cpu_seconds": budget, "test_acc": record["test"].get("test/acc"),
             "last_val_acc": record["metrics"].get("val/acc"), "train_acc": record["metrics"].get("train/acc"),
             "test_acc_1view": record["test"].get("test/acc_1view"), "selection": record["selection"],
             "validation": record["validation"], "parameters": record["num_parameters"]}
+    if paired_store and paired_store != store:
+        checkpoint = record["best_model_path"] or record["last_model_path"]
+        run[f"paired_{paired_store}"] = paired_test(args, checkpoint, paired_store)
+    return run
+
+
+def paired_test(args: list[str], checkpoint: str, store: str) -> dict:
+    """The selected checkpoint of a fit tested once more with its test clips served from
+    another ``store``: the same weights and the same (evenly spaced) test views, so any change
+    is the store's pixels alone, free of the seed-to-seed spread of training."""
+    from tensorrnn.train.cli import _evaluate, _make_cli
+
+    swapped = list(args)
+    swapped[swapped.index("--data.store") + 1] = store
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cli = _make_cli("test", swapped + ["--ckpt_path", checkpoint])
+        metrics = _evaluate(cli, "test")["metrics"]
+    return {"test_acc": metrics.get("test/acc"), "test_acc_1view": metrics.get("test/acc_1view")}
 
 
 def summarize(runs: list[dict]) -> list[dict]:
@@ -193,6 +215,23 @@ def write_table(data: dict) -> str:
         cpu = ", ".join(f"{row[r]['cpu_minutes']:.1f}" if r in row else "-" for r in RECIPES)
         lines.append(f"| {row['set']} ({spec['classes']} classes, {spec['clips']} clips) | {row['size']} | "
                      f"{MODELS[row['model']]} | {1 / spec['classes']:.3f} | {cells[0]} | {cells[1]} | {seeds} | {cpu} |")
+    paired = [(r, store, p) for r in data["runs"] for store, p in
+              ((k[len("paired_"):], v) for k, v in r.items() if k.startswith("paired_"))]
+    if paired:
+        lines += ["", "Paired store check: each fit's selected checkpoint tested again with its test clips served "
+                  "from another store (same weights, same evenly spaced views; the difference is the store's "
+                  "pixels alone).", "",
+                  "| set | frames | model | seed | store of the fit | test | other store | test there | "
+                  "1-view | 1-view there |", "|---|---|---|---:|---|---:|---|---:|---:|---:|"]
+        for r, store, p in paired:
+            lines.append(f"| {r['set']} | {r['size']} | {MODELS[r['model']]} | {r['seed']} | {r.get('store', 'raw')} | "
+                         f"{r['test_acc']:.3f} | {store} | {p['test_acc']:.3f} | {r['test_acc_1view']:.3f} | "
+                         f"{p['test_acc_1view']:.3f} |")
+        for key, name in (("test_acc", "test"), ("test_acc_1view", "1-view")):
+            diffs = [p[key] - r[key] for r, _, p in paired]
+            mean, std = statistics.fmean(diffs), statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+            lines.append(f"\nMean change of {name} accuracy from the other store: {100 * mean:+.1f} +- "
+                         f"{100 * std:.1f} points over {len(diffs)} checkpoints.")
     return "\n".join(lines) + "\n"
 
 
@@ -241,10 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None,
                         help="train exactly this many epochs instead of the CPU budget (same work whatever the "
                              "machine's load: for comparing stores or models run by run); results in "
-                             "accuracy[_jpeg]_<N>epochs.*")
+                             "accuracy[_jpeg][_paired_STORE]_<N>epochs.*")
     parser.add_argument("--store", choices=["raw", "jpeg"], default="raw",
                         help="clip store the fits read (default raw, as the published table; jpeg writes "
                              "accuracy_jpeg.* for the comparison of issue 12)")
+    parser.add_argument("--paired-store", choices=["raw", "jpeg"], default=None,
+                        help="also test each fit's selected checkpoint with its test clips from this store "
+                             "(same weights, same views: the store's effect alone, without training's spread)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     from tensorrnn.data.synthetic import ACTION_SETS
@@ -257,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     out = Path(args.out)
     stem = (("accuracy_quick" if args.quick else "accuracy") + ("_jpeg" if args.store == "jpeg" else "")
+            + (f"_paired_{args.paired_store}" if args.paired_store else "")
             + (f"_{args.epochs}epochs" if args.epochs else ""))
     path = out / f"{stem}.json"
     data = json.loads(path.read_text()) if path.is_file() else {"runs": [], "sets": {}}
@@ -270,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             root, spec = make_set(set_name, tuple(args.size), cache, args.quick)
             frames = cache / f"frames_{set_name}_{size}{'_quick' if args.quick else ''}"
             build_cache(root, frames, args.size, args.store)
+            if args.paired_store and args.paired_store != args.store:
+                build_cache(root, frames, args.size, args.paired_store)
             clips = spec.num_classes * spec.groups * spec.clips_per_group
             data["sets"][f"{set_name}_{size}"] = {"classes": spec.num_classes, "clips": clips, "spec": repr(spec)}
             budget = BUDGETS.get(set_name, 300.0) * args.budget_scale
@@ -283,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                         work = cache / "work" / f"{set_name}_{size}"
                         start = time.perf_counter()
                         run = one_run(set_name, model, recipe, seed, root, work, frames, args.size, budget,
-                                      args.quick, args.store, args.epochs)
+                                      args.quick, args.store, args.epochs, args.paired_store)
                         run.update(size=size, store=args.store, wall_seconds=round(time.perf_counter() - start, 1))
                         print(f"{set_name} {size} {model} {recipe} seed {seed}: test acc {run['test_acc']:.3f} "
                               f"({run['epochs']} epochs, {run['cpu_seconds'] / 60:.1f} CPU min)", flush=True)

@@ -394,3 +394,16 @@ def test_samples_never_share_the_reused_read_buffer(ucf11_root, tmp_path):
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(lambda i: stored[i % len(stored)][0], range(4 * len(stored))))
     assert all(torch.equal(x, sequential[i % len(stored)]) for i, x in enumerate(threaded))
+
+
+def test_a_shard_is_opened_once_per_process_not_per_read(ucf11_root, tmp_path, monkeypatch):
+    """Reads parse no index and map no file: each shard is opened on its first read only."""
+    stored = UCF11(ucf11_root, size=SIZE, seed=1, cache_dir=tmp_path, progress=False)
+    opened = []
+    real = JpegStore._open
+    monkeypatch.setattr(JpegStore, "_open", lambda self, shard: opened.append(shard) or real(self, shard))
+    for _ in range(3):
+        for i in range(len(stored)):
+            stored[i]
+    shards = {entry[0] for entry in stored._cache.entries.values()}
+    assert sorted(opened) == sorted(shards)

@@ -98,6 +98,7 @@ def ttgru_rate(steps: int, repeats: int) -> float | None:
 
 def run(quick: bool, threads: int) -> dict:
     torch.set_num_threads(threads)  # the loader's main process and the training step alike
+    load_start = os.getloadavg()
     clips_per_group, frames = (1, 48) if quick else (4, 120)
     epochs, repeats = (1, 1) if quick else (1, 3)
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
@@ -142,7 +143,7 @@ def run(quick: bool, threads: int) -> dict:
         },
         "repeats": repeats,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "load_average": os.getloadavg(),
+                    "load_average": os.getloadavg(), "load_average_start": load_start,
                     "python": platform.python_version(), "torch": torch.__version__},
     }
 
@@ -186,7 +187,9 @@ def markdown(r: dict) -> str:
         f"Building the raw cache: {r['cache_build_clips_per_s']:.1f} clips/s "
         f"({r['cache_bytes'] / 2**20:,.0f} MiB for {r['clips']} clips); the JPEG store: "
         f"{r['clips'] / r['jpeg_build_s']:.1f} clips/s ({r['jpeg_bytes'] / 2**20:,.1f} MiB).",
-        f"Machine: {r['machine']['cpus']} CPUs, load average {r['machine']['load_average'][0]:.1f} at the end "
+        f"Machine: {r['machine']['cpus']} CPUs, load average "
+        + (f"{r['machine']['load_average_start'][0]:.1f} at the start, " if "load_average_start" in r["machine"] else "")
+        + f"{r['machine']['load_average'][0]:.1f} at the end "
         "(shared with other jobs: absolute rates are noisy, ratios within the run are the result).",
     ]
     return "\n".join(lines) + "\n"

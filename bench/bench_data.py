@@ -188,7 +188,8 @@ def markdown(r: dict) -> str:
         f"({r['cache_bytes'] / 2**20:,.0f} MiB for {r['clips']} clips); the JPEG store: "
         f"{r['clips'] / r['jpeg_build_s']:.1f} clips/s ({r['jpeg_bytes'] / 2**20:,.1f} MiB).",
         f"Machine: {r['machine']['cpus']} CPUs, load average "
-        + (f"{r['machine']['load_average_start'][0]:.1f} at the start, " if "load_average_start" in r["machine"] else "")
+        + (f"{r['machine']['load_average_start'][0]:.1f} at the start, "
+           if "load_average_start" in r["machine"] else "")
         + f"{r['machine']['load_average'][0]:.1f} at the end "
         "(shared with other jobs: absolute rates are noisy, ratios within the run are the result).",
     ]

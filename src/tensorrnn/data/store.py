@@ -2,15 +2,23 @@
 
 The raw frame cache (:mod:`tensorrnn.data.cache`) keeps 57.6 kB per 160x120 frame: 17 GB
 for UCF11, 140 GB for UCF101. :class:`JpegStore` keeps the same frames as baseline JPEGs
-(quality 90, 4:4:4 chroma: about 1/10 of the raw size on the demo clips) and decodes, per
-sample, only the frames the sampler picked, with libjpeg-turbo through ``simplejpeg``.
+(quality 90, 4:2:0 chroma: about 1/13 of the raw size on the demo clips) and decodes, per
+sample, only the frames the sampler picked, with libjpeg-turbo through ``simplejpeg``,
+straight into the caller's array (:meth:`~tensorrnn.data.cache.FrameCache.read` ``out=``; the
+datasets pass one reused buffer per thread).
 
 Chosen by measurement (160x120 frames of the demo clips, q90, one 2-core shared machine,
 microseconds per frame decoded): ``simplejpeg`` 92-100, PyTurboJPEG 1.8 119 (and it needs the
 system's libturbojpeg), Pillow 312; ``torchvision.io.decode_jpeg`` has no build for torch
-2.13 (0.28 fails to load its operators). 4:2:0 chroma is 16% smaller and decodes no faster on
-the machine, with a third more error (mean 2.7 vs 2.0 grey levels, max 38 vs 27); quality 85
-is 22% smaller, mean error +12%.
+2.13 (0.28 fails to load its operators). Chroma (store version 2, measured against the
+frames decoded from the videos, 96 frames each, min of 7 interleaved rounds): 4:2:0 decodes
+20-35% faster than 4:4:4 (demo clips 70 vs 87 us a frame; hard-set clips filmed at 320x240
+79 vs 118 us, at 160x120 136 vs 154 us) and is 13-15% smaller, for a mean error of 2.26 vs 1.91
+grey levels (hard set 2.38 vs 1.96 and 2.58 vs 2.28; max 36-62 vs 25-33, at colour edges):
+about the step from quality 90 to 85 at 4:4:4 (22% smaller, mean error +12%), and the source
+videos are 4:2:0 already. The faster decode is what brings serving 6 frames to the 1,000
+clips/s of issue 12 (``bench/bench_data.py``). ``fastdct`` / ``fastupsample`` were measured
+too: no faster (within 5%), more error; not used.
 
 On disk, beside the raw store's layout (same folder naming, same ``store.json``):
 
@@ -37,12 +45,15 @@ import numpy as np
 from tensorrnn.data.cache import CACHE_VERSION, FrameCache, _ShardWriter
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
 
-#: Version of the JPEG store's layout; a store of another version is rebuilt.
-STORE_VERSION = 1
+#: Version of the JPEG store's layout and encoding; a store of another version is rebuilt
+#: (1: 4:4:4 chroma; 2: 4:2:0).
+STORE_VERSION = 2
 #: JPEG quality of the stored frames (1..100).
 DEFAULT_QUALITY = 90
 #: The stores ``store=`` names: ``jpeg`` (the default) and ``raw`` (uint8, exact, ~10x larger).
 STORES = ("jpeg", "raw")
+#: Chroma subsampling of the stored JPEGs (part of :data:`STORE_VERSION`).
+CHROMA = "420"
 
 
 def _simplejpeg():
@@ -54,24 +65,35 @@ def _simplejpeg():
 
 
 def encode_frames(frames: np.ndarray, quality: int = DEFAULT_QUALITY) -> list[bytes]:
-    """One baseline JPEG (4:4:4 chroma) per frame of ``frames``.
+    """One baseline JPEG (:data:`CHROMA` chroma, 4:2:0) per frame of ``frames``.
 
     Shape:
         - frames: ``(T, H, W, 3)`` uint8 RGB.
     """
     simplejpeg = _simplejpeg()
     return [simplejpeg.encode_jpeg(np.ascontiguousarray(f), quality=quality, colorspace="RGB",
-                                   colorsubsampling="444") for f in frames]
+                                   colorsubsampling=CHROMA) for f in frames]
+
+
+def decode_into(jpegs, out: np.ndarray) -> np.ndarray:
+    """Decode JPEG ``jpegs[k]`` (bytes-like) into ``out[k]``, as the store reads its frames.
+
+    The one decoder of the store and of :func:`jpeg_round_trip` (libjpeg-turbo's default,
+    accurate DCT and upsampling), so a round trip gives bit for bit what a store holds.
+
+    Shape:
+        - out: ``(len(jpegs), H, W, 3)`` uint8, C-contiguous, the frames' size; returned.
+    """
+    decode = _simplejpeg().decode_jpeg
+    for k, jpeg in enumerate(jpegs):
+        decode(jpeg, colorspace="RGB", buffer=out[k])
+    return out
 
 
 def jpeg_round_trip(frames: np.ndarray, quality: int = DEFAULT_QUALITY) -> np.ndarray:
     """``frames`` as the JPEG store gives them back: encoded and decoded (bit for bit what a
     store of this quality holds for frames decoded the same way)."""
-    simplejpeg = _simplejpeg()
-    out = np.empty_like(frames)
-    for k, jpeg in enumerate(encode_frames(frames, quality)):
-        simplejpeg.decode_jpeg(jpeg, colorspace="RGB", buffer=out[k])
-    return out
+    return decode_into(encode_frames(frames, quality), np.empty_like(frames))
 
 
 class JpegStore(FrameCache):
@@ -109,7 +131,7 @@ class JpegStore(FrameCache):
                 self.max_frames]
 
     def info(self) -> dict:
-        return {**super().info(), "store_version": STORE_VERSION, "quality": self.quality}
+        return {**super().info(), "store_version": STORE_VERSION, "quality": self.quality, "chroma": CHROMA}
 
     def _encoder(self):
         return functools.partial(encode_frames, quality=self.quality)
@@ -132,22 +154,16 @@ class JpegStore(FrameCache):
 
     def _open(self, shard: str):
         ends = json.loads((self.dir / f"{shard}.json").read_text())["ends"]
-        starts = np.zeros(len(ends) + 1, dtype=np.int64)
-        starts[1:] = ends
+        starts = [0, *ends]  # Python ints: the per-frame slicing below is pure Python
         path = self.dir / f"{shard}{self.SUFFIX}"
         # Memory-mapped: a read touches only the pages of the frames it decodes (on a shared
         # file system, a node fetches the frames it samples, not the store).
-        blob = np.memmap(path, np.uint8, "r").view(np.ndarray) if starts[-1] else np.zeros(0, np.uint8)
+        blob = memoryview(np.memmap(path, np.uint8, "r")) if starts[-1] else memoryview(b"")
         return blob, starts
 
-    def _take(self, opened, positions: np.ndarray) -> np.ndarray:
+    def _take(self, opened, positions: np.ndarray, out: np.ndarray) -> None:
         blob, starts = opened
-        simplejpeg = _simplejpeg()
-        width, height = self.size
-        out = np.empty((len(positions), height, width, 3), dtype=np.uint8)
-        for k, i in enumerate(positions.tolist()):
-            simplejpeg.decode_jpeg(blob[starts[i]:starts[i + 1]], colorspace="RGB", buffer=out[k])
-        return out
+        decode_into([blob[starts[i]:starts[i + 1]] for i in positions.tolist()], out)
 
 
 class _JpegShardWriter(_ShardWriter):

@@ -39,7 +39,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["Network", "equation", "contract", "expression", "path_cost", "macs_per_row",
-           "ChainPlan", "plan_chain", "merge_cores", "chain_contract", "BTPlan", "plan_bt"]
+           "ChainPlan", "plan_chain", "merge_cores", "input_gemm", "shared_weight_bmm", "chain_contract",
+           "BTPlan", "plan_bt"]
 
 Labels = tuple[Hashable, ...]
 

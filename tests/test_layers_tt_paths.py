@@ -1,6 +1,6 @@
-"""Every sweep of a TT chain (any grouping of the cores, transposed batched GEMMs between
-groups) equals ``x @ tt_to_dense`` and has exact gradients, for several shapes, ranks and
-batch dims."""
+"""Every sweep of a TT chain (any grouping of the cores, batched GEMMs with the group's
+weight shared between them) equals ``x @ tt_to_dense`` and has exact gradients (first and
+second order), for several shapes, ranks and batch dims."""
 from __future__ import annotations
 
 import math
@@ -64,3 +64,29 @@ def test_every_grouping_passes_gradcheck(ms, ns, ranks, batch_shape):
     for groups in _groupings(len(ms)):
         chain = plan.ChainPlan(groups, 0)
         assert torch.autograd.gradcheck(lambda x, *c: plan.chain_contract(x, c, chain), (x, *cores))
+
+
+def test_every_grouping_passes_gradgradcheck():
+    # the sweep's first GEMM and the steps between groups have hand-written backwards
+    # (plan._InputGemm, plan._SharedWeightBmm): their second derivatives must be exact too
+    ms, ns, ranks = (2, 3, 2), (2, 1, 2), (1, 2, 2, 1)
+    cores = [c.requires_grad_() for c in _cores(ms, ns, ranks, seed=3)]
+    x = torch.randn(2, math.prod(ms), dtype=torch.float64, requires_grad=True)
+    for groups in _groupings(len(ms)):
+        chain = plan.ChainPlan(groups, 0)
+        assert torch.autograd.gradgradcheck(lambda x, *c: plan.chain_contract(x, c, chain), (x, *cores))
+
+
+def test_weight_only_gradients_equal_autograd_of_the_dense_product():
+    # the input needs no gradient (the first layer of a model): the hand-written backwards
+    # skip it and still give the weights' exact gradients
+    ms, ns, ranks = (3, 4, 2), (2, 3, 2), (1, 3, 2, 1)
+    cores = [c.requires_grad_() for c in _cores(ms, ns, ranks, seed=5)]
+    x = torch.randn(4, math.prod(ms), dtype=torch.float64)
+    probe = torch.randn(4, math.prod(ns), dtype=torch.float64)
+    for groups in _groupings(len(ms)):
+        y = plan.chain_contract(x, cores, plan.ChainPlan(groups, 0)).reshape(4, -1)
+        got = torch.autograd.grad((y * probe).sum(), cores)
+        expected = torch.autograd.grad(((x @ tt.tt_to_dense(cores)) * probe).sum(), cores)
+        for g, e in zip(got, expected):
+            torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10)

@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 
 from tensorrnn import papers
 from tensorrnn.data.sampling import (
-    ClipTooShortError, check_sampling, pad_indices, sample_indices, scale_pixels,
+    PAD_BYTE, ClipTooShortError, check_sampling, defer_scaling, pad_indices, sample_indices, scale_pixels,
 )
 from tensorrnn.data.store import STORES, jpeg_round_trip, open_store
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, check_size, probe, read_frames
@@ -175,6 +175,10 @@ class VideoClipDataset(Dataset):
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
             raise ValueError(f"quality={quality!r}: expected a JPEG quality, an integer in 1..100")
         self.store, self.quality, self.as_stored = store, int(quality), bool(as_stored)
+        #: Give frames as uint8 with the scaling left to the batch (:func:`~tensorrnn.data.sampling.defer_scaling`;
+        #: the training loaders of :class:`~tensorrnn.train.datamodule.VideoDataModule` set it).
+        #: Ignored for ``"standard"`` scaling and for features.
+        self.deferred_scaling = False
         if not isinstance(views, (int, np.integer)) or views < 0:
             raise ValueError(f"views={views!r}: expected an integer >= 0 (0: no view axis)")
         self.views = int(views)
@@ -346,6 +350,8 @@ class VideoClipDataset(Dataset):
             if self.features:
                 x = torch.from_numpy(np.ascontiguousarray(x))  # (k, F)
                 samples.append(torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x)
+            elif getattr(self, "deferred_scaling", False) and self.scaling in PAD_BYTE:
+                samples.append(defer_scaling(self._augmented(index, x), self.scaling, front=front))  # uint8
             else:
                 samples.append(scale_pixels(self._augmented(index, x), self.scaling, front=front))  # (front + k, H, W, 3)
         return samples

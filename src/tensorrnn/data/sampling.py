@@ -17,6 +17,10 @@ import torch
 POLICIES = ("random", "segments", "uniform", "stride", "all")
 PADDING = ("front", "repeat", "reject")
 SCALINGS = ("center", "unit", "standard", "none")
+#: The uint8 value each scaling maps to exactly 0: a deferred-scaling sample
+#: (:func:`defer_scaling`) pads with it, so padded steps are 0 once :func:`scale_batch` scaled
+#: the batch. ``"standard"`` has none (its zero is not an integer) and is never deferred.
+PAD_BYTE = {"center": 128, "unit": 128, "none": 0}
 #: ImageNet channel statistics, the usual choice for ``scaling="standard"``.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -161,3 +165,39 @@ def scale_pixels(frames: np.ndarray | torch.Tensor, scaling: str = "center",
         body -= np.asarray(mean, np.float32)
         body /= np.asarray(std, np.float32)
     return torch.from_numpy(x)
+
+
+def defer_scaling(frames: np.ndarray, scaling: str, front: int = 0) -> torch.Tensor:
+    """uint8 frames ``(front + T, H, W, 3)`` that :func:`scale_batch` turns into exactly what
+    :func:`scale_pixels` gives for ``frames``: a quarter of the bytes through a DataLoader
+    (collation, worker shared memory, host-to-device copies), scaled on the batch instead.
+
+    Args:
+        frames: ``(T, H, W, 3)`` uint8, or float32 in [0, 255] (augmented frames: rounded to
+            the nearest grey level, half a level at most).
+        scaling: one of :data:`PAD_BYTE`'s keys.
+        front: padding frames before the clip, :data:`PAD_BYTE` of ``scaling`` (0 once scaled).
+    """
+    if scaling not in PAD_BYTE:
+        raise ValueError(f"scaling={scaling!r}: expected one of {sorted(PAD_BYTE)} for deferred scaling")
+    frames = np.asarray(frames)
+    out = np.empty((front + len(frames), *frames.shape[1:]), np.uint8)  # always new: never a caller's buffer
+    out[:front] = PAD_BYTE[scaling]
+    if frames.dtype == np.uint8:
+        out[front:] = frames
+    else:
+        np.copyto(out[front:], np.rint(frames), casting="unsafe")
+    return torch.from_numpy(out)
+
+
+def scale_batch(x: torch.Tensor, scaling: str) -> torch.Tensor:
+    """A batch of uint8 frames (any leading shape, e.g. ``(B, T, H, W, 3)``) scaled as
+    :func:`scale_pixels` scales a clip, bit for bit, in float32 on ``x``'s device."""
+    if scaling not in PAD_BYTE:
+        raise ValueError(f"scaling={scaling!r}: expected one of {sorted(PAD_BYTE)} for a uint8 batch")
+    x = x.to(torch.float32)
+    if scaling == "center":
+        return x.sub_(128.0)
+    if scaling == "unit":
+        return x.mul_(1 / 128).sub_(1.0)
+    return x

@@ -7,11 +7,13 @@ linked into the model by the CLI.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from tensorrnn.errors import check_keywords
@@ -414,9 +416,24 @@ class VideoDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
-        return DataLoader(self._splits[name], batch_size=hp.batch_size, shuffle=shuffle,
+        dataset = self._splits[name]
+        if hasattr(dataset, "deferred_scaling"):
+            # uint8 samples, scaled on the batch by on_after_batch_transfer (on the model's
+            # device): a quarter of the bytes collated, through worker memory and to the device
+            dataset = copy.copy(dataset)
+            dataset.deferred_scaling = True
+        return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle,
                           num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0,
                           drop_last=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Scale a batch of uint8 frames (the loaders' deferred scaling) as the dataset would
+        have scaled each clip, bit for bit (:func:`~tensorrnn.data.sampling.scale_batch`)."""
+        from tensorrnn.data.sampling import scale_batch
+
+        if isinstance(batch, (list, tuple)) and isinstance(batch[0], torch.Tensor) and batch[0].dtype == torch.uint8:
+            batch = type(batch)([scale_batch(batch[0], self.hparams.scaling), *batch[1:]])
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

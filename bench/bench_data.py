@@ -25,6 +25,7 @@ Writes ``bench/results/data.json`` and ``bench/results/data.md`` (``data_quick.*
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -38,6 +39,7 @@ from torch.utils.data import DataLoader
 
 from tensorrnn import papers
 from tensorrnn.data import UCF11, make_demo_videos
+from tensorrnn.data.sampling import scale_batch
 from tensorrnn.data.store import CHROMA, STORE_VERSION
 from tensorrnn.files import atomic_write_text
 
@@ -52,7 +54,10 @@ DATASET_FRAMES = {"UCF11": (papers.UCF11_NUM_CLIPS, 185), "HMDB51": (papers.HMDB
 
 def loader_rate(dataset, workers: int, epochs: int, repeats: int) -> float:
     """Clips/s over ``epochs`` full passes, best of ``repeats`` (the machine is shared), after
-    one warm-up pass (worker start-up excluded)."""
+    one warm-up pass (worker start-up excluded). Samples as the training loaders give them:
+    uint8, their scaling left to the batch (``deferred_scaling``; its cost is in the TT-GRU step)."""
+    dataset = copy.copy(dataset)
+    dataset.deferred_scaling = True
     loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
                         persistent_workers=workers > 0)
     for _ in loader:  # warm-up: workers started, files in the page cache
@@ -77,12 +82,14 @@ def ttgru_rate(steps: int, repeats: int) -> float | None:
                              len(papers.UCF11_CLASSES), rank=4)
     optimizer = torch.optim.Adam(model.parameters(), lr=papers.UCF11_TRAINING["lr"])
     width, height = papers.UCF11_FRAME_SIZE
-    x = torch.randn(BATCH, papers.FRAMES_PER_CLIP, height, width, 3)  # (16, 6, 120, 160, 3)
+    # uint8 frames as the loaders give them, scaled on the batch inside the step as in fit, with
+    # fit's default unit scaling: pixel - 128 ("center") inputs make this step 2x slower (measured)
+    x = torch.randint(0, 256, (BATCH, papers.FRAMES_PER_CLIP, height, width, 3), dtype=torch.uint8)
     y = torch.randint(0, len(papers.UCF11_CLASSES), (BATCH,))
 
     def step():
         optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        torch.nn.functional.cross_entropy(model(scale_batch(x, "unit")), y).backward()
         optimizer.step()
 
     for _ in range(2):
@@ -104,7 +111,8 @@ def run(quick: bool, threads: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         root = make_demo_videos(Path(tmp) / "videos", num_classes=4, groups=4, clips_per_group=clips_per_group,
                                 size=(320, 240), num_frames=frames, ext=".avi", seed=0, progress=False)
-        options = dict(size=papers.UCF11_FRAME_SIZE, num_frames=papers.FRAMES_PER_CLIP, progress=False)
+        # unit scaling: the default of fit's data module (and its step speed: see ttgru_rate)
+        options = dict(size=papers.UCF11_FRAME_SIZE, num_frames=papers.FRAMES_PER_CLIP, scaling="unit", progress=False)
         direct = UCF11(root, **options)
         start = time.perf_counter()
         cached = UCF11(root, cache_dir=Path(tmp) / "cache", store="raw", **options)
@@ -155,6 +163,7 @@ def markdown(r: dict) -> str:
         f"Data loading, clips/s (DataLoader, batch {r['batch']}, {r['sampled_frames']} random frames, "
         f"{r['source_size'][0]}x{r['source_size'][1]} {r['codec']} -> "
         f"{r['target_size'][0]}x{r['target_size'][1]}; {r['clips']} synthetic clips of {r['frames_per_clip']} frames"
+        f"; uint8 samples scaled on the batch, as fit's loaders serve them"
         f"; torch threads {r['machine']['torch_threads']}; best of {r['repeats']}{'; --quick' if r['quick'] else ''}):",
         "",
         "| source | workers | clips/s | vs decoding | vs TT-GRU step |",

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 
 from tensorrnn import papers
 from tensorrnn.data import UCF11, make_demo_videos
-from tensorrnn.data.sampling import scale_batch
+from tensorrnn.data.sampling import scale_frames
 from tensorrnn.data.store import CHROMA, STORE_VERSION
 from tensorrnn.files import atomic_write_text
 
@@ -89,7 +89,7 @@ def ttgru_rate(steps: int, repeats: int) -> float | None:
 
     def step():
         optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(scale_batch(x, "unit")), y).backward()
+        torch.nn.functional.cross_entropy(model(scale_frames(x, "unit")), y).backward()
         optimizer.step()
 
     for _ in range(2):

@@ -350,7 +350,7 @@ class VideoClipDataset(Dataset):
             if self.features:
                 x = torch.from_numpy(np.ascontiguousarray(x))  # (k, F)
                 samples.append(torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x)
-            elif getattr(self, "deferred_scaling", False) and self.scaling in PAD_BYTE:
+            elif self.deferred_scaling and self.scaling in PAD_BYTE:
                 samples.append(defer_scaling(self._augmented(index, x), self.scaling, front=front))  # uint8
             else:
                 samples.append(scale_pixels(self._augmented(index, x), self.scaling, front=front))  # (front + k, H, W, 3)

@@ -18,7 +18,7 @@ POLICIES = ("random", "segments", "uniform", "stride", "all")
 PADDING = ("front", "repeat", "reject")
 SCALINGS = ("center", "unit", "standard", "none")
 #: The uint8 value each scaling maps to exactly 0: a deferred-scaling sample
-#: (:func:`defer_scaling`) pads with it, so padded steps are 0 once :func:`scale_batch` scaled
+#: (:func:`defer_scaling`) pads with it, so padded steps are 0 once :func:`scale_frames` scaled
 #: the batch. ``"standard"`` has none (its zero is not an integer) and is never deferred.
 PAD_BYTE = {"center": 128, "unit": 128, "none": 0}
 #: ImageNet channel statistics, the usual choice for ``scaling="standard"``.
@@ -168,7 +168,7 @@ def scale_pixels(frames: np.ndarray | torch.Tensor, scaling: str = "center",
 
 
 def defer_scaling(frames: np.ndarray, scaling: str, front: int = 0) -> torch.Tensor:
-    """uint8 frames ``(front + T, H, W, 3)`` that :func:`scale_batch` turns into exactly what
+    """uint8 frames ``(front + T, H, W, 3)`` that :func:`scale_frames` turns into exactly what
     :func:`scale_pixels` gives for ``frames``: a quarter of the bytes through a DataLoader
     (collation, worker shared memory, host-to-device copies), scaled on the batch instead.
 
@@ -190,14 +190,20 @@ def defer_scaling(frames: np.ndarray, scaling: str, front: int = 0) -> torch.Ten
     return torch.from_numpy(out)
 
 
-def scale_batch(x: torch.Tensor, scaling: str) -> torch.Tensor:
-    """A batch of uint8 frames (any leading shape, e.g. ``(B, T, H, W, 3)``) scaled as
-    :func:`scale_pixels` scales a clip, bit for bit, in float32 on ``x``'s device."""
-    if scaling not in PAD_BYTE:
-        raise ValueError(f"scaling={scaling!r}: expected one of {sorted(PAD_BYTE)} for a uint8 batch")
-    x = x.to(torch.float32)
+def scale_frames(frames: torch.Tensor, scaling: str) -> torch.Tensor:
+    """uint8 frames ``(..., 3)`` (a batch, a clip or a frame) -> float32 on their device, as
+    :func:`scale_pixels` scales a clip: the same float32 operations, so the same values bit for
+    bit. The loaders' deferred scaling (:func:`defer_scaling`) and the exported graphs
+    (:mod:`tensorrnn.deploy.graphs`) scale with it."""
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling={scaling!r}: expected one of {', '.join(map(repr, SCALINGS))}")
+    x = frames.to(torch.float32)
     if scaling == "center":
-        return x.sub_(128.0)
+        return x - 128.0
     if scaling == "unit":
-        return x.mul_(1 / 128).sub_(1.0)
+        return x * (1 / 128) - 1.0
+    if scaling == "standard":
+        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device)
+        std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=x.device)
+        return (x / 255.0 - mean) / std
     return x

@@ -22,28 +22,11 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-from tensorrnn.data.sampling import IMAGENET_MEAN, IMAGENET_STD, SCALINGS
+from tensorrnn.data.sampling import scale_frames
 from tensorrnn.nn import rnn as rnn_cells
 from tensorrnn.nn.rnn import TensorizedRNNBase
 
 __all__ = ["ClipGraph", "StepGraph", "scale_frames", "state_names", "exportable"]
-
-
-def scale_frames(frames: Tensor, scaling: str) -> Tensor:
-    """uint8 frames ``(..., 3)`` -> float32, as :func:`tensorrnn.data.sampling.scale_pixels`
-    does in training (the same float32 operations, so the same values)."""
-    if scaling not in SCALINGS:
-        raise ValueError(f"scaling={scaling!r}: expected one of {', '.join(map(repr, SCALINGS))}")
-    x = frames.to(torch.float32)
-    if scaling == "center":
-        return x - 128.0
-    if scaling == "unit":
-        return x * (1 / 128) - 1.0
-    if scaling == "standard":
-        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)
-        std = torch.tensor(IMAGENET_STD, dtype=torch.float32)
-        return (x / 255.0 - mean) / std
-    return x
 
 
 def state_names(model) -> list[str]:

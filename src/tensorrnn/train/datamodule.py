@@ -428,11 +428,11 @@ class VideoDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Scale a batch of uint8 frames (the loaders' deferred scaling) as the dataset would
-        have scaled each clip, bit for bit (:func:`~tensorrnn.data.sampling.scale_batch`)."""
-        from tensorrnn.data.sampling import scale_batch
+        have scaled each clip, bit for bit (:func:`~tensorrnn.data.sampling.scale_frames`)."""
+        from tensorrnn.data.sampling import scale_frames
 
         if isinstance(batch, (list, tuple)) and isinstance(batch[0], torch.Tensor) and batch[0].dtype == torch.uint8:
-            batch = type(batch)([scale_batch(batch[0], self.hparams.scaling), *batch[1:]])
+            batch = type(batch)([scale_frames(batch[0], self.hparams.scaling), *batch[1:]])
         return batch
 
     def train_dataloader(self) -> DataLoader:

@@ -7,7 +7,7 @@ from tensorrnn.data.cache import FrameCache
 from tensorrnn.data.store import JpegStore, default_cache_dir, list_stores, open_store
 from tensorrnn.data.datasets import (
     DATASETS, HMDB51, UCF11, UCF101, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
-    YouTubeCelebrities, build_dataset,
+    YouTubeCelebrities, build_dataset, collate_clips,
 )
 from tensorrnn.data.annotations import AnnotationList
 from tensorrnn.data.kth import KTH
@@ -26,7 +26,7 @@ from tensorrnn.data.video import VideoError, VideoInfo, probe, read_frames
 __all__ = [
     "ACTION_SETS", "ActionSetSpec", "AnnotationList", "DATASETS", "KTH", "Weizmann", "HMDB51", "UCF11", "UCF101",
     "ClipRecord", "ClipTooShortError", "FrameCache", "Hollywood2", "JpegStore", "PROTOCOLS", "VideoClipDataset",
-    "VideoError", "VideoFolder", "VideoInfo", "YouTubeCelebrities", "bt_rnn_split", "build_dataset",
+    "VideoError", "VideoFolder", "VideoInfo", "YouTubeCelebrities", "bt_rnn_split", "build_dataset", "collate_clips",
     "default_cache_dir", "list_stores", "open_store", "group_kfold", "leave_one_group_out", "make_action_set",
     "make_demo_videos", "make_split", "num_splits", "official_split", "pad_indices", "probe", "read_frames",
     "sample_indices", "scale_pixels", "tt_rnn_folds", "write_corrupt", "write_empty", "write_truncated",

@@ -167,7 +167,7 @@ def scale_pixels(frames: np.ndarray | torch.Tensor, scaling: str = "center",
     return torch.from_numpy(x)
 
 
-def defer_scaling(frames: np.ndarray, scaling: str, front: int = 0) -> torch.Tensor:
+def defer_scaling(frames: np.ndarray, scaling: str, front: int = 0, out: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 frames ``(front + T, H, W, 3)`` that :func:`scale_frames` turns into exactly what
     :func:`scale_pixels` gives for ``frames``: a quarter of the bytes through a DataLoader
     (collation, worker shared memory, host-to-device copies), scaled on the batch instead.
@@ -177,17 +177,26 @@ def defer_scaling(frames: np.ndarray, scaling: str, front: int = 0) -> torch.Ten
             the nearest grey level, half a level at most).
         scaling: one of :data:`PAD_BYTE`'s keys.
         front: padding frames before the clip, :data:`PAD_BYTE` of ``scaling`` (0 once scaled).
+        out: a C-contiguous uint8 tensor ``(front + T, H, W, 3)`` to write into and return (a
+            batch's slot, see :meth:`~tensorrnn.data.datasets.VideoClipDataset.__getitems__`);
+            ``None``: a new tensor. Never ``frames``' own memory.
     """
     if scaling not in PAD_BYTE:
         raise ValueError(f"scaling={scaling!r}: expected one of {sorted(PAD_BYTE)} for deferred scaling")
     frames = np.asarray(frames)
-    out = np.empty((front + len(frames), *frames.shape[1:]), np.uint8)  # always new: never a caller's buffer
-    out[:front] = PAD_BYTE[scaling]
+    shape = (front + len(frames), *frames.shape[1:])
+    if out is None:
+        out = torch.empty(shape, dtype=torch.uint8)
+    elif tuple(out.shape) != shape or out.dtype != torch.uint8 or not out.is_contiguous():
+        raise ValueError(f"out of shape {tuple(out.shape)}, dtype {out.dtype}: expected a contiguous uint8 "
+                         f"tensor of shape {shape}")
+    array = out.numpy()
+    array[:front] = PAD_BYTE[scaling]
     if frames.dtype == np.uint8:
-        out[front:] = frames
+        array[front:] = frames
     else:
-        np.copyto(out[front:], np.rint(frames), casting="unsafe")
-    return torch.from_numpy(out)
+        np.copyto(array[front:], np.rint(frames), casting="unsafe")
+    return out
 
 
 def scale_frames(frames: torch.Tensor, scaling: str) -> torch.Tensor:

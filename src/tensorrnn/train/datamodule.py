@@ -154,6 +154,10 @@ class VideoDataModule(L.LightningDataModule):
             class, else ``none``.
         val_fraction: share of the training groups or clips held out for validation.
         batch_size, num_workers: DataLoader settings.
+        load_threads: threads that build a batch's samples in each loading process (the main
+            process with ``num_workers: 0``, else each worker); JPEG decoding and the uint8
+            augmentation release the GIL. ``null``: the CPU cores shared among the loading
+            processes, at most 8. The samples do not depend on it.
         dataset_options: further keyword arguments for ``tensorrnn.data.build_dataset``
             (``progress``, ``max_bad_fraction``, ...); an unknown key, or one set by an
             argument above (``size``, ``num_frames``, ...), is a ``ValueError``. For example
@@ -195,6 +199,7 @@ class VideoDataModule(L.LightningDataModule):
         val_fraction: float = 0.2,
         batch_size: int = 16,
         num_workers: int = 0,
+        load_threads: Optional[int] = None,
         dataset_options: Optional[dict[str, Any]] = None,
         annotations: Optional[str] = None,
         classes_file: Optional[str] = None,
@@ -218,6 +223,9 @@ class VideoDataModule(L.LightningDataModule):
                                  ("eval_views", eval_views, 1)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"data.{name}={value!r}: expected an integer >= {low}")
+        if load_threads is not None and (isinstance(load_threads, bool) or not isinstance(load_threads, int)
+                                         or load_threads < 1):
+            raise ValueError(f"data.load_threads={load_threads!r}: expected an integer >= 1, or null (automatic)")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"data.val_fraction={val_fraction!r}: expected 0 < value < 1")
         if val_split not in VAL_SPLITS:
@@ -414,17 +422,31 @@ class VideoDataModule(L.LightningDataModule):
         self.setup()
         return len(self._splits["val"]) > 0
 
+    @property
+    def load_threads(self) -> int:
+        """Threads per loading process (``load_threads``, or the cores shared among the
+        loading processes, at most 8)."""
+        from tensorrnn.data.datasets import default_load_threads
+
+        if self.hparams.get("load_threads") is not None:
+            return self.hparams.load_threads
+        return default_load_threads(self.hparams.num_workers)
+
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        from tensorrnn.data.datasets import collate_clips
+
         hp = self.hparams
         dataset = self._splits[name]
         if hasattr(dataset, "deferred_scaling"):
             # uint8 samples, scaled on the batch by on_after_batch_transfer (on the model's
-            # device): a quarter of the bytes collated, through worker memory and to the device
+            # device): a quarter of the bytes collated, through worker memory and to the device;
+            # written straight into their batch by load_threads threads (collate_clips: no copy)
             dataset = copy.copy(dataset)
             dataset.deferred_scaling = True
+            dataset.load_threads = self.load_threads
         return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle,
                           num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0,
-                          drop_last=False)
+                          drop_last=False, collate_fn=collate_clips)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Scale a batch of uint8 frames (the loaders' deferred scaling) as the dataset would

@@ -104,6 +104,9 @@ def test_data_module_threads_default_to_the_cores_per_loading_process(ucf11_root
     for workers, threads in ((0, 8), (2, 6), (4, 3), (16, 1)):
         assert VideoDataModule("ucf11", str(ucf11_root), num_workers=workers).load_threads == threads
     assert VideoDataModule("ucf11", str(ucf11_root), num_workers=2, load_threads=5).load_threads == 5
+    data = VideoDataModule("ucf11", str(ucf11_root), num_workers=2)
+    data.trainer = type("Trainer", (), {"num_devices": 3})()   # 3 DDP ranks on this machine
+    assert data.load_threads == 2
 
 
 # --- uint8 augmentation ------------------------------------------------------------------------

@@ -88,11 +88,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
 
 
-def default_load_threads(num_workers: int) -> int:
-    """Loading threads per process for ``num_workers`` DataLoader workers: this process's CPU
-    cores shared among the loading processes (the main one alone with no workers), at most 8."""
+def default_load_threads(num_workers: int, ranks: int = 1) -> int:
+    """Loading threads per process for ``num_workers`` DataLoader workers in each of ``ranks``
+    processes on this machine (DDP): the CPU cores shared among the loading processes (a rank's
+    main process alone when it has no workers), at most 8."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cores // max(1, num_workers)))
+    return max(1, min(8, cores // (max(1, ranks) * max(1, num_workers))))
 
 
 def _thread_pool(threads: int) -> ThreadPoolExecutor:

@@ -157,7 +157,7 @@ class VideoDataModule(L.LightningDataModule):
         load_threads: threads that build a batch's samples in each loading process (the main
             process with ``num_workers: 0``, else each worker); JPEG decoding and the uint8
             augmentation release the GIL. ``null``: the CPU cores shared among the loading
-            processes, at most 8. The samples do not depend on it.
+            processes of this machine's ranks, at most 8. The samples do not depend on it.
         dataset_options: further keyword arguments for ``tensorrnn.data.build_dataset``
             (``progress``, ``max_bad_fraction``, ...); an unknown key, or one set by an
             argument above (``size``, ``num_frames``, ...), is a ``ValueError``. For example
@@ -425,12 +425,14 @@ class VideoDataModule(L.LightningDataModule):
     @property
     def load_threads(self) -> int:
         """Threads per loading process (``load_threads``, or the cores shared among the
-        loading processes, at most 8)."""
+        loading processes of this machine's ranks, at most 8)."""
         from tensorrnn.data.datasets import default_load_threads
 
         if self.hparams.get("load_threads") is not None:
             return self.hparams.load_threads
-        return default_load_threads(self.hparams.num_workers)
+        trainer = getattr(self, "trainer", None)
+        ranks = getattr(trainer, "num_devices", 1) if trainer is not None else 1
+        return default_load_threads(self.hparams.num_workers, ranks if isinstance(ranks, int) else 1)
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         from tensorrnn.data.datasets import collate_clips

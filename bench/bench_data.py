@@ -1,12 +1,12 @@
 """Data loading throughput and size: decoding video on the fly vs the clip stores.
 
 Clips per second delivered by a DataLoader (batch 16, 6 random frames per clip, resized to
-160x120, pixel - 128) for
+160x120, unit scaling as fit's default) for
 
 (a) decoding 320x240 MPEG-4 AVI clips with PyAV at every access,
 (b) reading the same clips from the raw frame cache (``store="raw"``: uint8 memmaps), and
 (c) from the JPEG store (``store="jpeg"``, the default: quality 90, 4:2:0 chroma, only the
-    6 sampled frames decoded, into a reused buffer),
+    6 sampled frames decoded, into a reused buffer), also with fit's default augmentation,
 
 with 0 and 2 DataLoader workers, against the rate at which a TT-GRU training step (the UCF11
 model of the TT-RNN paper: 8x20x20x18 -> 4x4x4x4, rank 4, Adam, batch 16) consumes clips,
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 import os
 import platform
@@ -38,13 +39,19 @@ import torch
 from torch.utils.data import DataLoader
 
 from tensorrnn import papers
-from tensorrnn.data import UCF11, make_demo_videos
+from tensorrnn.data import UCF11, collate_clips, make_demo_videos
+from tensorrnn.data.datasets import default_load_threads
+from tensorrnn.data.transforms import ClipAugment
+from tensorrnn.train.datamodule import VideoDataModule
 from tensorrnn.data.sampling import scale_frames
 from tensorrnn.data.store import CHROMA, STORE_VERSION
 from tensorrnn.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = papers.UCF11_TRAINING["batch_size"]
+#: The training clips' augmentation of ``fit`` by default (the data module's defaults).
+FIT_AUGMENT = ClipAugment(**{key: inspect.signature(VideoDataModule).parameters[key].default
+                             for key in ("crop_scale", "brightness", "contrast", "flip")})
 #: Clips and mean frames per clip of the public sets, for the size estimates (approximate:
 #: UCF11 from the raw cache's measured 17 GB; UCF101 13,320 clips, 27 h at 25 fps (Soomro et al.
 #: 2012); HMDB51 6,766 clips of about 3 s at 30 fps).
@@ -52,14 +59,17 @@ DATASET_FRAMES = {"UCF11": (papers.UCF11_NUM_CLIPS, 185), "HMDB51": (papers.HMDB
                   "UCF101": (13_320, 182)}
 
 
-def loader_rate(dataset, workers: int, epochs: int, repeats: int) -> float:
+def loader_rate(dataset, workers: int, epochs: int, repeats: int, augment=None) -> float:
     """Clips/s over ``epochs`` full passes, best of ``repeats`` (the machine is shared), after
     one warm-up pass (worker start-up excluded). Samples as the training loaders give them:
-    uint8, their scaling left to the batch (``deferred_scaling``; its cost is in the TT-GRU step)."""
+    uint8, their scaling left to the batch (``deferred_scaling``; its cost is in the TT-GRU step),
+    built by fit's default number of loading threads into one batch tensor (``collate_clips``)."""
     dataset = copy.copy(dataset)
     dataset.deferred_scaling = True
+    dataset.load_threads = default_load_threads(workers)
+    dataset.augment = augment
     loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
-                        persistent_workers=workers > 0)
+                        persistent_workers=workers > 0, collate_fn=collate_clips)
     for _ in loader:  # warm-up: workers started, files in the page cache
         pass
     best = 0.0
@@ -128,6 +138,7 @@ def run(quick: bool, threads: int) -> dict:
             rates[f"decode_w{workers}"] = loader_rate(direct, workers, epochs, repeats)
             rates[f"cache_w{workers}"] = loader_rate(cached, workers, 2 if quick else 5, repeats)
             rates[f"jpeg_w{workers}"] = loader_rate(jpeg, workers, 2 if quick else 5, repeats)
+            rates[f"jpeg_augment_w{workers}"] = loader_rate(jpeg, workers, 2 if quick else 5, repeats, FIT_AUGMENT)
     ttgru = ttgru_rate(2 if quick else 5, repeats)
     per_frame = {"raw": cache_bytes / total_frames, "jpeg": jpeg_bytes / total_frames}
     estimates = {name: {store: clips * frames_per_clip * b for store, b in per_frame.items()}
@@ -147,8 +158,10 @@ def run(quick: bool, threads: int) -> dict:
             **{f"{src}_vs_decode_w{w}": rates[f"{src}_w{w}"] / rates[f"decode_w{w}"]
                for src in ("cache", "jpeg") for w in (0, 2)},
             **{f"{src}_w{w}_vs_ttgru": None if ttgru is None else rates[f"{src}_w{w}"] / ttgru
-               for src in ("cache", "jpeg") for w in (0, 2)},
+               for src in ("cache", "jpeg", "jpeg_augment") for w in (0, 2)},
         },
+        "load_threads": {f"w{w}": default_load_threads(w) for w in (0, 2)},
+        "fit_augment": FIT_AUGMENT.to_dict(),
         "repeats": repeats,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "load_average": os.getloadavg(), "load_average_start": load_start,
@@ -164,7 +177,9 @@ def markdown(r: dict) -> str:
         f"{r['source_size'][0]}x{r['source_size'][1]} {r['codec']} -> "
         f"{r['target_size'][0]}x{r['target_size'][1]}; {r['clips']} synthetic clips of {r['frames_per_clip']} frames"
         f"; uint8 samples scaled on the batch, as fit's loaders serve them"
-        f"; torch threads {r['machine']['torch_threads']}; best of {r['repeats']}{'; --quick' if r['quick'] else ''}):",
+        + (f", built by {r['load_threads']['w0']} loading threads with 0 workers and "
+           f"{r['load_threads']['w2']} per worker with 2" if "load_threads" in r else "")
+        + f"; torch threads {r['machine']['torch_threads']}; best of {r['repeats']}{'; --quick' if r['quick'] else ''}):",
         "",
         "| source | workers | clips/s | vs decoding | vs TT-GRU step |",
         "|---|---|---|---|---|",
@@ -176,6 +191,10 @@ def markdown(r: dict) -> str:
         jpg = rates[f"jpeg_w{workers}"]
         lines.append(f"| JPEG store q{r['jpeg_quality']} {r.get('jpeg_chroma', '444')} | {workers} | {jpg:,.0f} | "
                      f"{jpg / dec:.1f}x | {vs(ratios[f'jpeg_w{workers}_vs_ttgru'])} |")
+        if f"jpeg_augment_w{workers}" in rates:
+            aug = rates[f"jpeg_augment_w{workers}"]
+            lines.append(f"| JPEG store, fit's augmentation | {workers} | {aug:,.0f} | {aug / dec:.1f}x | "
+                         f"{vs(ratios[f'jpeg_augment_w{workers}_vs_ttgru'])} |")
     per_clip = r["bytes_per_clip"]
     lines += [
         "",
@@ -189,6 +208,10 @@ def markdown(r: dict) -> str:
     ]
     for name, est in r["estimates_bytes"].items():
         lines.append(f"| {name} | {est['raw'] / 1e9:,.1f} GB | {est['jpeg'] / 1e9:,.1f} GB |")
+    if "fit_augment" in r:
+        a = r["fit_augment"]
+        lines += ["", f"fit's augmentation: crop area {a['crop_scale'][0]:g}-{a['crop_scale'][1]:g}, brightness "
+                      f"{a['brightness']:g}, contrast {a['contrast']:g}, flip {a['flip']:g} (uint8, as the loaders serve it)."]
     lines += [
         "",
         f"TT-GRU training step (UCF11 model, rank 4, Adam, batch {r['batch']}) consumes "

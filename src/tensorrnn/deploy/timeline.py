@@ -57,6 +57,8 @@ PLOT_CLASSES = 10
 #: Decoded frames in flight between the decoding thread and the model (at most this many
 #: converted ones, at the model's size, besides the buffer's).
 QUEUE_FRAMES = 16
+#: Seconds the caller waits on the decoder at a time, so that Ctrl-C is seen within this long.
+POLL_S = 0.1
 
 _SPAN = re.compile(r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>s|sec|f|frames?)?")
 
@@ -418,7 +420,13 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
     n, reason, detail = 0, "end", ""
     try:
         while True:
-            item = decoder.queue.get()
+            try:
+                # a bounded wait: a Ctrl-C that the kernel hands to another thread (the decoder's,
+                # FFmpeg's, OpenMP's) does not wake a blocked get; Python raises it in this thread at
+                # its next bytecode, so the wait must end while the stream is silent
+                item = decoder.queue.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
             if isinstance(item, _End):
                 if isinstance(item.detail, BaseException):
                     raise item.detail

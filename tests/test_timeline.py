@@ -276,7 +276,11 @@ def test_ctrl_c_on_a_silent_stream_stops_at_once_and_prints_the_segments(trained
     with stalling_server(video, silence=40) as url:
         process = subprocess.Popen([sys.executable, "-m", "tensorrnn", "predict", "--ckpt_path", ckpt, "--timeline", url,
                                     "--window", str(WINDOW), "--stride", str(STRIDE), "--timeout", "30"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                   # a runner started in the background (`cmd &` without job control)
+                                   # ignores SIGINT and its children inherit that: give the command
+                                   # the default a terminal gives it
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             title = process.stdout.readline()  # printed when the first segment closes: decoding is under way
             time.sleep(0.5)

@@ -1,7 +1,8 @@
 """``tensorrnn export`` and the step API: the exported graphs compute what the PyTorch model
 computes (onnxruntime, fp32), for every factorisation, at batch and time sizes other than the
 traced ones; the per-frame step equals the whole sequence; int8 reaches the factorised map's
-weights; bad input is one line."""
+weights; ``predict``, the timeline, the ONNX graph and the step read a file one way; bad input
+is one line."""
 from __future__ import annotations
 
 import contextlib
@@ -16,10 +17,12 @@ import pytest
 import torch
 
 from tensorrnn import cli
-from tensorrnn.data.sampling import scale_pixels
+from tensorrnn.data.sampling import sample_indices, scale_frames, scale_pixels
 from tensorrnn.data.synthetic import write_video
+from tensorrnn.data.video import probe, read_frames
 from tensorrnn.deploy import export as ex
 from tensorrnn.deploy.graphs import ClipGraph, exportable
+from tensorrnn.train import predict
 from tensorrnn.train.module import VideoClassifier
 
 CLASSES = ["a", "b", "c"]
@@ -53,12 +56,13 @@ def videos(tmp_path_factory) -> Path:
     return root
 
 
-def save_checkpoint(model: VideoClassifier, root: Path, path: Path) -> Path:
+def save_checkpoint(model: VideoClassifier, root: Path, path: Path, **data_options) -> Path:
     """A checkpoint as tensorrnn fit writes it: weights, the model's and the data's options."""
     from tensorrnn.train.datamodule import VideoDataModule
 
     data = VideoDataModule(dataset="ucf11", root=str(root), split="group_kfold", num_folds=3, num_frames=4,
-                           size=list(SIZE), scaling="unit", eval_views=2, dataset_options={"progress": False})
+                           size=list(SIZE), scaling="unit", eval_views=2, dataset_options={"progress": False},
+                           **data_options)
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                 "datamodule_hyper_parameters": dict(data.hparams)}, path)
     return path
@@ -238,6 +242,52 @@ def test_pt2_program_runs_at_other_sizes(videos, tmp_path):
     assert json.loads(json.loads(extra["tensorrnn.json"])["class_names"]) == CLASSES
     frames = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (1, 6, 12, 16, 3)).astype(np.uint8))
     torch.testing.assert_close(program.module()(frames), reference(model, frames), rtol=0, atol=1e-5)
+
+
+# --- one path from frames to probabilities --------------------------------------------------
+
+def test_predict_timeline_onnx_and_step_read_a_file_one_way(videos, tmp_path, capsys):
+    """One clip file, four readers: ``tensorrnn predict``, the timeline's one window spanning the
+    whole clip, the exported ONNX graph (fp32, onnxruntime) on the decoded uint8 frames sampled
+    as the checkpoint says (2 views of 4 segments, probabilities averaged) and ``model.step``
+    frame by frame on the same frames give the same probabilities. The model trained on the
+    JPEG clip store (``data.store: jpeg`` with a cache dir); no reader imitates the store's
+    pixels (a JPEG round trip moves these probabilities by far more than 1e-4)."""
+    model = build("gru", "tt", seed=5)
+    ckpt = save_checkpoint(model, videos, tmp_path / "m.ckpt", store="jpeg", cache_dir=str(tmp_path / "store"))
+    data = torch.load(ckpt, weights_only=True)["datamodule_hyper_parameters"]
+    assert (data["store"], data["cache_dir"], data["eval_sampling"], data["eval_views"]) == \
+        ("jpeg", str(tmp_path / "store"), "segments", 2)
+    clip = videos / "a" / "v_a_01" / "v_a_01_01.avi"
+    length = probe(clip).num_frames
+    assert length == 8
+
+    assert predict.main(["--ckpt_path", str(ckpt), str(clip), "--json", "--top-k", "3"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    by_class = {p["class"]: p["probability"] for p in result["predictions"]}
+    predicted = np.array([by_class[c] for c in CLASSES])
+    assert predict.main(["--ckpt_path", str(ckpt), "--timeline", str(clip), "--window", str(length), "--json"]) == 0
+    (window,) = json.loads(capsys.readouterr().out)["windows"]
+    assert (window["start_frame"], window["end_frame"]) == (0, length)
+    timeline = np.array([window["probabilities"][c] for c in CLASSES])
+
+    ex.export(str(ckpt), tmp_path / "m.onnx", clips=[str(clip)], log=lambda *_: None)
+    frames = read_frames(clip, size=SIZE)                              # (8, 12, 16, 3) uint8, as decoded
+    views = np.stack([frames[sample_indices(length, 4, "segments", view=v, views=2)] for v in range(2)])
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    onnx_probs = session.run(None, {"frames": views})[0].mean(0)       # (K, C) -> (C,)
+
+    loaded, _ = predict.load_model(ckpt)
+    x = scale_frames(torch.from_numpy(views), "unit")                  # (K, T, H, W, 3)
+    state = loaded.init_state(len(views))
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            probs, state = loaded.step(x[:, t], state)
+    stepped = probs.mean(0).numpy()
+
+    for name, got in (("timeline", timeline), ("onnx", onnx_probs), ("step", stepped)):
+        np.testing.assert_allclose(got, predicted, rtol=0, atol=1e-4, err_msg=f"{name} against predict")
+    assert predicted.max() - predicted.min() > 0.05                    # not a flat answer any reader would give
 
 
 # --- bad input: one line --------------------------------------------------------------------

@@ -22,7 +22,6 @@ import yaml
 
 from tensorrnn.cli import main as cli_main
 from tensorrnn.data.sampling import sample_indices, scale_pixels
-from tensorrnn.data.store import jpeg_round_trip
 from tensorrnn.data.synthetic import write_truncated, write_video
 from tensorrnn.data.video import read_frames
 from tensorrnn.deploy.timeline import FrameBuffer, Stop, WindowSampler, parse_span, run_timeline
@@ -99,18 +98,18 @@ def test_three_clips_make_three_segments_in_order(trained, capsys):
 
 
 def test_each_window_is_scored_like_a_clip_of_its_frames(trained, capsys):
-    """Reference built from the public pieces: the window's frames decoded by read_frames (and
-    JPEG'd like the store's, as in training), the checkpoint's sampling (3 views of 4 segments), pixel scaling and the model's multi-view mean."""
+    """Reference built from the public pieces: the window's frames decoded by read_frames (as
+    decoded, though the model trained on the JPEG store), the checkpoint's sampling (3 views of 4
+    segments), pixel scaling and the model's multi-view mean."""
     ckpt, video, _ = trained
     model, data = predict.load_model(ckpt)
     assert (data["eval_sampling"], data["eval_views"], data["scaling"]) == ("segments", 3, "unit")
+    assert data["store"] == "jpeg" and data["cache_dir"] == "auto"   # trained on the JPEG store
     _, result, _ = run_json(capsys, "--ckpt_path", ckpt, "--timeline", str(video), "--window", str(WINDOW),
                             "--stride", str(STRIDE))
     rows = result["windows"]
     for row in (rows[0], rows[7], rows[-1]):
         frames = read_frames(video, np.arange(row["start_frame"], row["end_frame"]), size=(16, 12))
-        if data["store"] == "jpeg":  # trained on the JPEG store's frames: scored on them too
-            frames = jpeg_round_trip(frames, data["jpeg_quality"])
         views = torch.stack([scale_pixels(frames[sample_indices(WINDOW, 4, "segments", view=v, views=3)], "unit")
                              for v in range(3)])
         with torch.no_grad():

@@ -58,7 +58,7 @@ from tensorrnn import papers
 from tensorrnn.data.sampling import (
     PAD_BYTE, ClipTooShortError, check_sampling, defer_scaling, pad_indices, sample_indices, scale_pixels,
 )
-from tensorrnn.data.store import STORES, jpeg_round_trip, open_store
+from tensorrnn.data.store import STORES, open_store
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, check_size, probe, read_frames
 
 #: File extensions read as video.
@@ -197,9 +197,6 @@ class VideoClipDataset(Dataset):
         store: the store's encoding: ``"jpeg"`` (frames as 4:2:0 JPEGs, about 1/12 of the raw size,
             only sampled frames decoded) or ``"raw"`` (uint8 frames, exact, memory-mapped).
         quality: JPEG quality of the ``"jpeg"`` store (1..100).
-        as_stored: without a store (``cache_dir=None``), give the frames the ``store`` would
-            give: a JPEG round trip at ``quality`` for ``"jpeg"`` (``tensorrnn predict`` sees
-            what training saw).
         max_bad_fraction: largest tolerated share of bad clips.
         seed: ``None``: random frames from torch's global generator (DataLoader seeds it per
             worker and epoch); an int: frames depend only on (seed, epoch, index), see
@@ -235,13 +232,13 @@ class VideoClipDataset(Dataset):
                  max_pixels: int = DEFAULT_MAX_PIXELS, max_video_frames: int = DEFAULT_MAX_FRAMES,
                  official: Sequence[str] | None = None, missing: Sequence[str] = (),
                  views: int = 0, augment=None, store: str = "jpeg", quality: int = 90,
-                 as_stored: bool = False, load_threads: int = 1) -> None:
+                 load_threads: int = 1) -> None:
         check_sampling(sampling, pad, scaling, num_frames, stride)
         if store not in STORES:
             raise ValueError(f"store={store!r}: expected one of {', '.join(map(repr, STORES))}")
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
             raise ValueError(f"quality={quality!r}: expected a JPEG quality, an integer in 1..100")
-        self.store, self.quality, self.as_stored = store, int(quality), bool(as_stored)
+        self.store, self.quality = store, int(quality)
         #: Give frames as uint8 with the scaling left to the batch (:func:`~tensorrnn.data.sampling.defer_scaling`;
         #: the training loaders of :class:`~tensorrnn.train.datamodule.VideoDataModule` set it).
         #: Ignored for ``"standard"`` scaling and for features.
@@ -473,12 +470,9 @@ class VideoClipDataset(Dataset):
         """The samples of ``views`` of sample ``index`` from a clip of ``count`` frames whose
         frames ``read(indices)`` returns (uint8 ``(n, H, W, 3)``, or ``(n, F)`` features): frame
         choice, augmentation, padding and scaling as for a file (``tensorrnn predict --timeline``
-        reads the frames of a window from its buffer this way). With ``as_stored`` the frames read
-        straight from a video go through the JPEG store's round trip first, as in training.
-        With deferred scaling, ``out`` (uint8, ``(T, H, W, 3)``, or ``(K, T, H, W, 3)`` for
-        views) receives the samples, which are then its rows."""
-        if self.as_stored and self.store == "jpeg" and self._cache is None and not self.features:
-            direct, read = read, lambda idx: jpeg_round_trip(direct(idx), self.quality)  # noqa: E731
+        reads the frames of a window from its buffer this way). With deferred scaling, ``out``
+        (uint8, ``(T, H, W, 3)``, or ``(K, T, H, W, 3)`` for views) receives the samples, which
+        are then its rows."""
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
         frames = read(union)  # (n, H, W, 3) uint8, or (n, F) features

@@ -78,8 +78,9 @@ def encode_frames(frames: np.ndarray, quality: int = DEFAULT_QUALITY) -> list[by
 def decode_into(jpegs, out: np.ndarray) -> np.ndarray:
     """Decode JPEG ``jpegs[k]`` (bytes-like) into ``out[k]``, as the store reads its frames.
 
-    The one decoder of the store and of :func:`jpeg_round_trip` (libjpeg-turbo's default,
-    accurate DCT and upsampling), so a round trip gives bit for bit what a store holds.
+    The store's one decoder (libjpeg-turbo's default, accurate DCT and upsampling):
+    ``decode_into(encode_frames(frames, quality), out)`` gives bit for bit what a store of that
+    quality holds for ``frames``.
 
     Shape:
         - out: ``(len(jpegs), H, W, 3)`` uint8, C-contiguous, the frames' size; returned.
@@ -88,12 +89,6 @@ def decode_into(jpegs, out: np.ndarray) -> np.ndarray:
     for k, jpeg in enumerate(jpegs):
         decode(jpeg, colorspace="RGB", buffer=out[k])
     return out
-
-
-def jpeg_round_trip(frames: np.ndarray, quality: int = DEFAULT_QUALITY) -> np.ndarray:
-    """``frames`` as the JPEG store gives them back: encoded and decoded (bit for bit what a
-    store of this quality holds for frames decoded the same way)."""
-    return decode_into(encode_frames(frames, quality), np.empty_like(frames))
 
 
 class JpegStore(FrameCache):

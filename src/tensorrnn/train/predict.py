@@ -4,10 +4,13 @@
 The checkpoint holds everything needed: the model's hyper-parameters (to rebuild the network),
 its input normalisation statistics, and the data module's options (frame size, number of
 frames, sampling policy and number of views for evaluation, padding, pixel scaling, feature
-mode), so a file is decoded, sampled and scored exactly as the test clips were: the class
-probabilities of ``eval_views`` views averaged. ``--timeline`` classifies one video of any length,
-or a stream, window by window with constant memory (:mod:`tensorrnn.deploy.timeline`); every
-window is treated as a file of the window's length would be.
+mode), so a file is decoded, sampled and scored as the test clips were: the class
+probabilities of ``eval_views`` views averaged. The frames are those the decoder gives, whatever
+clip store the model trained on (no JPEG round trip): ``predict``, ``--timeline``, the graphs of
+``tensorrnn export`` and ``model.step`` read the same frames the same way. ``--timeline``
+classifies one video of any length, or a stream, window by window with constant memory
+(:mod:`tensorrnn.deploy.timeline`); every window is treated as a file of the window's length
+would be.
 """
 from __future__ import annotations
 
@@ -88,18 +91,15 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, 
 
 
 def clip_options(data: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of ``VideoClipDataset`` that decode and sample like the test clips."""
-    from tensorrnn.data.store import resolve_cache_dir
-
-    options = dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
-                   sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
-                   pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
-                   features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
-                   views=int(data.get("eval_views", 1)), validate=False, progress=False)
-    if data.get("store", "raw") == "jpeg" and resolve_cache_dir(data.get("cache_dir")) is not None:
-        # trained and evaluated on the JPEG store's frames: predict on the same
-        options.update(store="jpeg", quality=int(data.get("jpeg_quality", 90)), as_stored=True)
-    return options
+    """Keyword arguments of ``VideoClipDataset`` that read a file as the test clips are read:
+    frame size, sampling, views, padding, scaling, from the frames as decoded. The clip store
+    the model trained on (``data.store``) is not imitated: at inference the frames are what the
+    decoder gives, as the exported graphs and ``model.step`` take them."""
+    return dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
+                sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
+                pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
+                features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
+                views=int(data.get("eval_views", 1)), validate=False, progress=False)
 
 
 def clip_loader(data: dict[str, Any], classes: list[str]):

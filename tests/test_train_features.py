@@ -30,6 +30,6 @@ def test_cnn_tr_lstm_config_trains_on_feature_arrays(tmp_path, capsys):
                          "--trainer.num_sanity_val_steps", "0",
                          "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false"]) == 0
     record = json.loads(Path(capsys.readouterr().out.strip().splitlines()[-1][9:]).read_text())
-    assert record["global_step"] == 1 and record["run_name"] == "ucf11_tr_lstm"
+    assert record["global_step"] == 1 and record["run_name"] == "ucf11_cnn_tr_lstm"
     config = yaml.safe_load((REPO / "configs" / "ucf11_cnn_tr_lstm.yaml").read_text())
     assert "in_shape=(64, 32)" in record["model"] and config["model"]["rank"] == [40, 60, 48, 48]

@@ -102,6 +102,97 @@ def check_compatible(checkpoint: dict[str, Any], model: torch.nn.Module, path: s
                          f"({describe(current)}): {detail}")
 
 
+#: Keys of the model's and the data module's hyper-parameters that are not the recipe, so a fit
+#: may resume a checkpoint whose values differ (:func:`check_recipe`); dotted, as in the config.
+NOT_RECIPE = frozenset({
+    # where the data lives: the same clips may sit elsewhere on the machine that resumes
+    "data.root", "data.cache_dir", "data.annotations", "data.classes_file", "data.dataset_options.splits_dir",
+    # how fast the clips are read, and console output: the samples do not depend on them
+    "data.num_workers", "data.load_threads", "data.dataset_options.build_workers", "data.dataset_options.progress",
+    # linked from the data by the CLI: the classes (and their order) are compared by
+    # check_compatible, frame_features follows data.size / data.features, which count
+    "model.num_classes", "model.multilabel", "model.class_names", "model.frame_features",
+})
+#: Hyper-parameters that are dicts of options: compared key by key (``model.rnn_options.gate_activation``).
+_OPTION_DICTS = ("model.rnn_options", "data.dataset_options")
+_UNSET = "(not set)"
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, at any depth, so a default tuple equals the same list read from YAML."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _recipe(section: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``{"model.lr": 0.001, "model.rnn_options.gate_activation": ..., ...}``: the recipe keys of
+    one section's hyper-parameters, in their order (LightningCLI's own ``_instantiator`` and
+    other ``_`` keys are not options)."""
+    out = {}
+    for key, value in hparams.items():
+        name = f"{section}.{key}"
+        if key.startswith("_") or name in NOT_RECIPE:
+            continue
+        if name in _OPTION_DICTS and (value is None or isinstance(value, dict)):
+            out[name] = {f"{name}.{k}": _plain(v) for k, v in (value or {}).items() if f"{name}.{k}" not in NOT_RECIPE}
+        else:
+            out[name] = _plain(value)
+    return out
+
+
+def recipe_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(key, checkpoint's value, run's value)`` for every recipe key that differs, in the
+    checkpoint's order. ``saved`` / ``current``: :func:`_recipe` of both. A top-level key that
+    one side does not have comes from another version of the code and is not compared; a key of
+    an option dict set on one side only differs (the other side has the default)."""
+    diffs = []
+    for name, value in saved.items():
+        if name not in current:
+            continue
+        other = current[name]
+        if name in _OPTION_DICTS and isinstance(value, dict) and isinstance(other, dict):
+            for key in [*value, *(k for k in other if k not in value)]:
+                a, b = value.get(key, _UNSET), other.get(key, _UNSET)
+                if a != b:
+                    diffs.append((key, a, b))
+        elif value != other:
+            diffs.append((name, value, other))
+    return diffs
+
+
+def check_recipe(checkpoint: dict[str, Any], model: torch.nn.Module, datamodule: Any,
+                 path: str | os.PathLike) -> None:
+    """Raise a one-line ``ValueError`` unless ``checkpoint`` was trained with the recipe of
+    ``model`` and ``datamodule``: their hyper-parameters (``hyper_parameters`` and
+    ``datamodule_hyper_parameters`` in the checkpoint) but those of :data:`NOT_RECIPE`.
+
+    For a fit that resumes: the gates, input, optimiser, schedule or data of another config
+    would otherwise continue the run without a word (:func:`check_compatible` compares only the
+    network). The message names the first difference and how to resume or start anew.
+    """
+    saved = _recipe("model", checkpoint.get("hyper_parameters") or {})
+    current = _recipe("model", dict(model.hparams))
+    if checkpoint.get("datamodule_hyper_parameters") is not None and datamodule is not None:
+        saved.update(_recipe("data", checkpoint["datamodule_hyper_parameters"]))
+        current.update(_recipe("data", dict(datamodule.hparams)))
+    diffs = recipe_differences(saved, current)
+    if not diffs:
+        return
+    key, was, now = diffs[0]
+    more = ""
+    if len(diffs) > 1:
+        others = [d[0] for d in diffs[1:]]
+        more = f" (and {', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
+    show = lambda v: v if v == _UNSET else repr(v)  # noqa: E731
+    fix = f"leave {key} unset" if was == _UNSET else f"set {key}: {show(was)}"
+    raise ValueError(f"--ckpt_path {str(path)!r}: the checkpoint was trained with another recipe: {key} is "
+                     f"{show(was)} in the checkpoint, {show(now)} in this run{more}; to resume it, {fix} as in the "
+                     "checkpoint; to train this recipe, start a new run (another --run_name, no --ckpt_path)")
+
+
 def find_last_checkpoint(root: str | os.PathLike, name: str) -> Path | None:
     """The newest ``last.ckpt`` under ``root/name/version_*/checkpoints`` (for ``--ckpt_path last``)."""
     candidates = list(Path(root, name).glob("version_*/checkpoints/last*.ckpt"))

@@ -7,17 +7,20 @@ One YAML config (``--config configs/ucf11_tt_gru.yaml``) holds ``model:``, ``dat
 class names flow from the data to the model.
 
 Every run logs to ``{trainer.default_root_dir}/{run_name}/version_N/`` (CSV always,
-TensorBoard when installed), keeps ``checkpoints/last.ckpt`` (written atomically) and the
-best checkpoint, and ends by writing ``metrics.json`` there and printing ``metrics: PATH`` as
-the last line of stdout. ``fit`` selects the checkpoint on the validation clips (best
-``val/acc`` or ``val/map``; the last epoch when the split leaves no validation clips) and
-evaluates that checkpoint once on the test split: ``metrics.json`` holds those numbers under
-``test``.
+TensorBoard when installed; the run name is the config file's, ``paper_ucf11_tt_gru`` for
+``configs/paper/ucf11_tt_gru.yaml``: :func:`config_run_name`), keeps ``checkpoints/last.ckpt``
+(written atomically) and the best checkpoint, and ends by writing ``metrics.json`` there and
+printing ``metrics: PATH`` as the last line of stdout. ``fit`` selects the checkpoint on the
+validation clips (best ``val/acc`` or ``val/map``; the last epoch when the split leaves no
+validation clips) and evaluates that checkpoint once on the test split: ``metrics.json`` holds
+those numbers under ``test``. ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the run name, and only
+a checkpoint of the same network and recipe (:func:`~tensorrnn.train.checkpoint.check_recipe`).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -35,7 +38,8 @@ from lightning.pytorch.plugins.io import CheckpointIO
 
 from tensorrnn.errors import UsageError
 from tensorrnn.files import atomic_write_text, file_in_the_way
-from tensorrnn.train.checkpoint import AtomicCheckpointIO, check_compatible, find_last_checkpoint, load_checkpoint
+from tensorrnn.train.checkpoint import (AtomicCheckpointIO, check_compatible, check_recipe, find_last_checkpoint,
+                                        load_checkpoint)
 from tensorrnn.train.datamodule import VideoDataModule
 from tensorrnn.train.module import NonFiniteLossError, VideoClassifier, fitting_in_shape
 
@@ -65,11 +69,13 @@ class TensorrnnCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--ckpt_path", type=Optional[str], default=None,
-                            help="checkpoint to resume (fit) or evaluate (validate/test); 'last' = the "
-                                 "newest last.ckpt of this run name under trainer.default_root_dir")
+                            help="checkpoint to resume (fit: one of the same network and recipe) or evaluate "
+                                 "(validate/test); 'last' = the newest last.ckpt of this run name under "
+                                 "trainer.default_root_dir")
         parser.add_argument("--run_name", type=Optional[str], default=None,
-                            help="log folder name under trainer.default_root_dir "
-                                 "(default: DATASET_FACTORIZATION_ARCH)")
+                            help="log folder name under trainer.default_root_dir (default: the config "
+                                 "file's name, e.g. ucf11_tt_gru or paper_ucf11_tt_gru; without a config file "
+                                 "DATASET_FACTORIZATION_ARCH)")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.multilabel", "model.multilabel", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
@@ -77,8 +83,14 @@ class TensorrnnCLI(LightningCLI):
 
     @property
     def run_name(self) -> str:
+        """``--run_name`` when given; else the name of the config file (the last ``--config``
+        when there are several: :func:`config_run_name`); else, with no config file,
+        ``DATASET_FACTORIZATION_ARCH``."""
         if self.config.get("run_name"):
             return self.config.run_name
+        files = [f for f in self.config.get("config") or [] if f is not None]
+        if files:
+            return config_run_name(str(getattr(files[-1], "absolute", files[-1])))
         hp = self.model.hparams
         return f"{self.datamodule.hparams.dataset}_{hp.factorization}_{hp.arch}"
 
@@ -99,7 +111,10 @@ class TensorrnnCLI(LightningCLI):
                     "(set --trainer.default_root_dir / --run_name of the run to resume)")
         else:
             path = Path(ckpt)
-        check_compatible(load_checkpoint(path), self.model, path)
+        checkpoint = load_checkpoint(path)
+        check_compatible(checkpoint, self.model, path)
+        if self.command == "fit":  # evaluation may read a checkpoint with other data options
+            check_recipe(checkpoint, self.model, self.datamodule, path)
         self.checkpoint_path = path
         if self.command == "fit":
             self.resumed_from = path
@@ -159,6 +174,29 @@ class TensorrnnCLI(LightningCLI):
             kwargs["enable_checkpointing"] = False
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
+
+
+def config_run_name(path: str | os.PathLike) -> str:
+    """The run name of a config file: its path below the nearest folder named ``configs``,
+    folders joined by ``_``, without the suffix; a file in no ``configs`` folder: its name
+    without the suffix.
+
+    So the shipped configs keep their names and their ``paper/`` twins get a name of their own
+    (two configs never share a run folder, whose ``--ckpt_path last`` would resume the other's
+    checkpoint), and a config elsewhere is named by its file. The path is made absolute first,
+    so ``cd configs/paper; tensorrnn fit --config ucf11_tt_gru.yaml`` names the same run.
+
+    Examples:
+        >>> config_run_name("configs/ucf11_tt_gru_full.yaml")
+        'ucf11_tt_gru_full'
+        >>> config_run_name("configs/paper/ucf11_tt_gru.yaml")
+        'paper_ucf11_tt_gru'
+        >>> config_run_name("/home/me/experiments/lr3.yaml")
+        'lr3'
+    """
+    parts = Path(os.path.abspath(path)).with_suffix("").parts
+    folders = [i for i, part in enumerate(parts[:-1]) if part == "configs"]
+    return "_".join(parts[folders[-1] + 1:] if folders else parts[-1:])
 
 
 def default_checkpoints(multilabel: bool, best: bool = True) -> list[ModelCheckpoint]:
@@ -293,6 +331,8 @@ def _fit(cli: TensorrnnCLI) -> dict[str, Any]:
         "epochs": trainer.current_epoch, "global_step": trainer.global_step, "fit_seconds": round(seconds, 3),
         "metrics": fit_metrics,
         "validation": cli.datamodule.validation,
+        "split": {"protocol": cli.datamodule.protocol[0], "fold": cli.datamodule.hparams.fold,
+                  "notes": cli.datamodule.split_notes},
         "input_normalization": _normalization(model),
         "per_class_val": model.results.get("val", {}),
         "best_model_path": best, "best_model_score": score, "last_model_path": last,

@@ -44,7 +44,7 @@ def test_dataset_option_that_a_data_argument_sets_is_refused(tmp_path, key, data
 
 
 def test_unknown_split_names_data_split(tmp_path):
-    with pytest.raises(ValueError, match=r"data.split='kfold': expected one of 'tt_rnn'"):
+    with pytest.raises(ValueError, match=r"data.split='kfold': expected one of 'auto', 'tt_rnn'"):
         VideoDataModule("ucf11", str(tmp_path), split="kfold", size=[32, 24])
 
 

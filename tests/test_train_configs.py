@@ -23,7 +23,8 @@ PAPER_MODELS = {
 }
 #: Models beyond the papers' (no paper twin): the fully factorised ones (both maps TT or HT).
 FULLY_FACTORIZED = {"ucf11_tt_gru_full", "ucf11_tt_lstm_full", "ucf11_ht_lstm_full"}
-EXPECTED = PAPER_MODELS | FULLY_FACTORIZED | {"demo_tt_gru", "ucf11_ht_lstm", "kth_tt_gru", "weizmann_tt_gru"}
+EXPECTED = PAPER_MODELS | FULLY_FACTORIZED | {"demo_tt_gru", "ucf11_ht_lstm", "kth_tt_gru", "weizmann_tt_gru",
+                                               "own_tt_gru"}
 #: What a model is: the same in a config and in its paper twin.
 ARCHITECTURE = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates")
 #: The recipe keys (model and data) and their default values: the project's recipe.

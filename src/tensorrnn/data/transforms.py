@@ -101,6 +101,42 @@ def _resize(clip: np.ndarray, height: int, width: int, flip: bool) -> np.ndarray
     return out
 
 
+#: Words a left-right flip turns into each other (a horizontal flip keeps up and down).
+MIRROR_WORDS = {"left": "right", "right": "left", "cw": "ccw", "ccw": "cw", "clockwise": "anticlockwise",
+                "anticlockwise": "clockwise", "counterclockwise": "clockwise", "east": "west", "west": "east",
+                "leftward": "rightward", "rightward": "leftward", "leftwards": "rightwards",
+                "rightwards": "leftwards"}
+
+
+def _words(name: str) -> list[str]:
+    """``"swipeLeft_2"`` -> ``["swipe", "left", "2"]``: split at non-alphanumerics and camelCase."""
+    import re
+
+    return [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", str(name))]
+
+
+def mirrored_class_pairs(classes) -> list[tuple[str, str]]:
+    """Pairs of class names that a left-right flip turns into each other: the same words but
+    one direction word swapped (``swipe_left`` / ``swipe_right``, ``turn_cw`` / ``turn_ccw``).
+
+    Examples:
+        >>> mirrored_class_pairs(["swipe_left", "SwipeRight", "up", "down", "rotate cw", "rotate_ccw"])
+        [('swipe_left', 'SwipeRight'), ('rotate cw', 'rotate_ccw')]
+    """
+    names = [str(c) for c in classes]
+    words = {tuple(_words(n)): n for n in names}
+    pairs = []
+    for name in names:
+        own = _words(name)
+        for i, word in enumerate(own):
+            if word in MIRROR_WORDS:
+                other = words.get(tuple(own[:i] + [MIRROR_WORDS[word]] + own[i + 1:]))
+                pair = (name, other)
+                if other is not None and other != name and (other, name) not in pairs and pair not in pairs:
+                    pairs.append(pair)
+    return pairs
+
+
 class ClipAugment:
     """Random resized crop, horizontal flip, brightness and contrast, drawn once per clip.
 

@@ -8,6 +8,7 @@ linked into the model by the CLI.
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -52,8 +53,8 @@ def _check_dataset(dataset: str, split: str, options: dict[str, Any]) -> str:
     name = str(dataset).lower().replace("-", "_")  # as build_dataset looks it up
     if name not in DATASETS:
         raise ValueError(f"data.dataset={dataset!r}: expected one of {', '.join(DATASETS)}")
-    if split not in PROTOCOLS:
-        raise ValueError(f"data.split={split!r}: expected one of {', '.join(map(repr, PROTOCOLS))}")
+    if split not in ("auto", *PROTOCOLS):
+        raise ValueError(f"data.split={split!r}: expected one of {', '.join(map(repr, ('auto', *PROTOCOLS)))}")
     # dataset keywords this module sets (dataset_kwargs), and those the dataset class sets itself
     reserved = {key: f"data.{key}" for key in ("num_frames", "size", "stride", "pad", "scaling", "cache_dir",
                                                "features", "root", "annotations", "classes_file", "store")}
@@ -103,11 +104,16 @@ class VideoDataModule(L.LightningDataModule):
             ``weizmann``).
         root: the data set's folder (for ``features=True``: a folder of ``.npy`` arrays in
             the same layout).
-        split: the split protocol (``tensorrnn.data.splits``): ``tt_rnn`` (TT-RNN 5-fold,
-            seed 11111986), ``bt_rnn`` (one random 80/20 split), ``group_kfold`` (no group in
-            both train and test), ``logo`` (leave one group out) or ``official`` (HMDB51 and
-            UCF101: the three official splits, ``fold`` 0..2 = split 1..3; Hollywood2: the
-            clean train / test; KTH: the paper's persons, with its validation persons).
+        split: the split protocol (``tensorrnn.data.splits``): ``auto`` (the default:
+            ``group_kfold`` where every clip has a group and there are at least 2 groups, with
+            at most as many folds as groups; else ``tt_rnn``, a clip split), ``group_kfold``
+            (no group in both train and test, every class in every fold where the groups allow),
+            ``logo`` (leave one group out), ``official`` (HMDB51 and UCF101: the three official
+            splits, ``fold`` 0..2 = split 1..3; Hollywood2: the clean train / test; KTH: the
+            paper's persons, with its validation persons), or the papers' clip splits, which put
+            clips of one group in train and test where the data has groups (a run says so):
+            ``tt_rnn`` (TT-RNN 5-fold, seed 11111986) and ``bt_rnn`` (one random 80/20 split).
+            A split whose training part lacks a class is refused before any training.
         fold: which fold is held out (0-based).
         num_folds: folds of ``tt_rnn`` and ``group_kfold``.
         num_frames: frames per clip (the papers: 6).
@@ -174,7 +180,7 @@ class VideoDataModule(L.LightningDataModule):
         self,
         dataset: str = "ucf11",
         root: Optional[str] = None,
-        split: str = "tt_rnn",
+        split: str = "auto",
         fold: int = 0,
         num_folds: int = 5,
         num_frames: int = FRAMES_PER_CLIP,
@@ -246,6 +252,9 @@ class VideoDataModule(L.LightningDataModule):
         self._splits: dict[str, Dataset] = {}
         #: How the validation clips were chosen (set by ``setup``; logged and put in metrics.json).
         self.validation: str = ""
+        #: What a user should know of the split (set by ``setup``; logged and put in metrics.json):
+        #: ``auto``'s choice, a clip split over groups, parts that lack classes.
+        self.split_notes: list[str] = []
 
     # --- the dataset and its properties (read lazily: the CLI links them into the model) ----
 
@@ -332,12 +341,25 @@ class VideoDataModule(L.LightningDataModule):
         return f"frames of {width}x{height}x3"
 
     @property
+    def protocol(self) -> tuple[str, int]:
+        """``(protocol, num_folds)`` this module splits with: ``data.split`` and ``data.num_folds``,
+        or what ``auto`` resolves to for this data (``group_kfold`` with at most one fold per
+        group where every clip has a group and there are 2 or more, else ``tt_rnn``)."""
+        hp = self.hparams
+        if hp.split != "auto":
+            return hp.split, hp.num_folds
+        groups = self.full.groups
+        count = len(np.unique(groups)) if len(groups) and (groups >= 0).all() else 0
+        return ("group_kfold", min(hp.num_folds, count)) if count >= 2 else ("tt_rnn", hp.num_folds)
+
+    @property
     def num_folds(self) -> int:
         from tensorrnn.data import splits
 
         if self.hparams.split == "official" and self.hparams.dataset in THREE_OFFICIAL_SPLITS:
             return 3
-        return splits.num_splits(self.full, self.hparams.split, num_folds=self.hparams.num_folds)
+        protocol, num_folds = self.protocol
+        return splits.num_splits(self.full, protocol, num_folds=num_folds)
 
     # --- splits and loaders -------------------------------------------------------------------
 
@@ -346,9 +368,9 @@ class VideoDataModule(L.LightningDataModule):
 
         hp = self.hparams
         fold = 0 if hp.split == "official" else hp.fold  # official: the fold chose the files
+        protocol, num_folds = self.protocol
         try:
-            train, test = splits.make_split(self.full, hp.split, fold=fold, num_folds=hp.num_folds,
-                                            seed=hp.split_seed)
+            train, test = splits.make_split(self.full, protocol, fold=fold, num_folds=num_folds, seed=hp.split_seed)
         except ValueError as err:  # named by the config key: fold=..., num_folds=...
             message = str(err)
             raise ValueError(message if message.startswith(("protocol", "groups")) else f"data.{message}") from None
@@ -378,14 +400,19 @@ class VideoDataModule(L.LightningDataModule):
             if not has_groups:
                 raise ValueError(f"data.val_split='groups': the {hp.dataset} clips have no groups; expected "
                                  "'clips', 'none' or 'auto'")
+            from tensorrnn.data.splits import validation_groups
+
             unique = np.unique(groups)
-            n_val = max(1, int(round(hp.val_fraction * len(unique))))
-            if n_val >= len(unique):
+            if len(unique) < 2:
                 raise ValueError(f"data.val_split='groups': the training part has {len(unique)} group(s), too few to "
                                  "hold one out and still train; expected 'clips', 'none' or 'auto'")
-            held = set(rng.permutation(unique)[:n_val].tolist())
+            try:  # stratified: every class keeps training groups, and gets its share of validation
+                held = set(validation_groups(groups, np.asarray(self.full.targets)[train], hp.val_fraction,
+                                             seed=hp.eval_seed).tolist())
+            except ValueError as err:
+                raise ValueError(f"data.val_split='groups': {err}; expected 'clips', 'none' or 'auto'") from None
             val = [i for i, g in zip(train, groups.tolist()) if g in held]
-            note = f"{len(val)} clips of {n_val} of the {len(unique)} training groups ({sorted(held)})"
+            note = f"{len(val)} clips of {len(held)} of the {len(unique)} training groups ({sorted(held)})"
         else:  # clips: a share of every class (of all clips for multi-label data)
             keys = (np.zeros(len(train), np.int64) if self.multilabel
                     else np.asarray(self.full.targets)[train] if train else np.zeros(0, np.int64))
@@ -411,11 +438,55 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.split={hp.split!r}, data.fold={hp.fold}, data.val_split={hp.val_split!r} leave "
                              f"no training clips (0 of {len(self.full)}); expected a split that trains on some clips")
         self.validation = how
+        self.split_notes = self._check_split(train, val, test)
+        self._check_flip()
         evaluation = self.eval_dataset(self.full)
         training = self.full.subset(train)
         training.augment = self.augmentation()
         self._train_indices = train
         self._splits = {"train": training, "val": evaluation.subset(val), "test": evaluation.subset(test)}
+
+    def _check_flip(self) -> None:
+        """Warn when training clips are flipped and two classes are each other's mirror image."""
+        from tensorrnn.data.transforms import mirrored_class_pairs
+
+        if self.hparams.flip > 0 and not self.hparams.features:
+            pairs = mirrored_class_pairs(self.classes)
+            if pairs:
+                shown = ", ".join(f"{a!r} / {b!r}" for a, b in pairs[:4]) + (", ..." if len(pairs) > 4 else "")
+                warnings.warn(f"data.flip={self.hparams.flip}: a left-right flip turns one class of a pair into the other "
+                              f"({shown}), so flipped training clips carry the wrong label; expected --data.flip 0 "
+                              "when classes are directions", stacklevel=2)
+
+    def _check_split(self, train: list[int], val: list[int], test: list[int]) -> list[str]:
+        """Refuse a split whose training part lacks a class (before any training); notes on
+        ``auto``'s choice, a clip split over groups, and parts that lack classes."""
+        from tensorrnn.data.splits import check_classes
+
+        hp = self.hparams
+        protocol, num_folds = self.protocol
+        where = f"data.split={hp.split!r}" + (f" ({protocol})" if protocol != hp.split else "") + f" fold {hp.fold}"
+        notes = []
+        groups = self.full.groups
+        grouped = len(groups) > 0 and bool((groups >= 0).all())
+        if hp.split == "auto":
+            notes.append(f"data.split='auto': {protocol}" + (f" with {num_folds} folds" if protocol == "group_kfold"
+                                                             else " (the clips have no groups: a clip split)"))
+        if protocol in ("tt_rnn", "bt_rnn") and grouped and len(test):
+            shared = np.intersect1d(groups[train], groups[test]).size
+            if shared:
+                notes.append(f"data.split={protocol!r} is a clip split: {shared} of the {len(np.unique(groups))} "
+                             "groups have clips in both train and test, so the test accuracy is optimistic (the "
+                             "papers' protocol; group-disjoint: data.split group_kfold or logo)")
+        parts = {"train": np.asarray(train, np.int64), "val": np.asarray(val, np.int64),
+                 "test": np.asarray(test, np.int64)}
+        if protocol == "logo" and not self.multilabel:
+            tested = np.unique(np.asarray(self.full.targets)[test])
+            if len(tested) == 1:
+                notes.append(f"{where}: the test fold is one group, which holds one class "
+                             f"({self.classes[int(tested[0])]!r}): its accuracy is that class's recall")
+                parts.pop("test")
+        return notes + check_classes(self.full.targets, parts, self.classes, where)
 
     @property
     def has_validation(self) -> bool:
@@ -481,8 +552,11 @@ class VideoDataModule(L.LightningDataModule):
     def describe_split(self) -> str:
         """One line: the split, its sizes and how the validation clips were chosen."""
         sizes, hp = self.split_sizes(), self.hparams
-        return (f"split {hp.split!r} fold {hp.fold}: {sizes['train']} train, {sizes['val']} validation, "
-                f"{sizes['test']} test clips; validation: {self.validation}")
+        protocol = self.protocol[0]
+        name = repr(hp.split) + (f" ({protocol})" if protocol != hp.split else "")
+        return "\n".join([f"split {name} fold {hp.fold}: {sizes['train']} train, {sizes['val']} validation, "
+                          f"{sizes['test']} test clips; validation: {self.validation}",
+                          *(f"note: {note}" for note in self.split_notes)])
 
     def split_sizes(self) -> dict[str, int]:
         self.setup()

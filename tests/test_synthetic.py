@@ -167,8 +167,48 @@ def test_the_easy_preset_is_the_demo(monkeypatch, tmp_path):
     assert clip_digest(monkeypatch, tmp_path, make_action_set, "easy") == DEMO_DIGEST
 
 
+# Per preset, the hashes of its first clip and of the whole set shrunk to 2 groups of 2 clips
+# at 32x24, from the code before the camera and scene-evidence presets existed (tensorrnn
+# b7f361d): a new option must not draw from the random stream while it is off.
+PRESET_DIGESTS = {
+    "easy": ("ec3c57b9b40e1e01dbde37da54700deaa3d74b4a2b0a607569ec7d563553ad38",
+             "f59fd9e24e53af8914d6daf7bc0d7571c302a3a207aba97a066debe4fe2e93ff"),
+    "medium": ("1b4dd00b03a4bd8b9792a42c27a4f93488f1c5c57d62d33e8c86e430562ec750",
+               "309879118ab568134700253bff316108c0d259014ed4872cc25491603f6dc0f2"),
+    "hard": ("8ab4a408ce12beb9a8ad1c3d936a5d61016cdee0641ad4fb55461b4545d13abd",
+             "bb6f17b143b0d376757789f810608ba1daa1f2c8e87feeb6a6aeec98f702baed"),
+    "varied": ("5aebd30ee1629a3ed0ea46d915e4015b598b95f89e0492d350a72266ffff81f2",
+               "eaeac9626ce3264a34b9db061dfb8c8ecc6e828824b3d2a57ef9ed8070a9063b"),
+    "cluttered": ("d4a28f884336f29d12f95d74e0f9b56ac30326776745a495f1c7a1aa3d8151ad",
+                  "a2eaea630ee12bd3b38f0c7b1d83093bc041011bbdb680f8f017dc3ad57b94c6"),
+}
+
+
+class _FirstClip(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", PRESET_DIGESTS)
+def test_existing_presets_are_unchanged(monkeypatch, tmp_path, name):
+    first, small = PRESET_DIGESTS[name]
+    digest = hashlib.sha256()
+
+    def capture_first(path, frames):
+        digest.update(Path(path).relative_to(tmp_path).as_posix().encode())
+        digest.update(np.ascontiguousarray(frames).tobytes())
+        raise _FirstClip
+
+    monkeypatch.setattr(synthetic, "write_video", capture_first)
+    with pytest.raises(_FirstClip):
+        make_action_set(tmp_path, name, progress=False)
+    assert digest.hexdigest() == first
+    shrunk = dataclasses.replace(ACTION_SETS[name], groups=2, clips_per_group=2, size=(32, 24))
+    assert clip_digest(monkeypatch, tmp_path, make_action_set, shrunk) == small
+
+
 def test_presets():
-    assert list(ACTION_SETS) == ["easy", "medium", "hard", "varied", "cluttered"]
+    assert list(ACTION_SETS) == ["easy", "medium", "hard", "varied", "cluttered", "still", "pan", "pan_zoom",
+                                 "still_distractor", "pan_distractor", "pan_zoom_distractor", "scene", "scene_hard"]
     varied = dataclasses.replace(ACTION_SETS["hard"], object_size=(0.08, 0.3), speed=(0.8, 1.8), noise=24)
     assert ACTION_SETS["varied"] == varied
     assert ACTION_SETS["cluttered"] == dataclasses.replace(varied, clutter=True)
@@ -177,6 +217,86 @@ def test_presets():
     assert (hard.num_classes, hard.distractors, hard.camera, hard.clutter, hard.num_clips) == (12, 1, "pan", False, 384)
     big = dataclasses.replace(hard, size=[160, 120])  # lists (from JSON) become tuples
     assert big.size == (160, 120) and len({big, hard}) == 2 and big.camera == "pan"
+    # the camera's axis, on hard's classes, groups and clips; nothing else changed
+    for camera in (None, "pan", "pan_zoom"):
+        for distractors in (0, 1):
+            name = (camera or "still") + ("_distractor" if distractors else "")
+            assert ACTION_SETS[name] == dataclasses.replace(hard, camera=camera, distractors=distractors), name
+    assert ACTION_SETS["pan_distractor"] == hard
+    # the scene as evidence, beside its reference
+    assert ACTION_SETS["scene"] == dataclasses.replace(ACTION_SETS["easy"], scene_evidence=True)
+    assert ACTION_SETS["scene_hard"] == dataclasses.replace(hard, scene_evidence=True)
+    assert not any(spec.scene_evidence for name, spec in ACTION_SETS.items() if not name.startswith("scene"))
+
+
+@pytest.mark.parametrize("name", ["still", "pan", "pan_zoom", "still_distractor", "pan_distractor",
+                                  "pan_zoom_distractor"])
+def test_the_camera_presets_film_with_their_camera(monkeypatch, tmp_path, name):
+    # Every clip of the preset is filmed by the camera its name says: the views the
+    # renderer computes are None (still), a pan at zoom 1, or a pan with a zoom.
+    spec = dataclasses.replace(ACTION_SETS[name], num_classes=3, groups=2, clips_per_group=2, size=(32, 24),
+                               num_frames=(6, 10))
+    cameras, views, distractors = [], [], []
+    camera_path, place = synthetic._camera_path, synthetic._distractors
+
+    def spy_camera(camera, *args):
+        cameras.append(camera)
+        views.append(camera_path(camera, *args))
+        return views[-1]
+
+    def spy_distractors(count, *args):
+        distractors.append(count)
+        return place(count, *args)
+
+    monkeypatch.setattr(synthetic, "_camera_path", spy_camera)
+    monkeypatch.setattr(synthetic, "_distractors", spy_distractors)
+    monkeypatch.setattr(synthetic, "write_video", lambda path, frames: None)
+    make_action_set(tmp_path, spec, progress=False)
+    camera = {"still": None, "pan": "pan", "pan_zoom": "pan_zoom"}[name.removesuffix("_distractor")]
+    assert cameras == [camera] * 12 and distractors == [int(name.endswith("_distractor"))] * 12
+    for view in views:
+        if camera is None:
+            assert view is None
+            continue
+        shift_x, shift_y, zoom = view
+        assert np.hypot(np.ptp(shift_x), np.ptp(shift_y)) > 0.5           # the view travels
+        if camera == "pan":
+            assert (zoom == 1).all()
+        else:
+            assert max(zoom[-1] / zoom[0], zoom[0] / zoom[-1]) > 1.1     # and zooms
+
+
+def group_backgrounds(clutter: bool, scene_evidence: bool, classes: int = 4, groups: int = 4) -> np.ndarray:
+    """The first frame of every group's first clip, (classes, groups, H, W, 3) float: no noise
+    and a tiny object, so a frame is its group's scene."""
+    spec = ActionSetSpec(num_classes=classes, groups=groups, clips_per_group=1, size=(48, 36), num_frames=1,
+                         noise=0, object_size=(0.05, 0.05), clutter=clutter, scene_evidence=scene_evidence)
+    frames = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(synthetic, "write_video", lambda path, f: frames.append(f[0].astype(float)))
+        make_action_set("unused", spec, progress=False)
+    return np.array(frames).reshape(classes, groups, 36, 48, 3)
+
+
+@pytest.mark.parametrize("clutter", [False, True])
+def test_scene_evidence_makes_a_class_s_scenes_alike(clutter):
+    # Distance of the mean colours of two groups' scenes: within a class and between classes.
+    # With scene evidence the groups of a class are much closer than two classes; without
+    # it a class's groups are as far apart as any two. Either way every group is its own scene.
+    ratios = {}
+    for evidence in (False, True):
+        scenes = group_backgrounds(clutter, evidence)
+        means = scenes.mean(axis=(2, 3))                                  # (classes, groups, 3)
+        classes, groups = means.shape[:2]
+        within = [np.linalg.norm(means[c, a] - means[c, b]) for c in range(classes)
+                  for a, b in itertools.combinations(range(groups), 2)]
+        between = [np.linalg.norm(means[c, a] - means[d, b]) for c, d in itertools.combinations(range(classes), 2)
+                   for a in range(groups) for b in range(groups)]
+        ratios[evidence] = np.mean(within) / np.mean(between)
+        for c in range(classes):
+            for a, b in itertools.combinations(range(groups), 2):
+                assert np.abs(scenes[c, a] - scenes[c, b]).mean() > 3, (evidence, c, a, b)
+    assert ratios[True] < 0.5 and ratios[False] > 0.75, ratios
 
 
 TINY = ActionSetSpec(num_classes=2, groups=2, clips_per_group=2, size=(32, 24), num_frames=(3, 8), distractors=2,
@@ -303,6 +423,7 @@ def test_clutter_raises_the_background_contrast(monkeypatch, tmp_path):
     ({"distractors": -1}, "distractors=-1"),
     ({"camera": "zoom"}, "camera='zoom': expected one of None, 'pan', 'pan_zoom'"),
     ({"clutter": "yes"}, "clutter=.yes.: expected one of False, True"),
+    ({"scene_evidence": "yes"}, "scene_evidence=.yes.: expected one of False, True"),
     ({"object_size": (0.3, 0.1)}, r"object_size=\(0.3, 0.1\)"),
     ({"speed": (0, 1)}, r"speed=\(0, 1\)"),
     ({"speed": (1, 3)}, r"speed=\(1, 3\)"),

@@ -14,7 +14,9 @@ meaningful. Files follow the UCF11 layout
 :func:`make_demo_videos` writes the demo's set. :func:`make_action_set` writes sets of graded
 difficulty, described by an :class:`ActionSetSpec` (presets in :data:`ACTION_SETS`): more
 classes, clips of varying length, distractor objects, a moving camera, cluttered scenes,
-wider ranges of object size and speed, more noise. Every option is off in the defaults and
+wider ranges of object size and speed, more noise, and scenes that are evidence of the class
+(``scene_evidence``: the scenes of one class share a look, as a sport's footage shares its
+field; otherwise a scene says nothing of the class). Every option is off in the defaults and
 then draws nothing from the random stream, so the default set is the demo's, clip for clip.
 
 Also here: :func:`write_video` (any uint8 frames to a file) and the broken-file helpers
@@ -55,6 +57,15 @@ CAMERA_PAN = (0.1, 0.25)
 CAMERA_ZOOM = 1.25
 #: Strong-coloured rectangles on a cluttered background (random count per group).
 CLUTTER_PATCHES = (8, 16)
+#: Scene evidence: colours of a class's palette, which its scenes' textures and layout are
+#: painted with.
+SCENE_PALETTE = 3
+#: Scene evidence: rectangles of a class's layout (where a wall or a table stands), each a
+#: ``(min, max)`` share of the scene's width and height.
+SCENE_LAYOUT, SCENE_LAYOUT_SIZE = 2, (0.2, 0.5)
+#: Scene evidence: how far a group's scene strays from its class's look: +- grey levels of
+#: every colour, +- share of the scene of every layout rectangle's position.
+SCENE_JITTER = (12, 0.05)
 #: extension -> (FFmpeg codec, container format)
 CODECS = {".avi": ("mpeg4", "avi"), ".mpg": ("mpeg1video", "mpeg"), ".mp4": ("mpeg4", "mp4")}
 
@@ -134,6 +145,12 @@ class ActionSetSpec:
         camera: ``None`` (still), ``"pan"`` (the whole scene drifts across the frame, see
             :data:`CAMERA_PAN`) or ``"pan_zoom"`` (a pan and a slow zoom, :data:`CAMERA_ZOOM`).
         clutter: a busy, high-contrast background per group instead of a dim, low-contrast one.
+        scene_evidence: the scenes of one class share a look drawn once per class (a base
+            colour, a palette, a texture grid and a layout of rectangles; with ``clutter``
+            also the patches' strong colours), and each group's scene is its own draw within
+            that look (colours and layout moved by :data:`SCENE_JITTER`, the palette laid out
+            anew): the background alone then says something of the class, as real footage's
+            does. Off: every group's scene is drawn regardless of its class.
         object_size: ``(min, max)`` half-size of the objects as a share of the frame's
             shorter side (random per clip).
         speed: ``(min, max)`` share of the [-1, 1] offset range one sweep covers (random
@@ -155,6 +172,7 @@ class ActionSetSpec:
     distractors: int = 0
     camera: str | None = None
     clutter: bool = False
+    scene_evidence: bool = False
     object_size: tuple[float, float] = OBJECT_SIZE
     speed: tuple[float, float] = SWEEP_LENGTH
     noise: int = NOISE
@@ -171,6 +189,7 @@ class ActionSetSpec:
             "distractors": _integer("distractors", self.distractors, 0),
             "camera": _choice("camera", self.camera, CAMERAS),
             "clutter": bool(_choice("clutter", self.clutter, (False, True))),
+            "scene_evidence": bool(_choice("scene_evidence", self.scene_evidence, (False, True))),
             "object_size": _pair("object_size", self.object_size, float, lambda lo, hi: 0 < lo <= hi <= 0.5,
                                  "a (min, max) share of the frame's shorter side with 0 < min <= max <= 0.5"),
             "speed": _pair("speed", self.speed, float, lambda lo, hi: 0 < lo <= hi <= 2,
@@ -237,6 +256,12 @@ def _frames(value) -> int | tuple[int, int]:
 #: distractor and a panning camera (384 clips of 40-160 frames); "varied" is "hard" with wider
 #: object size and speed ranges and more noise; "cluttered" is "varied" over busy,
 #: high-contrast scenes.
+#:
+#: Two axes on which real footage differs from the sets above, each beside its reference.
+#: The camera, on "hard"'s classes, groups and clip lengths: "still", "pan" and "pan_zoom"
+#: without a distractor, "still_distractor", "pan_distractor" (the very spec of "hard") and
+#: "pan_zoom_distractor" with one. The scene as evidence of the class: "scene" is "easy" and
+#: "scene_hard" is "hard" with ``scene_evidence``.
 ACTION_SETS: dict[str, ActionSetSpec] = {
     "easy": ActionSetSpec(),
     "medium": ActionSetSpec(num_classes=10, groups=8, clips_per_group=4, num_frames=(40, 160), distractors=1,
@@ -247,6 +272,18 @@ ACTION_SETS: dict[str, ActionSetSpec] = {
                             camera="pan", object_size=(0.08, 0.3), speed=(0.8, 1.8), noise=24),
     "cluttered": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160), distractors=1,
                                camera="pan", clutter=True, object_size=(0.08, 0.3), speed=(0.8, 1.8), noise=24),
+    "still": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160)),
+    "pan": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160), camera="pan"),
+    "pan_zoom": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160), camera="pan_zoom"),
+    "still_distractor": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160),
+                                      distractors=1),
+    "pan_distractor": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160),
+                                    distractors=1, camera="pan"),
+    "pan_zoom_distractor": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160),
+                                         distractors=1, camera="pan_zoom"),
+    "scene": ActionSetSpec(scene_evidence=True),
+    "scene_hard": ActionSetSpec(num_classes=12, groups=8, clips_per_group=4, num_frames=(40, 160), distractors=1,
+                                camera="pan", scene_evidence=True),
 }
 
 
@@ -287,9 +324,58 @@ def _clutter(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return scene
 
 
-def _scene(rng: np.random.Generator, spec: ActionSetSpec) -> np.ndarray:
-    """A group's background ``(H', W', 3)`` at the spec's :func:`scene_size`."""
+class _ClassLook(NamedTuple):
+    """What the scenes of one class share under ``scene_evidence`` (drawn once per class)."""
+
+    tone: np.ndarray       # (3,) int: base colour of a dim scene
+    palette: np.ndarray    # (SCENE_PALETTE, 3) int: colours of the texture's cells and the layout
+    cells: int             # the texture's grid is cells x cells
+    layout: np.ndarray     # (SCENE_LAYOUT, 4) float: rectangles (left, top, width, height), shares of the scene
+    accents: np.ndarray    # (2, 3) int: strong colours of a cluttered scene's patches
+
+
+def _class_look(rng: np.random.Generator) -> _ClassLook:
+    """A class's look: a dim base colour, a palette, a grid, a layout, two strong colours."""
+    tone = rng.integers(30, 91, 3)
+    palette = rng.integers(0, 256, (SCENE_PALETTE, 3))
+    cells = int(rng.integers(3, 9))
+    sides = rng.uniform(*SCENE_LAYOUT_SIZE, (SCENE_LAYOUT, 2))
+    layout = np.concatenate([rng.uniform(0, 1 - sides), sides], axis=1)
+    accents = np.where(rng.random((2, 3)) < 0.5, 32, 224)  # each channel near 0 or near 255
+    return _ClassLook(tone, palette, cells, layout, accents)
+
+
+def _evidence_scene(rng: np.random.Generator, look: _ClassLook, height: int, width: int,
+                    clutter: bool) -> np.ndarray:
+    """A group's scene within its class's ``look``: the palette (each colour moved by
+    :data:`SCENE_JITTER`) laid out anew over the class's grid, the class's layout moved a
+    little on top; dim and low-contrast over the class's base colour, or with ``clutter``
+    at full contrast under patches of the class's strong colours."""
+    jitter, shift = SCENE_JITTER
+    colours = np.clip(look.palette + rng.integers(-jitter, jitter + 1, look.palette.shape), 0, 255)
+    grid = colours[rng.integers(0, len(colours), (look.cells, look.cells))]  # (cells, cells, 3)
+    scene = grid[np.arange(height) * look.cells // height][:, np.arange(width) * look.cells // width]
+    layout = look.layout + rng.uniform(-shift, shift, look.layout.shape) * (1, 1, 0, 0)
+    for k, (left, top, w, h) in enumerate(layout * (width, height, width, height)):
+        left, top = max(0, int(round(left))), max(0, int(round(top)))
+        scene[top:top + int(np.ceil(h)), left:left + int(np.ceil(w))] = colours[k % len(colours)]
+    if clutter:
+        for _ in range(int(rng.integers(*CLUTTER_PATCHES))):
+            w, h = np.ceil(rng.uniform(0.1, 0.35, 2) * (width, height)).astype(int)
+            left, top = np.maximum(0, rng.integers(0, (width, height)) - (w // 2, h // 2))
+            colour = look.accents[rng.integers(len(look.accents))] + rng.integers(-32, 32, 3)
+            scene[top:top + h, left:left + w] = colour
+        return scene.astype(np.uint8)
+    tone = look.tone + rng.integers(-jitter, jitter + 1, 3)
+    return (tone + scene * rng.uniform(*BACKGROUND_CONTRAST)).astype(np.uint8)
+
+
+def _scene(rng: np.random.Generator, spec: ActionSetSpec, look: _ClassLook | None = None) -> np.ndarray:
+    """A group's background ``(H', W', 3)`` at the spec's :func:`scene_size`, within its
+    class's ``look`` under ``scene_evidence``."""
     width, height = scene_size(spec.size, spec.camera)
+    if look is not None:
+        return _evidence_scene(rng, look, height, width, spec.clutter)
     return (_clutter if spec.clutter else _background)(rng, height, width)
 
 
@@ -516,11 +602,13 @@ def _write_set(root: Path, spec: ActionSetSpec, ext: str, progress: bool, desc: 
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(spec.seed)
-    jobs = [(m, g, c) for m in MOTIONS[:spec.num_classes] for g in range(1, spec.groups + 1)
-            for c in range(1, spec.clips_per_group + 1)]
+    motions = MOTIONS[:spec.num_classes]
+    # scene evidence: one look per class, drawn first; off, nothing is drawn
+    classes = {m: _class_look(rng) for m in motions} if spec.scene_evidence else {}
+    jobs = [(m, g, c) for m in motions for g in range(1, spec.groups + 1) for c in range(1, spec.clips_per_group + 1)]
     for motion, group, clip in tqdm(jobs, desc=desc, unit="clip", disable=not progress):
         if clip == 1:  # one look (actor + background) per group; a group's clips are consecutive
-            look = (_scene(rng, spec), _object_texture(rng))
+            look = (_scene(rng, spec, classes.get(motion)), _object_texture(rng))
         frames = render_clip(motion, spec.size, _clip_length(spec, rng), rng, *look, object_size=spec.object_size,
                              speed=spec.speed, noise=spec.noise, distractors=spec.distractors, camera=spec.camera)
         stem = f"v_{motion}_{group:02d}"

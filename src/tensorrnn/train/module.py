@@ -128,6 +128,12 @@ class VideoClassifier(L.LightningModule):
             scene, the look of an actor) cancels, so a small model cannot memorise the training
             groups by their looks; off for tasks where the look is the class (faces) and for
             per-frame CNN features.
+        stabilize: with ``frame_diff``, cancel the camera's motion before differencing
+            (:mod:`tensorrnn.nn.motion`): the previous frame is moved by the global shift
+            estimated between the two frames, the border it does not cover is 0, and a pair
+            that is a cut (a new scene, not a moving one) gives a zero difference. Part of the
+            model, so ``predict``, the timeline, the exported graphs and :meth:`step` do it too.
+            Frames only (not features); no gradient flows through the estimate.
         normalize: ``"auto"``: subtract a mean and divide by a std per channel, both estimated
             from up to 64 training clips at the start of ``fit`` and stored in the checkpoint
             (:class:`tensorrnn.nn.normalization.InputNormalization`), so training starts well
@@ -178,6 +184,7 @@ class VideoClassifier(L.LightningModule):
         multilabel: bool = False,
         class_names: list[str] | None = None,
         frame_diff: bool = True,
+        stabilize: bool = False,
         normalize: str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -202,6 +209,11 @@ class VideoClassifier(L.LightningModule):
         _choice("model.optimizer", optimizer, tuple(OPTIMIZERS))
         _choice("model.scheduler", scheduler, SCHEDULERS)
         _choice("model.normalize", normalize, NORMALIZATIONS)
+        if stabilize not in (True, False):
+            raise ValueError(f"model.stabilize={stabilize!r}: expected true or false")
+        if stabilize and not frame_diff:
+            raise ValueError("model.stabilize=True with model.frame_diff=False: stabilising cancels the camera's "
+                             "motion between the frames that are differenced; expected frame_diff: true")
         hidden_shape = _shape("model.hidden_shape", hidden_shape)
         if in_shape == "auto":
             if not isinstance(frame_features, int) or frame_features < 1:
@@ -300,7 +312,18 @@ class VideoClassifier(L.LightningModule):
         if x.dim() < 3 or x.shape[1] < 2:
             raise ValueError(f"input of shape {tuple(x.shape)}: model.frame_diff needs clips of at least 2 frames "
                              "(batch, time >= 2, *frame)")
-        return x[:, 1:] - x[:, :-1]
+        if not self.hparams.stabilize:
+            return x[:, 1:] - x[:, :-1]
+        from tensorrnn.nn.motion import stabilized_differences
+
+        self._check_frames(x[0])
+        return stabilized_differences(x)                                 # (B, T - 1, H, W, 3)
+
+    @staticmethod
+    def _check_frames(frames: torch.Tensor) -> None:
+        if frames.dim() != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames of shape {tuple(frames.shape[1:])}: model.stabilize needs video frames "
+                             "(H, W, 3), not feature vectors; expected model.stabilize: false for features")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.input_norm(self.steps(x)))  # (B, T, ...) -> (B, C)
@@ -359,7 +382,13 @@ class VideoClassifier(L.LightningModule):
             return net.readout(state), state
         previous, seen, rnn_state = state[0], state[1], tuple(state[2:])
         B = frame.shape[0]
-        diff = frame - previous.view(frame.shape)                 # (B, *frame)
+        if self.hparams.stabilize:
+            from tensorrnn.nn.motion import stabilized_difference
+
+            self._check_frames(frame)
+            diff = stabilized_difference(previous.view(frame.shape).to(frame.dtype), frame)   # (B, H, W, 3)
+        else:
+            diff = frame - previous.view(frame.shape)             # (B, *frame)
         stepped = net.advance(self.input_norm(diff), rnn_state)   # each (L, B, H)
         # branch-free (exportable): a stream's first frame keeps the initial state
         started = seen.view(1, B, 1) > 0

@@ -2,28 +2,46 @@
 
 ``tensorrnn predict --ckpt_path CKPT --timeline VIDEO --window 2s --stride 1s``.
 
-Windows. Window ``w`` covers the frames ``[w * stride, w * stride + length)`` and is one clip of
-``length`` frames to the model: its frames are chosen, padded and scaled by the checkpoint's
-evaluation dataset (:meth:`~tensorrnn.data.datasets.VideoClipDataset.sample_frames`: the same
-sampling policy, seed, views, padding and pixel scaling as ``tensorrnn predict`` on a file of
-that length), and the classifier (frame differences, input normalisation, the mean of the
-views' probabilities) scores it. Times are frame index / frame rate.
+Cuts. Edited footage cuts from shot to shot, and the difference of the frames across a cut is
+the largest "motion" in a video and means nothing (a clip of "left to right" followed by another
+is read as a jump back to the left). Every decoded frame is converted to RGB at :data:`CUT_SIZE`
+(64x48) for :class:`CutDetector`, which decides whether a cut lies between it and the previous
+frame: the frames' :func:`change` (how far each pixel's colour lies outside the colours the other
+frame holds within :data:`CUT_RADIUS` pixels of it; motion and a panning camera move colours by
+a few pixels, a new shot brings colours that were nowhere near) above :data:`CUT_LEVEL` grey
+levels and :data:`CUT_RATIO` times the shot's recent median. No window straddles a cut.
+
+Windows. Window ``w`` of a shot that starts at frame ``s`` (0, or a cut) covers the frames
+``[s + w * stride, s + w * stride + length)`` and is one clip of ``length`` frames to the model:
+its frames are chosen, padded and scaled by the checkpoint's evaluation dataset
+(:meth:`~tensorrnn.data.datasets.VideoClipDataset.sample_frames`: the same sampling policy,
+seed, views, padding and pixel scaling as ``tensorrnn predict`` on a file of that length), and
+the classifier (frame differences, input normalisation, the mean of the views' probabilities)
+scores it. A shot bounded by a cut that ends before its first window does is one window over
+the frames it has, read as a file that short would be (padded as the dataset pads a short clip;
+skipped only when the checkpoint's ``pad`` is ``"reject"`` and it has fewer frames than the model
+reads): generated and edited footage has shots shorter than 2 s, and a 2 s window over them
+would read the cut or nothing at all. The frames of a long shot after its last window, less than
+a stride, are in no window (as at the end of the stream). Times are frame index / frame rate.
 
 Memory. The source is decoded incrementally by PyAV; a frame is converted to RGB at the model's
 frame size (swscale with area averaging, as every training clip) only if a window not yet
 classified reads it, and kept in a :class:`FrameBuffer` until no such window does. A window
-reads the same offsets whatever its position (the sampling depends only on its length), so at
-most :attr:`FrameBuffer.capacity` frames (never more than a window's length; 18 of 50 for a 2 s
-window at 25 fps, stride 1 s, 6 frames and 3 views) are held, however long the source runs.
-The per-window results (a few numbers each) are all that grows.
+reads the same offsets whatever its position (the sampling depends only on its length), so once
+a shot's first window is classified at most 18 frames of 50 (a 2 s window at 25 fps, stride 1 s,
+6 frames and 3 views) are held; before it, with cuts detected, every frame of the young shot is
+kept, since a cut may still make it one short window: :attr:`FrameBuffer.capacity`, never more
+than a window's length, however long the source runs. The per-window results and the cuts (a
+few numbers each) are all that grows.
 
-Segments. Neighbouring windows with the same top class are merged. Overlapping windows share
-time, so each window owns the stretch around its centre: the boundary between two segments lies
-halfway between the centres of the last window of one and the first window of the next; the
-first segment starts where the first window starts and the last ends where the last window ends.
+Segments. Neighbouring windows of one shot with the same top class are merged. Overlapping
+windows share time, so each window owns the stretch around its centre: the boundary between two
+segments lies halfway between the centres of the last window of one and the first window of the
+next, or at the cut between them: segments never merge across a cut. The first segment starts
+where the first window starts and the last ends where the last window ends.
 
-Threads. A decoding thread owns the container: it decodes, converts the frames some window
-reads and hands them over through a queue of at most ``QUEUE_FRAMES`` frames; the caller's thread
+Threads. A decoding thread owns the container: it decodes, detects the cuts, converts the
+frames some window reads and hands them over through a queue of at most ``QUEUE_FRAMES`` frames; the caller's thread
 runs the model. Decoding overlaps the model, and Ctrl-C reaches the caller at once even while
 FFmpeg waits on a silent stream.
 
@@ -34,6 +52,7 @@ header declares is reported as truncated).
 """
 from __future__ import annotations
 
+import collections
 import math
 import os
 import queue
@@ -47,6 +66,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from tensorrnn.data.sampling import ClipTooShortError
 from tensorrnn.data.video import DEFAULT_MAX_PIXELS, VideoError, to_rgb
 from tensorrnn.files import file_in_the_way, save_figure
 
@@ -59,6 +79,18 @@ PLOT_CLASSES = 10
 QUEUE_FRAMES = 16
 #: Seconds the caller waits on the decoder at a time, so that Ctrl-C is seen within this long.
 POLL_S = 0.1
+#: ``(width, height)`` every decoded frame is converted to for the cut detector alone (the
+#: model's frames are converted only where a window reads them).
+CUT_SIZE = (64, 48)
+#: Pixels (at :data:`CUT_SIZE`) a colour may move from one frame to the next and still count as
+#: the same scene: 3 of 64, a subject crossing the frame in under a second.
+CUT_RADIUS = 3
+#: A cut: the frames' :func:`change` above this many grey levels (0-255) ...
+CUT_LEVEL = 6.0
+#: ... and above this many times the median change of the shot's last :data:`CUT_HISTORY` pairs
+#: (a shot that changes a lot from frame to frame, noise or fast motion, needs more).
+CUT_RATIO = 4.0
+CUT_HISTORY = 10
 
 _SPAN = re.compile(r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>s|sec|f|frames?)?")
 
@@ -103,6 +135,107 @@ def parse_span(option: str, text: str) -> Span:
     return Span(option, str(text).strip(), float(match["value"]), seconds)
 
 
+# --- cuts -----------------------------------------------------------------------------------
+
+def local_range(frame: np.ndarray, radius: int = CUT_RADIUS) -> tuple[np.ndarray, np.ndarray]:
+    """The least and the greatest value of each channel within ``radius`` pixels of each pixel (a
+    square, the border repeated): two arrays like ``frame`` ``(H, W, C)``."""
+    lo = hi = frame
+    for axis in (0, 1):
+        size = frame.shape[axis]
+        pad = [(0, 0)] * frame.ndim
+        pad[axis] = (radius, radius)
+        lo_pad, hi_pad = np.pad(lo, pad, mode="edge"), np.pad(hi, pad, mode="edge")
+        at = lambda k: (slice(None),) * axis + (slice(k, k + size),)  # noqa: E731 - rows or columns k..k+size
+        lo, hi = lo_pad[at(0)].copy(), hi_pad[at(0)].copy()
+        for k in range(1, 2 * radius + 1):
+            np.minimum(lo, lo_pad[at(k)], out=lo)
+            np.maximum(hi, hi_pad[at(k)], out=hi)
+    return lo, hi
+
+
+def change(prev: np.ndarray, cur: np.ndarray, prev_range=None, cur_range=None, radius: int = CUT_RADIUS) -> float:
+    """How much of each frame the other cannot explain, in grey levels: per pixel and channel, how
+    far the value lies outside the range the other frame holds within ``radius`` pixels
+    (:func:`local_range`, passed in when known), the larger of the two directions and the largest
+    channel; the mean over the frame. ``prev``, ``cur``: ``(H, W, 3)`` of one size, 0-255.
+
+    An object or a camera that moves by up to ``radius`` pixels brings no colour its
+    neighbourhood lacked, nor does sensor noise (a pixel's noisy value lies within the range of
+    the noisy values around it): about 0-3. A cut brings colours from elsewhere and leaves the old
+    ones unexplained: a new scene about 20-80, a subject that jumps across the same scene 10-30.
+
+    A scene whose every neighbourhood holds nearly every colour (fine, high-contrast texture at
+    this size) explains any other: a cut between two such scenes goes unseen.
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> scene, other = (rng.integers(0, 256, (6, 9, 3)).repeat(8, 0).repeat(8, 1) for _ in range(2))
+        >>> change(scene[:, 2:66], scene[:, 4:68])  # the camera moved 2 pixels
+        0.0
+        >>> change(scene[:, :64], other[:, :64]) > 20  # another scene
+        True
+    """
+    prev, cur = np.asarray(prev, np.int16), np.asarray(cur, np.int16)
+    p_lo, p_hi = (np.asarray(x, np.int16) for x in (prev_range or local_range(prev, radius)))
+    c_lo, c_hi = (np.asarray(x, np.int16) for x in (cur_range or local_range(cur, radius)))
+    outside = np.maximum(np.maximum(cur - p_hi, p_lo - cur), np.maximum(prev - c_hi, c_lo - prev))  # (H, W, C)
+    return float(np.maximum(outside.max(-1), 0).mean())
+
+
+class CutDetector:
+    """Frame by frame, whether a cut lies between the previous frame and this one.
+
+    Args:
+        level: the least :func:`change` of a cut, grey levels.
+        ratio: a cut's change is also more than ``ratio`` times the median change of the shot's
+            last ``history`` pairs.
+        history: pairs of the current shot whose median sets the bar (restarted at every cut).
+        radius: see :func:`change`.
+
+    Call it with every frame in order, uint8 ``(H, W, 3)`` at :data:`CUT_SIZE` (any fixed size
+    works; the constants are set for that one); :attr:`score` is the last pair's change.
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> scene, other = (rng.integers(0, 256, (6, 9, 3)).repeat(8, 0).repeat(8, 1) for _ in range(2))
+        >>> detector = CutDetector()  # a pan of a pixel a frame, a cut, the pan goes on
+        >>> [detector(frame) for frame in (scene[:, :64], scene[:, 1:65], scene[:, 2:66], other[:, :64], other[:, 1:65])]
+        [False, False, False, True, False]
+    """
+
+    def __init__(self, level: float = CUT_LEVEL, ratio: float = CUT_RATIO, history: int = CUT_HISTORY,
+                 radius: int = CUT_RADIUS) -> None:
+        self.level, self.ratio, self.radius = float(level), float(ratio), int(radius)
+        self._recent: collections.deque[float] = collections.deque(maxlen=int(history))
+        self._prev: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+        #: The change between the last two frames (0 after the first).
+        self.score = 0.0
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        frame = np.asarray(frame)
+        current = (frame, local_range(frame, self.radius))
+        prev, self._prev = self._prev, current
+        if prev is None:
+            self.score = 0.0
+            return False
+        self.score = change(prev[0], frame, prev[1], current[1], self.radius)
+        bar = max(self.level, self.ratio * float(np.median(self._recent))) if self._recent else self.level
+        if self.score > bar:
+            self._recent.clear()
+            return True
+        self._recent.append(self.score)
+        return False
+
+
+def detect_cuts(frames, detector: CutDetector | None = None) -> list[int]:
+    """The frames ``n`` of ``frames`` (uint8 ``(T, H, W, 3)`` at :data:`CUT_SIZE`, or any iterable of
+    frames) with a cut between frame ``n - 1`` and ``n``, by ``detector`` (default: a new
+    :class:`CutDetector`)."""
+    detector = detector or CutDetector()
+    return [n for n, frame in enumerate(frames) if detector(frame)]
+
+
 # --- the frames pending windows read ----------------------------------------------------------
 
 class FrameBuffer:
@@ -112,26 +245,37 @@ class FrameBuffer:
         length: frames per window.
         stride: frames between the starts of neighbouring windows.
         offsets: the frames a window reads, relative to its start (the same in every window).
+        short_shots: keep every frame of a shot until its first window completes, so that a
+            shot a cut ends sooner can be read whole (:meth:`read_shot`).
 
-    Window ``w`` spans ``[w * stride, w * stride + length)``. Frames arrive in order; the caller
-    keeps a frame only if :meth:`wants` says a pending window reads it, classifies a window when
-    :meth:`completed` names it, then :meth:`release` drops the frames no later window reads.
+    Windows start again at every shot (:meth:`restart`): window ``w`` of the shot that starts
+    at frame ``origin`` spans ``[origin + w * stride, origin + w * stride + length)``. Frames
+    arrive in order; the caller keeps a frame only if :meth:`wants` says a pending window reads
+    it, classifies a window when :meth:`completed` names it, then :meth:`release` drops the
+    frames no later window reads.
 
     Examples:
         >>> buffer = FrameBuffer(length=8, stride=4, offsets=[1, 3, 5, 7])
         >>> [n for n in range(12) if buffer.wants(n)], buffer.capacity
         ([1, 3, 5, 7, 9, 11], 4)
+        >>> buffer.restart(10)  # a cut before frame 10: its windows start at 10, 14, ...
+        >>> [n for n in range(10, 22) if buffer.wants(n)], buffer.completed(17)
+        ([11, 13, 15, 17, 19, 21], 0)
     """
 
-    def __init__(self, length: int, stride: int, offsets: Sequence[int]) -> None:
+    def __init__(self, length: int, stride: int, offsets: Sequence[int], short_shots: bool = False) -> None:
         offsets = np.unique(np.asarray(offsets, dtype=np.int64))
         if length < 1 or stride < 1:
             raise ValueError(f"length={length!r}, stride={stride!r}: expected positive numbers of frames")
         if offsets.size == 0 or offsets[0] < 0 or offsets[-1] >= length:
             raise ValueError(f"offsets={offsets.tolist()!r}: expected frames of a window, 0..{length - 1}")
         self.length, self.stride, self.offsets = int(length), int(stride), offsets
+        self.short_shots = bool(short_shots)
         self._reads = set(offsets.tolist())
         self.frames: dict[int, np.ndarray] = {}
+        #: The first frame of the current shot.
+        self.origin = 0
+        #: The current shot's next window to classify (0: none classified yet).
         self.next_window = 0
         #: The most frames held at once so far.
         self.peak = 0
@@ -140,41 +284,62 @@ class FrameBuffer:
     def capacity(self) -> int:
         """The most frames ever held: every frame held lies in the first pending window, at a
         position that it or a later window (started ``j * stride`` frames after it) reads; all
-        of them are held just before it completes. At most ``length``."""
+        of them are held just before it completes. With ``short_shots``, the frames of a shot's
+        first window, all held until it completes: ``length``. At most ``length``."""
+        if self.short_shots:
+            return self.length
         shifts = range(0, self.length, self.stride)
         return len({o + s for o in self._reads for s in shifts if o + s < self.length})
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def reads(self, n: int, first_window: int = 0) -> bool:
-        """Whether a window from ``first_window`` on reads frame ``n`` (no state: safe from any thread)."""
+    def reads(self, n: int, first_window: int = 0, origin: int = 0) -> bool:
+        """Whether a window from ``first_window`` on of the shot starting at ``origin`` reads
+        frame ``n`` (no state: safe from any thread)."""
+        n -= origin
+        if self.short_shots and first_window == 0 and n < self.length:
+            return True
         first = max(first_window, -(-(n - self.length + 1) // self.stride))
         return any(n - w * self.stride in self._reads for w in range(first, n // self.stride + 1))
 
     def wants(self, n: int) -> bool:
         """Whether a pending window reads frame ``n``."""
-        return self.reads(n, self.next_window)
+        return self.reads(n, self.next_window, self.origin)
 
     def add(self, n: int, frame: np.ndarray) -> None:
         self.frames[n] = frame
         self.peak = max(self.peak, len(self.frames))
 
     def completed(self, n: int) -> int | None:
-        """The window whose last frame is ``n``, or None."""
-        end = n + 1 - self.length
+        """The window of the current shot whose last frame is ``n``, or None."""
+        end = n - self.origin + 1 - self.length
         return end // self.stride if end >= 0 and end % self.stride == 0 else None
+
+    def start(self, window: int) -> int:
+        """The first frame of window ``window`` of the current shot."""
+        return self.origin + window * self.stride
 
     def read(self, window: int, indices: Sequence[int]) -> np.ndarray:
         """Frames ``indices`` (relative to the window's start) of window ``window``: ``(n, H, W, 3)``."""
-        start = window * self.stride
+        start = self.start(window)
         return np.stack([self.frames[start + int(i)] for i in indices])
+
+    def read_shot(self, indices: Sequence[int]) -> np.ndarray:
+        """Frames ``indices`` (relative to the shot's start) of a shot whose first window has not
+        completed (``short_shots``: all of them are held): ``(n, H, W, 3)``."""
+        return np.stack([self.frames[self.origin + int(i)] for i in indices])
 
     def release(self, window: int) -> None:
         """Window ``window`` is classified: drop the frames that only it and earlier windows read."""
         self.next_window = window + 1
         for n in [n for n in self.frames if not self.wants(n)]:
             del self.frames[n]
+
+    def restart(self, origin: int) -> None:
+        """A cut before frame ``origin``: drop every frame, windows start again there."""
+        self.frames.clear()
+        self.origin, self.next_window = int(origin), 0
 
 
 class WindowSampler:
@@ -208,15 +373,19 @@ class WindowSampler:
         """``(width, height)`` of the model's frames."""
         return self.dataset.size
 
-    def __call__(self, read: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
-        return torch.stack(self.dataset.sample_frames(0, self.length, read, self.views))  # (K, T, H, W, 3)
+    def __call__(self, read: Callable[[np.ndarray], np.ndarray], count: int | None = None) -> torch.Tensor:
+        """The views of a window of ``count`` frames (default: ``length``; fewer for a short shot,
+        read as a file that short: padded as the dataset pads a short clip)."""
+        count = self.length if count is None else int(count)
+        return torch.stack(self.dataset.sample_frames(0, count, read, self.views))  # (K, T, H, W, 3)
 
 
 # --- results ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Window:
-    """One classified window: frames ``[start_frame, end_frame)``, seconds ``[start, end)``."""
+    """One classified window: frames ``[start_frame, end_frame)``, seconds ``[start, end)``;
+    ``shot``: the cuts before it (windows of two shots never share a segment)."""
 
     index: int
     start_frame: int
@@ -226,6 +395,7 @@ class Window:
     label: str
     probability: float
     probabilities: tuple[float, ...]
+    shot: int = 0
 
     @property
     def centre(self) -> float:
@@ -241,6 +411,16 @@ class Segment:
     label: str
     probability: float
     windows: int
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A cut between frames ``frame - 1`` and ``frame`` (``time`` seconds); ``change``: the
+    frames' :func:`change`, grey levels."""
+
+    frame: int
+    time: float
+    change: float
 
 
 @dataclass(frozen=True)
@@ -266,7 +446,8 @@ class Stop:
 
 class Segmenter:
     """Merges windows into segments as they arrive: :meth:`add` returns the segment a window
-    closes (its top class differs from the open one), :meth:`finish` the open one."""
+    closes (its top class differs from the open one, or a cut lies between them: the segment
+    then ends at the cut, where the window starts), :meth:`finish` the open one."""
 
     def __init__(self) -> None:
         self._windows: list[Window] = []
@@ -281,10 +462,11 @@ class Segmenter:
         if not self._windows:
             self._start, self._windows = window.start, [window]
             return None
-        if window.label == self._windows[-1].label:
+        last = self._windows[-1]
+        if window.shot == last.shot and window.label == last.label:
             self._windows.append(window)
             return None
-        boundary = (self._windows[-1].centre + window.centre) / 2
+        boundary = window.start if window.shot != last.shot else (last.centre + window.centre) / 2
         closed = self._segment(boundary)
         self._start, self._windows = boundary, [window]
         return closed
@@ -319,12 +501,20 @@ class Timeline:
     #: Frames held by the buffer at most (and its bound, :attr:`FrameBuffer.capacity`).
     buffer_peak: int = 0
     buffer_capacity: int = 0
+    #: The cuts found, in order (empty when cuts were not detected: ``run_timeline(cuts=False)``).
+    cuts: list[Cut] = field(default_factory=list)
+    #: Whether cuts were detected.
+    detect_cuts: bool = True
+    #: Shots left without a window: shorter than the frames the model reads, and the checkpoint's
+    #: ``pad`` is ``"reject"``.
+    skipped_shots: int = 0
 
     def segments(self) -> list[Segment]:
         return merge_segments(self.windows)
 
     def to_json(self) -> dict[str, Any]:
-        """Plain values: the segments, the per-window rows (with every class's probability) and the stop."""
+        """Plain values: the segments, the per-window rows (with every class's probability), the
+        cuts and the stop."""
         return {
             "source": self.source, "fps": self.fps,
             "window": {"frames": self.length, "seconds": self.length / self.fps},
@@ -333,6 +523,8 @@ class Timeline:
             "segments": [asdict(s) for s in self.segments()],
             "windows": [{**{k: v for k, v in asdict(w).items() if k != "probabilities"},
                          "probabilities": dict(zip(self.classes, w.probabilities))} for w in self.windows],
+            "cuts": [asdict(c) for c in self.cuts] if self.detect_cuts else None,
+            "skipped_shots": self.skipped_shots,
             "stopped": None if self.stop is None else asdict(self.stop),
             "buffer": {"peak_frames": self.buffer_peak, "capacity_frames": self.buffer_capacity},
         }
@@ -375,8 +567,9 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
                  options: dict[str, Any], classes: Sequence[str], window: Span, stride: Span | None = None, *,
                  fps: float | None = None, input_format: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  on_window: Callable[[Window], None] | None = None,
-                 notify: Callable[[str], None] | None = None) -> Timeline:
-    """Decode ``source`` once, classifying every window as its last frame arrives.
+                 notify: Callable[[str], None] | None = None, cuts: bool = True) -> Timeline:
+    """Decode ``source`` once, classifying every window as its last frame arrives; windows start
+    again at every cut (see the module's docstring).
 
     Args:
         source: a video file, a URL FFmpeg reads, or a device such as ``/dev/video0``.
@@ -390,10 +583,12 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
         timeout: seconds a URL or device may stay silent before the run stops.
         on_window: called with each :class:`Window` as it is classified.
         notify: called with a line for people (the resize notice); default: stderr.
+        cuts: detect cuts (:class:`CutDetector`) and keep every window within one shot; ``False``:
+            windows every ``stride`` from the first frame, across cuts.
 
     Returns:
-        A :class:`Timeline`; its ``stop`` says where and why decoding ended. Ctrl-C ends the run
-        like the end of the stream.
+        A :class:`Timeline`; its ``stop`` says where and why decoding ended, its ``cuts`` where the
+        shots change. Ctrl-C ends the run like the end of the stream.
 
     Raises:
         FileNotFoundError, ValueError: a source that cannot be opened, a window or stride that
@@ -411,11 +606,35 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
     except BaseException:
         container.close()
         raise
-    buffer = FrameBuffer(length, step, sampler.offsets)
+    buffer = FrameBuffer(length, step, sampler.offsets, short_shots=cuts)
     width, height = sampler.size or (None, None)
-    timeline = Timeline(str(source), rate, length, step, list(classes), buffer_capacity=buffer.capacity)
+    timeline = Timeline(str(source), rate, length, step, list(classes), buffer_capacity=buffer.capacity,
+                        detect_cuts=cuts)
     declared = int(stream.frames or 0)
-    decoder = _Decoder(str(source), container, stream, buffer.reads, width, height, timeout)
+
+    def classify_window(start: int, stop: int, views: torch.Tensor) -> None:
+        probs = classify(views).detach().cpu().double()  # (C,)
+        top = int(probs.argmax())
+        result = Window(len(timeline.windows), start, stop, start / rate, stop / rate, timeline.classes[top],
+                        float(probs[top]), tuple(probs.tolist()), shot=len(timeline.cuts))
+        timeline.windows.append(result)
+        if on_window is not None:
+            on_window(result)
+
+    def close_shot(end: int) -> None:
+        """The shot ends before frame ``end``: one window over all its frames if none completed."""
+        count = end - buffer.origin
+        if buffer.next_window > 0 or count < 1:
+            return
+        try:
+            views = sampler(buffer.read_shot, count)
+        except ClipTooShortError:  # pad="reject" and fewer frames than the model reads
+            timeline.skipped_shots += 1
+            return
+        classify_window(buffer.origin, end, views)
+
+    decoder = _Decoder(str(source), container, stream, buffer.reads, width, height, timeout,
+                       CutDetector() if cuts else None)
     decoder.start()  # from here on the decoder owns the container and closes it
     n, reason, detail = 0, "end", ""
     try:
@@ -432,24 +651,25 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
                     raise item.detail
                 reason, detail = item.reason, item.detail
                 break
-            index, rgb, size = item
+            index, rgb, size, cut = item
             n = index + 1
             if index == 0 and width is not None and size != (width, height):
                 notify(f"{source}: frames of {size[0]}x{size[1]} are resized to the model's {width}x{height}, "
                        "as in training")
+            if cut is not None:  # a cut before this frame: the shot so far ends, windows start here
+                close_shot(index)
+                timeline.cuts.append(Cut(index, index / rate, cut))
+                buffer.restart(index)
             if rgb is not None:
                 buffer.add(index, rgb)  # (H, W, 3) uint8
             w = buffer.completed(index)
             if w is None:
                 continue
-            probs = classify(sampler(lambda idx: buffer.read(w, idx))).detach().cpu().double()  # (C,)
+            start = buffer.start(w)
+            classify_window(start, start + length, sampler(lambda idx: buffer.read(w, idx)))
             buffer.release(w)
-            top = int(probs.argmax())
-            result = Window(w, w * step, w * step + length, w * step / rate, (w * step + length) / rate,
-                            timeline.classes[top], float(probs[top]), tuple(probs.tolist()))
-            timeline.windows.append(result)
-            if on_window is not None:
-                on_window(result)
+        if reason == "end" and timeline.cuts:  # the end of the stream ends the last shot, which began at a cut
+            close_shot(n)
     except KeyboardInterrupt:
         reason = "interrupted"
     finally:
@@ -477,15 +697,18 @@ class _End:
 class _Decoder(threading.Thread):
     """Decodes the source in a thread of its own, so that the caller sees Ctrl-C at once, even
     while FFmpeg waits on a silent stream, and decoding overlaps the model. It owns the
-    container and closes it. For frame ``n`` it puts ``(n, rgb, (width, height))`` in
-    :attr:`queue`, ``rgb`` the frame at the model's size if some window reads it, else ``None``;
-    then an :class:`_End`. It stops after the next frame once :attr:`halt` is set."""
+    container and closes it. For frame ``n`` it puts ``(n, rgb, (width, height), cut)`` in
+    :attr:`queue`: ``cut`` the change (grey levels) when ``detector`` finds a cut between frames
+    ``n - 1`` and ``n`` (every frame is converted at :data:`CUT_SIZE` for it), else ``None``;
+    ``rgb`` the frame at the model's size if some window of its shot reads it
+    (``reads(n, 0, origin)``), else ``None``; then an :class:`_End`. It stops after the next
+    frame once :attr:`halt` is set."""
 
-    def __init__(self, source: str, container, stream, reads: Callable[[int], bool], width, height,
-                 timeout: float) -> None:
+    def __init__(self, source: str, container, stream, reads: Callable[[int, int, int], bool], width, height,
+                 timeout: float, detector: CutDetector | None = None) -> None:
         super().__init__(name="timeline-decoder", daemon=True)
         self.source, self.container, self.stream, self.reads = source, container, stream, reads
-        self.width, self.height, self.timeout = width, height, timeout
+        self.width, self.height, self.timeout, self.detector = width, height, timeout, detector
         self.queue: queue.Queue = queue.Queue(QUEUE_FRAMES)
         self.halt = threading.Event()
 
@@ -502,6 +725,7 @@ class _Decoder(threading.Thread):
         import av
 
         end = _End("end")
+        origin = 0  # the first frame of the current shot
         try:
             with self.container:
                 self.stream.thread_type = "AUTO"
@@ -509,8 +733,11 @@ class _Decoder(threading.Thread):
                     if n == 0 and frame.width * frame.height > DEFAULT_MAX_PIXELS:
                         raise VideoError(f"--timeline {self.source!r}: frame size {frame.width}x{frame.height} "
                                          f"exceeds max_pixels={DEFAULT_MAX_PIXELS}")
-                    rgb = to_rgb(frame, self.width, self.height) if self.reads(n) else None
-                    if not self._put((n, rgb, (frame.width, frame.height))):
+                    cut = None
+                    if self.detector is not None and self.detector(to_rgb(frame, *CUT_SIZE)):
+                        cut, origin = self.detector.score, n
+                    rgb = to_rgb(frame, self.width, self.height) if self.reads(n, 0, origin) else None
+                    if not self._put((n, rgb, (frame.width, frame.height), cut)):
                         return
         except av.error.ExitError:  # FFmpeg's interrupt callback: no data within the timeout
             end = _End("error", f"no data for {self.timeout:g} s: the stream stalled")
@@ -624,6 +851,9 @@ def plot_timeline(timeline: Timeline, path: str | os.PathLike, max_classes: int 
         band.axvspan(segment.start, segment.end, color=colours.get(c, "lightgrey"), alpha=0.8)
         band.text((segment.start + segment.end) / 2, 0.5, segment.label, ha="center", va="center", fontsize=7,
                   clip_on=True)
+    for cut in timeline.cuts:
+        for axis in (band, ax):
+            axis.axvline(cut.time, color="black", lw=0.8, ls=":")
     band.set_yticks([])
     band.set_title(f"{Path(timeline.source).name}: window {timeline.length / timeline.fps:.2f} s, "
                    f"stride {timeline.stride / timeline.fps:.2f} s", fontsize=9)

@@ -13,8 +13,10 @@ estimates the camera's motion and cancels it before reading motion; here:
 2. :func:`estimate_shift`: in each band, the shift of the column profile from one frame to the
    next: the integer shift of least squared difference within ``max_shift`` (a share of the
    side), refined by a parabola through its neighbours. The bands vote (weighted median): an
-   actor or a distractor in a minority of them is outvoted. Rows likewise: ``(dx, dy)``
-   pixels, ``cur[y, x] ~ prev[y - dy, x - dx]``.
+   actor or a distractor in a minority of them is outvoted, and where fewer than 2 in 3 bands
+   agree the shift is 0 (no motion shared by most of the frame; an actor filling a dim scene
+   would otherwise have its own motion cancelled). Rows likewise: ``(dx, dy)`` pixels,
+   ``cur[y, x] ~ prev[y - dy, x - dx]``.
 3. :func:`shift_frames`: the previous frame moved by ``(dx, dy)`` (bilinear), so
    ``cur - shift_frames(prev, d)`` holds what moved in the scene; where the moved frame has no
    pixels (the border the camera brought into view) the difference is 0.
@@ -39,6 +41,10 @@ import torch.nn.functional as F
 MAX_SHIFT = 0.15
 #: Bands of the frame that estimate the shift each and vote (see :func:`estimate_shift`).
 STRIPS = 6
+#: Share of the bands that must agree (within a pixel of their weighted median) on a shift for it
+#: to be cancelled: where an actor fills much of a dim scene the bands disagree, and a wrong
+#: shift (the actor's) would cancel the very motion to be read.
+MIN_AGREEMENT = 2 / 3
 #: A pair of frames is a cut above both (see :func:`is_cut`): the colour histograms' distance in
 #: bins, and the aligned residual over the frames' contrast (``bench/bench_motion.py`` measures
 #: false and missed cuts on generated clips).
@@ -104,15 +110,19 @@ def _profile_shift(prev: torch.Tensor, cur: torch.Tensor, max_shift: int) -> tup
 
 def _consensus(shifts: torch.Tensor, weights: torch.Tensor, tolerance: float = 1.0) -> torch.Tensor:
     """``(N, K)`` estimates and weights -> ``(N,)``: the weighted median, refined as the weighted
-    mean of the estimates within ``tolerance`` of it (a minority moving otherwise is outvoted)."""
+    mean of the estimates within ``tolerance`` of it (a minority moving otherwise is outvoted);
+    0 where fewer than :data:`MIN_AGREEMENT` of the ``K`` estimates lie within ``tolerance`` of
+    it (no motion shared by most of the frame: nothing to cancel)."""
     order = shifts.argsort(-1)
     sorted_shifts, sorted_weights = shifts.gather(-1, order), weights.gather(-1, order)
     cumulative = sorted_weights.cumsum(-1)
     half = 0.5 * cumulative[:, -1:]
     index = (cumulative < half).sum(-1, keepdim=True).clamp(max=shifts.shape[-1] - 1)
     median = sorted_shifts.gather(-1, index)                                          # (N, 1)
-    near = ((shifts - median).abs() <= tolerance).to(weights.dtype) * weights
-    return (near * shifts).sum(-1) / near.sum(-1).clamp(min=1e-12)
+    inliers = ((shifts - median).abs() <= tolerance).to(weights.dtype)                 # (N, K)
+    near = inliers * weights
+    agreed = inliers.mean(-1) >= MIN_AGREEMENT
+    return torch.where(agreed, (near * shifts).sum(-1) / near.sum(-1).clamp(min=1e-12), torch.zeros_like(median[:, 0]))
 
 
 def shift_between(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:

@@ -71,7 +71,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "src" / "tensorrnn" / "configs"
 MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_lstm": "BT-LSTM", "gru": "GRU (dense)",
-          "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U"}
+          "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U",
+          "tt_gru_stabilize": "TT-GRU, stabilised"}
+#: Models that are a shipped config with options set on the command line (default recipe
+#: only): name -> (the config's model, fit arguments).
+VARIANTS = {"tt_gru_stabilize": ("tt_gru", ["--model.stabilize", "true"])}
 #: The models the benchmark runs unless told (the papers' ones); the others have no paper twin.
 DEFAULT_MODELS = ["tt_gru", "tt_lstm", "tr_lstm", "bt_lstm", "gru"]
 RECIPES = ("default", "paper")
@@ -90,12 +94,14 @@ TARGETS = {"easy": 0.95, "hard": 0.75}
 
 
 def config_path(model: str, recipe: str) -> Path:
+    model = VARIANTS.get(model, (model,))[0]
     return CONFIGS / ("paper" if recipe == "paper" else "") / f"ucf11_{model}.yaml"
 
 
 def config_name(model: str, recipe: str) -> str:
     """The config as a user names it from the repository root: ``configs/paper/ucf11_gru.yaml``."""
-    return (Path("configs") / config_path(model, recipe).relative_to(CONFIGS)).as_posix()
+    name = (Path("configs") / config_path(model, recipe).relative_to(CONFIGS)).as_posix()
+    return " ".join([name, *VARIANTS.get(model, (model, []))[1]])
 
 
 def make_set(name: str, size: tuple[int, int], cache: Path, quick: bool) -> tuple[Path, object]:
@@ -144,7 +150,7 @@ def fit_args(model: str, recipe: str, root: Path, work: Path, cache: Path, size:
                  "--model.in_shape", json.dumps(list(factorize(size[0] * size[1] * 3, modes)))]
     if quick:
         args += ["--data.batch_size", "8"]
-    return args
+    return args + VARIANTS.get(model, (model, []))[1]
 
 
 def run_fit(args: list[str], clock=None) -> tuple[dict, float]:
@@ -512,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         for set_name, root, frames, described, options, num_folds, folds_of, budget in plans:
             for model in args.models:
                 for recipe in args.recipes:
-                    if not config_path(model, recipe).is_file():
+                    if not config_path(model, recipe).is_file() or (model in VARIANTS and recipe != "default"):
                         continue  # no paper twin
                     for seed in args.seeds:
                         for fold in folds_of(seed):

@@ -48,6 +48,12 @@ def test_generated_sets_fit_as_before(bench, tmp_path):
     assert bench.config_name("gru", "paper") == "configs/paper/ucf11_gru.yaml"
 
 
+def test_a_variant_is_its_config_with_options_on_the_command_line(bench, tmp_path):
+    args = bench.fit_args("tt_gru_stabilize", "default", tmp_path, tmp_path, tmp_path, (160, 120), 0, 3, False)
+    assert option(args, "--config").endswith("configs/ucf11_tt_gru.yaml") and args[-2:] == ["--model.stabilize", "true"]
+    assert bench.config_name("tt_gru_stabilize", "default") == "configs/ucf11_tt_gru.yaml --model.stabilize true"
+
+
 def test_real_fits_read_the_folder_without_flips(bench, tmp_path):
     data = {"dataset": "folder", "split": "auto", "num_folds": 5, "flip": 0.0, "options": {"group_depth": 1},
             "annotations": None}

@@ -1,7 +1,9 @@
 """``tensorrnn predict --timeline``: a long video classified window by window, with constant memory.
 
 A tiny TT-GRU learns three brightness classes (a few seconds of training); the timeline video is
-three clips of those classes one after the other, at twice the model's frame size.
+three clips of those classes one after the other, at twice the model's frame size: three shots,
+with cuts at frames 48 and 96, where the windows start again (tests/test_timeline_cuts.py tests
+the cuts themselves).
 """
 from __future__ import annotations
 
@@ -66,6 +68,19 @@ def trained(tmp_path_factory):
     return str(ckpt), video, tmp
 
 
+def shot_windows(frames: int, cuts, closed: bool = True) -> int:
+    """Windows of WINDOW frames every STRIDE in each shot of ``frames`` frames split at ``cuts``;
+    a shorter shot that a cut ends (or the end of the file, ``closed``) is one window."""
+    bounds = [0, *cuts, frames]
+    count = 0
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if b - a >= WINDOW:
+            count += (b - a - WINDOW) // STRIDE + 1
+        elif cuts and (i < len(cuts) or closed):
+            count += 1
+    return count
+
+
 def run_json(capsys, *argv) -> tuple[int, dict, str]:
     code = predict.main(list(argv) + ["--json"])
     captured = capsys.readouterr()
@@ -80,14 +95,15 @@ def test_three_clips_make_three_segments_in_order(trained, capsys):
     assert code == 0
     segments = result["segments"]
     assert [s["label"] for s in segments] == list(SHADES)
-    window = WINDOW / 25
+    assert [c["frame"] for c in result["cuts"]] == [CLIP, 2 * CLIP]  # the changes of shade are cuts
     for segment, true_end in zip(segments, (CLIP / 25, 2 * CLIP / 25)):
-        assert abs(segment["end"] - true_end) <= window  # the boundary within one window
+        assert segment["end"] == pytest.approx(true_end)  # a segment ends at the cut
     assert segments[0]["start"] == 0.0 and segments[-1]["end"] == pytest.approx(3 * CLIP / 25)
     assert [a["end"] for a in segments[:-1]] == [b["start"] for b in segments[1:]]  # they tile the time axis
     rows = result["windows"]
-    assert len(rows) == (3 * CLIP - WINDOW) // STRIDE + 1 == sum(s["windows"] for s in segments)
+    assert len(rows) == 3 * ((CLIP - WINDOW) // STRIDE + 1) == sum(s["windows"] for s in segments)
     assert [(r["start_frame"], r["end_frame"]) for r in rows[:2]] == [(0, WINDOW), (STRIDE, STRIDE + WINDOW)]
+    assert [r["start_frame"] for r in rows if r["start_frame"] % CLIP == 0] == [0, CLIP, 2 * CLIP]  # restarts
     for row in rows:
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         assert row["probability"] == max(row["probabilities"].values())
@@ -128,7 +144,7 @@ def test_a_truncated_file_keeps_its_earlier_windows(trained, capsys):
     stop = part["stopped"]
     assert stop["reason"] == "truncated" and 0 < stop["frames"] < 3 * CLIP
     kept = part["windows"]
-    assert len(kept) == (stop["frames"] - WINDOW) // STRIDE + 1 >= 2
+    assert len(kept) == shot_windows(stop["frames"], [c["frame"] for c in part["cuts"]], closed=False) >= 2
     assert kept == full["windows"][:len(kept)]  # the windows before the cut are exactly those of the whole file
     assert f"stopped at {stop['frames'] / 25:.2f} s (frame {stop['frames']})" in err
     # the table says it too, after the segments so far
@@ -155,7 +171,9 @@ def test_ctrl_c_keeps_the_windows_so_far(trained):
     assert calls[0] == (2, 4, 12, 16, 3)  # K views of T frames at the model's size
     assert [w.index for w in result.windows] == [0, 1] and result.windows[1].start_frame == 12
     assert isinstance(result.stop, Stop) and result.stop.reason == "interrupted"
-    assert result.stop.frames == 25 + 2 * 12  # window 2 ends with frame 48
+    # window [24, 49) would straddle the cut at 48: the third window is the second shot's first, [48, 73)
+    assert [c.frame for c in result.cuts] == [48]
+    assert result.stop.frames == 48 + 25
     assert "interrupted (Ctrl-C)" in result.stop.message
     assert [s.label for s in result.segments()] == ["dark"]
 
@@ -209,9 +227,11 @@ def test_seconds_need_a_frame_rate():
 
 def test_cli_errors_are_one_line(trained, capsys, tmp_path):
     ckpt, video, _ = trained
+    one_shot = write_video(tmp_path / "one_shot.avi", shade_frames(SHADES["dark"], np.random.default_rng(1), CLIP))
     cases = {
         ("--timeline", str(video), "--stride", "x"): "--stride 'x': expected a duration",
-        ("--timeline", str(video), "--window", "10s"): "--window 10s: the video holds 144 frames (5.76 s)",
+        # one shot shorter than the window (a shot that a cut bounds would be one window)
+        ("--timeline", str(one_shot), "--window", "10s"): "--window 10s: the video holds 48 frames (1.92 s)",
         ("--timeline", str(tmp_path / "none.avi")): "no such file",
         ("--timeline", str(video), str(video)): "--timeline takes one source",
         ("--window", "2s", str(video)): "--window 2s: only with --timeline",
@@ -264,7 +284,7 @@ def test_a_stalled_stream_keeps_its_windows_and_says_where_it_stopped(trained):
     stop = result.stop
     assert stop.reason == "error" and "no data for 1 s: the stream stalled" in stop.message and elapsed < 3.5
     assert 0 < stop.frames < 3 * CLIP and f"stopped at {stop.frames / 25:.2f} s (frame {stop.frames})" in stop.message
-    assert len(result.windows) == (stop.frames - WINDOW) // STRIDE + 1 >= 2
+    assert len(result.windows) == shot_windows(stop.frames, [c.frame for c in result.cuts], closed=False) >= 2
 
 
 def test_ctrl_c_on_a_silent_stream_stops_at_once_and_prints_the_segments(trained):

@@ -9,7 +9,10 @@ is read as a jump back to the left). Every decoded frame is converted to RGB at 
 frame: the frames' :func:`change` (how far each pixel's colour lies outside the colours the other
 frame holds within :data:`CUT_RADIUS` pixels of it; motion and a panning camera move colours by
 a few pixels, a new shot brings colours that were nowhere near) above :data:`CUT_LEVEL` grey
-levels and :data:`CUT_RATIO` times the shot's recent median. No window straddles a cut.
+levels, :data:`CUT_RATIO` times the shot's recent median and :data:`CUT_AFTER` times the next
+pair's (decided one frame late). No window straddles a cut. (The
+scene-change test of :mod:`tensorrnn.nn.motion`, set on frames 5-40 apart, does not separate
+consecutive frames: a cut within one scene keeps its colour histogram.)
 
 Windows. Window ``w`` of a shot that starts at frame ``s`` (0, or a cut) covers the frames
 ``[s + w * stride, s + w * stride + length)`` and is one clip of ``length`` frames to the model:
@@ -17,12 +20,14 @@ its frames are chosen, padded and scaled by the checkpoint's evaluation dataset
 (:meth:`~tensorrnn.data.datasets.VideoClipDataset.sample_frames`: the same sampling policy,
 seed, views, padding and pixel scaling as ``tensorrnn predict`` on a file of that length), and
 the classifier (frame differences, input normalisation, the mean of the views' probabilities)
-scores it. A shot bounded by a cut that ends before its first window does is one window over
-the frames it has, read as a file that short would be (padded as the dataset pads a short clip;
-skipped only when the checkpoint's ``pad`` is ``"reject"`` and it has fewer frames than the model
-reads): generated and edited footage has shots shorter than 2 s, and a 2 s window over them
-would read the cut or nothing at all. The frames of a long shot after its last window, less than
-a stride, are in no window (as at the end of the stream). Times are frame index / frame rate.
+scores it. A shot bounded by a cut (the last one too, when the stream ends) that ends before its
+first window does is one window over the frames it has, sampled as a file that short would be:
+generated and edited footage has shots shorter than 2 s, and a 2 s window over them would read
+the cut or nothing at all. A shot of fewer frames than the model reads (a flash, two cuts in a
+row) is skipped, since padding would put zero frames, a huge "motion", before it. A video
+without a cut and shorter than one window is an error, as before (it asks for a shorter window).
+The frames of a long shot after its last window, less than a stride, are in no window (as at the
+end of the stream). Times are frame index / frame rate.
 
 Memory. The source is decoded incrementally by PyAV; a frame is converted to RGB at the model's
 frame size (swscale with area averaging, as every training clip) only if a window not yet
@@ -41,9 +46,9 @@ next, or at the cut between them: segments never merge across a cut. The first s
 where the first window starts and the last ends where the last window ends.
 
 Threads. A decoding thread owns the container: it decodes, detects the cuts, converts the
-frames some window reads and hands them over through a queue of at most ``QUEUE_FRAMES`` frames; the caller's thread
-runs the model. Decoding overlaps the model, and Ctrl-C reaches the caller at once even while
-FFmpeg waits on a silent stream.
+frames some window reads and hands them over through a queue of at most ``QUEUE_FRAMES``
+frames; the caller's thread runs the model. Decoding overlaps the model, and Ctrl-C reaches the
+caller at once even while FFmpeg waits on a silent stream.
 
 Stops. The end of the stream, a decoding error (a damaged file, a dropped connection, a network
 stream or device silent for ``timeout`` seconds) or Ctrl-C end the run; the windows classified so
@@ -57,6 +62,7 @@ import math
 import os
 import queue
 import re
+import statistics
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
@@ -67,7 +73,7 @@ import numpy as np
 import torch
 
 from tensorrnn.data.sampling import ClipTooShortError
-from tensorrnn.data.video import DEFAULT_MAX_PIXELS, VideoError, to_rgb
+from tensorrnn.data.video import DEFAULT_MAX_PIXELS, VideoError
 from tensorrnn.files import file_in_the_way, save_figure
 
 #: Seconds a network stream or a device may stay silent (when opening, and on each read).
@@ -83,14 +89,19 @@ POLL_S = 0.1
 #: model's frames are converted only where a window reads them).
 CUT_SIZE = (64, 48)
 #: Pixels (at :data:`CUT_SIZE`) a colour may move from one frame to the next and still count as
-#: the same scene: 3 of 64, a subject crossing the frame in under a second.
-CUT_RADIUS = 3
+#: the same scene: 4 of 64, a subject crossing the frame in two thirds of a second at 25 fps.
+CUT_RADIUS = 4
 #: A cut: the frames' :func:`change` above this many grey levels (0-255) ...
 CUT_LEVEL = 6.0
 #: ... and above this many times the median change of the shot's last :data:`CUT_HISTORY` pairs
-#: (a shot that changes a lot from frame to frame, noise or fast motion, needs more).
+#: (a shot that changes a lot from frame to frame, noise or fast motion, needs more) ...
 CUT_RATIO = 4.0
 CUT_HISTORY = 10
+#: ... and above this many times the next pair's (a cut is one pair; fast motion goes on). On
+#: generated shots at 25 fps (``bench/bench_cuts.py``: pans, zooms, distractors, dim and
+#: cluttered scenes) the change within a shot stays under 3 but for one pair in a thousand, a cut
+#: to another scene exceeds 9, a cut within one scene (only the objects jump) 5-8 and mostly 11.
+CUT_AFTER = 2.0
 
 _SPAN = re.compile(r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>s|sec|f|frames?)?")
 
@@ -137,34 +148,67 @@ def parse_span(option: str, text: str) -> Span:
 
 # --- cuts -----------------------------------------------------------------------------------
 
+def _window_min(x: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    """The least value within ``radius`` of each position along ``axis`` (the ends repeated), in
+    log2(2 radius + 1) + 1 passes: minima over spans 2, 4, 8, ... then two overlapping spans."""
+    size, window = x.shape[axis], 2 * radius + 1
+
+    def part(a: np.ndarray, first: int, count: int) -> np.ndarray:
+        return a[(slice(None),) * axis + (slice(first, first + count),)]
+
+    ends = [np.repeat(part(x, i, 1), radius, axis) for i in (0, size - 1)]
+    m = np.concatenate([ends[0], x, ends[1]], axis)  # np.pad(mode="edge"), at a tenth of the cost
+    span = 1
+    while 2 * span <= window:  # m[i] = min of the input's [i, i + 2 span)
+        m = np.minimum(part(m, 0, m.shape[axis] - span), part(m, span, m.shape[axis] - span))
+        span *= 2
+    return np.minimum(part(m, 0, size), part(m, window - span, size))
+
+
+def _ranges(signed: np.ndarray, radius: int) -> np.ndarray:
+    """``[-x, x]`` ``(2 C, H, W)`` -> ``[lo, -hi]``: each channel's least and (negated) greatest value
+    within ``radius`` pixels (a square): one min filter for both."""
+    channels = len(signed) // 2
+    lows = np.concatenate([signed[channels:], signed[:channels]])  # [x, -x]: min filters give lo and -hi
+    return _window_min(_window_min(lows, radius, 1), radius, 2)
+
+
+def _signed(frame: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` -> ``[-x, x]`` ``(2 C, H, W)`` int16, channels first (fast elementwise maxima
+    over them)."""
+    x = np.asarray(frame).transpose(2, 0, 1).astype(np.int16)
+    return np.concatenate([-x, x])
+
+
 def local_range(frame: np.ndarray, radius: int = CUT_RADIUS) -> tuple[np.ndarray, np.ndarray]:
     """The least and the greatest value of each channel within ``radius`` pixels of each pixel (a
-    square, the border repeated): two arrays like ``frame`` ``(H, W, C)``."""
-    lo = hi = frame
-    for axis in (0, 1):
-        size = frame.shape[axis]
-        pad = [(0, 0)] * frame.ndim
-        pad[axis] = (radius, radius)
-        lo_pad, hi_pad = np.pad(lo, pad, mode="edge"), np.pad(hi, pad, mode="edge")
-        at = lambda k: (slice(None),) * axis + (slice(k, k + size),)  # noqa: E731 - rows or columns k..k+size
-        lo, hi = lo_pad[at(0)].copy(), hi_pad[at(0)].copy()
-        for k in range(1, 2 * radius + 1):
-            np.minimum(lo, lo_pad[at(k)], out=lo)
-            np.maximum(hi, hi_pad[at(k)], out=hi)
-    return lo, hi
+    square, the border repeated): two int16 arrays ``(H, W, C)``."""
+    ranges = _ranges(_signed(frame), radius).transpose(1, 2, 0)
+    channels = ranges.shape[-1] // 2
+    return ranges[..., :channels], -ranges[..., channels:]
 
 
-def change(prev: np.ndarray, cur: np.ndarray, prev_range=None, cur_range=None, radius: int = CUT_RADIUS) -> float:
+def _change(prev: tuple[np.ndarray, np.ndarray], cur: tuple[np.ndarray, np.ndarray], radius: int) -> float:
+    """:func:`change` of two frames given as ``(signed, ranges)`` (:func:`_signed`, :func:`_ranges`):
+    ``ranges + signed`` is ``[lo - x, x - hi]``, positive where ``x`` lies outside."""
+    outside = np.maximum(prev[1] + cur[0], cur[1] + prev[0]).max(axis=0)  # (H, W)
+    height, width = outside.shape
+    if min(height, width) > 4 * radius:  # not the border, where a pan brings in what the other never saw
+        outside = outside[radius:height - radius, radius:width - radius]
+    return float(np.maximum(outside, 0).mean())
+
+
+def change(prev: np.ndarray, cur: np.ndarray, radius: int = CUT_RADIUS) -> float:
     """How much of each frame the other cannot explain, in grey levels: per pixel and channel, how
     far the value lies outside the range the other frame holds within ``radius`` pixels
-    (:func:`local_range`, passed in when known), the larger of the two directions and the largest
-    channel; the mean over the frame. ``prev``, ``cur``: ``(H, W, 3)`` of one size, 0-255.
+    (:func:`local_range`), the larger of the two directions and the largest channel; the mean over
+    the frame but a border of ``radius`` pixels (where a panning camera brings in what the other
+    frame never saw). ``prev``, ``cur``: ``(H, W, 3)`` of one size, 0-255.
 
     An object or a camera that moves by up to ``radius`` pixels brings no colour its
     neighbourhood lacked, nor does sensor noise (a pixel's noisy value lies within the range of
     the noisy values around it): about 0-3. A cut brings colours from elsewhere and leaves the old
-    ones unexplained: a new scene about 20-80, a subject that jumps across the same scene 10-30.
-
+    ones unexplained: a new scene about 10-80, a subject that jumps across the same scene 5-30.
     A scene whose every neighbourhood holds nearly every colour (fine, high-contrast texture at
     this size) explains any other: a cut between two such scenes goes unseen.
 
@@ -176,56 +220,77 @@ def change(prev: np.ndarray, cur: np.ndarray, prev_range=None, cur_range=None, r
         >>> change(scene[:, :64], other[:, :64]) > 20  # another scene
         True
     """
-    prev, cur = np.asarray(prev, np.int16), np.asarray(cur, np.int16)
-    p_lo, p_hi = (np.asarray(x, np.int16) for x in (prev_range or local_range(prev, radius)))
-    c_lo, c_hi = (np.asarray(x, np.int16) for x in (cur_range or local_range(cur, radius)))
-    outside = np.maximum(np.maximum(cur - p_hi, p_lo - cur), np.maximum(prev - c_hi, c_lo - prev))  # (H, W, C)
-    return float(np.maximum(outside.max(-1), 0).mean())
+    frames = [_signed(frame) for frame in (prev, cur)]
+    return _change(*((x, _ranges(x, radius)) for x in frames), radius)
 
 
 class CutDetector:
-    """Frame by frame, whether a cut lies between the previous frame and this one.
+    """Frame by frame, where the cuts lie, one frame late.
+
+    A cut between frames ``n - 1`` and ``n`` is a :func:`change` of that pair above ``level``,
+    above ``ratio`` times the median change of the shot's last ``history`` pairs, and above
+    ``after`` times the next pair's: a cut is one pair, fast motion goes on (an object crossing
+    the frame in half a second changes every pair by more than the level). So the verdict on
+    frame ``n`` comes with frame ``n + 1`` (or :meth:`finish`).
 
     Args:
-        level: the least :func:`change` of a cut, grey levels.
-        ratio: a cut's change is also more than ``ratio`` times the median change of the shot's
-            last ``history`` pairs.
+        level: the least change of a cut, grey levels.
+        ratio: the least ratio of a cut's change to the median of the shot's recent pairs.
+        after: the least ratio of a cut's change to the next pair's.
         history: pairs of the current shot whose median sets the bar (restarted at every cut).
         radius: see :func:`change`.
 
     Call it with every frame in order, uint8 ``(H, W, 3)`` at :data:`CUT_SIZE` (any fixed size
-    works; the constants are set for that one); :attr:`score` is the last pair's change.
+    works; the constants are set for that one): it returns whether a cut lies before the previous
+    frame. :attr:`score` is the change of the last two frames, :attr:`candidate` whether a cut may
+    lie between them (the next call says).
 
     Examples:
         >>> rng = np.random.default_rng(0)
         >>> scene, other = (rng.integers(0, 256, (6, 9, 3)).repeat(8, 0).repeat(8, 1) for _ in range(2))
-        >>> detector = CutDetector()  # a pan of a pixel a frame, a cut, the pan goes on
-        >>> [detector(frame) for frame in (scene[:, :64], scene[:, 1:65], scene[:, 2:66], other[:, :64], other[:, 1:65])]
-        [False, False, False, True, False]
+        >>> detector = CutDetector()  # a pan of a pixel a frame, a cut before frame 3, the pan goes on
+        >>> frames = (scene[:, :64], scene[:, 1:65], scene[:, 2:66], other[:, :64], other[:, 1:65])
+        >>> [detector(frame) for frame in frames], detector.finish()
+        ([False, False, False, False, True], False)
+        >>> detect_cuts(frames)
+        [3]
     """
 
-    def __init__(self, level: float = CUT_LEVEL, ratio: float = CUT_RATIO, history: int = CUT_HISTORY,
-                 radius: int = CUT_RADIUS) -> None:
-        self.level, self.ratio, self.radius = float(level), float(ratio), int(radius)
+    def __init__(self, level: float = CUT_LEVEL, ratio: float = CUT_RATIO, after: float = CUT_AFTER,
+                 history: int = CUT_HISTORY, radius: int = CUT_RADIUS) -> None:
+        self.level, self.ratio, self.after, self.radius = float(level), float(ratio), float(after), int(radius)
         self._recent: collections.deque[float] = collections.deque(maxlen=int(history))
-        self._prev: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None  # the last frame, signed, and its ranges
         #: The change between the last two frames (0 after the first).
         self.score = 0.0
+        #: Whether a cut may lie between the last two frames (the next call decides).
+        self.candidate = False
 
     def __call__(self, frame: np.ndarray) -> bool:
-        frame = np.asarray(frame)
-        current = (frame, local_range(frame, self.radius))
+        signed = _signed(frame)
+        current = (signed, _ranges(signed, self.radius))
         prev, self._prev = self._prev, current
-        if prev is None:
-            self.score = 0.0
-            return False
-        self.score = change(prev[0], frame, prev[1], current[1], self.radius)
-        bar = max(self.level, self.ratio * float(np.median(self._recent))) if self._recent else self.level
-        if self.score > bar:
+        score = 0.0 if prev is None else _change(prev, current, self.radius)
+        cut = self.candidate and self.score > self.after * score
+        if self.candidate:
+            self._settle(cut)
+        self.score = score
+        bar = max(self.level, self.ratio * statistics.median(self._recent)) if self._recent else self.level
+        self.candidate = prev is not None and score > bar
+        if prev is not None and not self.candidate:
+            self._recent.append(score)
+        return cut
+
+    def finish(self) -> bool:
+        """No frame follows: whether a cut lies before the last frame (its candidacy stands)."""
+        cut, self.candidate = self.candidate, False
+        return cut
+
+    def _settle(self, cut: bool) -> None:
+        if cut:
             self._recent.clear()
-            return True
-        self._recent.append(self.score)
-        return False
+        else:  # fast motion, not a cut: part of the shot's history
+            self._recent.append(self.score)
 
 
 def detect_cuts(frames, detector: CutDetector | None = None) -> list[int]:
@@ -233,7 +298,11 @@ def detect_cuts(frames, detector: CutDetector | None = None) -> list[int]:
     frames) with a cut between frame ``n - 1`` and ``n``, by ``detector`` (default: a new
     :class:`CutDetector`)."""
     detector = detector or CutDetector()
-    return [n for n, frame in enumerate(frames) if detector(frame)]
+    cuts, count = [], 0
+    for count, frame in enumerate(frames, 1):
+        if detector(frame):  # a cut before the previous frame, count - 2
+            cuts.append(count - 2)
+    return cuts + ([count - 1] if detector.finish() else [])
 
 
 # --- the frames pending windows read ----------------------------------------------------------
@@ -503,10 +572,9 @@ class Timeline:
     buffer_capacity: int = 0
     #: The cuts found, in order (empty when cuts were not detected: ``run_timeline(cuts=False)``).
     cuts: list[Cut] = field(default_factory=list)
-    #: Whether cuts were detected.
-    detect_cuts: bool = True
-    #: Shots left without a window: shorter than the frames the model reads, and the checkpoint's
-    #: ``pad`` is ``"reject"``.
+    #: Whether the run looked for cuts (``run_timeline(cuts=...)``; ``to_json`` gives ``"cuts": null`` if not).
+    cut_detection: bool = True
+    #: Shots left without a window: fewer frames than the model reads.
     skipped_shots: int = 0
 
     def segments(self) -> list[Segment]:
@@ -523,7 +591,7 @@ class Timeline:
             "segments": [asdict(s) for s in self.segments()],
             "windows": [{**{k: v for k, v in asdict(w).items() if k != "probabilities"},
                          "probabilities": dict(zip(self.classes, w.probabilities))} for w in self.windows],
-            "cuts": [asdict(c) for c in self.cuts] if self.detect_cuts else None,
+            "cuts": [asdict(c) for c in self.cuts] if self.cut_detection else None,
             "skipped_shots": self.skipped_shots,
             "stopped": None if self.stop is None else asdict(self.stop),
             "buffer": {"peak_frames": self.buffer_peak, "capacity_frames": self.buffer_capacity},
@@ -609,7 +677,7 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
     buffer = FrameBuffer(length, step, sampler.offsets, short_shots=cuts)
     width, height = sampler.size or (None, None)
     timeline = Timeline(str(source), rate, length, step, list(classes), buffer_capacity=buffer.capacity,
-                        detect_cuts=cuts)
+                        cut_detection=cuts)
     declared = int(stream.frames or 0)
 
     def classify_window(start: int, stop: int, views: torch.Tensor) -> None:
@@ -622,13 +690,17 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
             on_window(result)
 
     def close_shot(end: int) -> None:
-        """The shot ends before frame ``end``: one window over all its frames if none completed."""
+        """The shot ends before frame ``end``: one window over all its frames if none completed,
+        unless it has fewer frames than the model reads (a flash, two cuts in a row: padding would
+        put zero frames, a huge "motion", before it)."""
         count = end - buffer.origin
-        if buffer.next_window > 0 or count < 1:
+        if buffer.next_window > 0:
             return
         try:
+            if count < sampler.dataset.num_frames:
+                raise ClipTooShortError(f"{count} frames")
             views = sampler(buffer.read_shot, count)
-        except ClipTooShortError:  # pad="reject" and fewer frames than the model reads
+        except ClipTooShortError:  # also a sampling that pads (e.g. "stride") with pad="reject"
             timeline.skipped_shots += 1
             return
         classify_window(buffer.origin, end, views)
@@ -668,6 +740,8 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
             start = buffer.start(w)
             classify_window(start, start + length, sampler(lambda idx: buffer.read(w, idx)))
             buffer.release(w)
+        if reason == "end" and declared > n:
+            reason = "truncated"
         if reason == "end" and timeline.cuts:  # the end of the stream ends the last shot, which began at a cut
             close_shot(n)
     except KeyboardInterrupt:
@@ -676,8 +750,6 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
         decoder.halt.set()
         decoder.join(timeout=0.5)  # a file closes at once; a stalled stream closes at its timeout
     timeline.buffer_peak = buffer.peak
-    if reason == "end" and declared > n:
-        reason = "truncated"
     if reason == "end" and not timeline.windows:
         raise ValueError(f"{window.option} {window.text}: the video holds {n} frames ({n / rate:.2f} s), fewer than "
                          f"one window of {length} frames; expected a shorter {window.option}")
@@ -694,15 +766,34 @@ class _End:
     detail: Any = ""
 
 
+class RGB:
+    """:func:`~tensorrnn.data.video.to_rgb`'s conversion (swscale, area averaging, the same pixels)
+    through one swscale context kept across frames: ``to_rgb`` (``frame.reformat``) builds a new
+    context for every frame, which costs ten times the conversion of a small frame (1.2-1.4 ms
+    against 0.13 ms a frame at 64x48, PyAV 18). One instance per output size and thread.
+
+    Shape:
+        - Output of ``rgb(frame)``: ``(height, width, 3)`` uint8 (``None``: the frame's size).
+    """
+
+    def __init__(self, width: int | None, height: int | None) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self.width, self.height, self._reformatter = width, height, VideoReformatter()
+
+    def __call__(self, frame) -> np.ndarray:
+        return self._reformatter.reformat(frame, self.width, self.height, "rgb24", interpolation="AREA").to_ndarray()
+
+
 class _Decoder(threading.Thread):
     """Decodes the source in a thread of its own, so that the caller sees Ctrl-C at once, even
     while FFmpeg waits on a silent stream, and decoding overlaps the model. It owns the
     container and closes it. For frame ``n`` it puts ``(n, rgb, (width, height), cut)`` in
     :attr:`queue`: ``cut`` the change (grey levels) when ``detector`` finds a cut between frames
-    ``n - 1`` and ``n`` (every frame is converted at :data:`CUT_SIZE` for it), else ``None``;
-    ``rgb`` the frame at the model's size if some window of its shot reads it
-    (``reads(n, 0, origin)``), else ``None``; then an :class:`_End`. It stops after the next
-    frame once :attr:`halt` is set."""
+    ``n - 1`` and ``n`` (every frame is converted at :data:`CUT_SIZE` for it; the verdict comes
+    with frame ``n + 1``, so frame ``n`` is handed over then), else ``None``; ``rgb`` the frame at
+    the model's size (:class:`RGB`) if some window of its shot reads it (``reads(n, 0, origin)``),
+    else ``None``; then an :class:`_End`. It stops after the next frame once :attr:`halt` is set."""
 
     def __init__(self, source: str, container, stream, reads: Callable[[int, int, int], bool], width, height,
                  timeout: float, detector: CutDetector | None = None) -> None:
@@ -711,6 +802,14 @@ class _Decoder(threading.Thread):
         self.width, self.height, self.timeout, self.detector = width, height, timeout, detector
         self.queue: queue.Queue = queue.Queue(QUEUE_FRAMES)
         self.halt = threading.Event()
+
+    def _settle(self, pending: tuple, cut: bool, origin: int) -> int | None:
+        """Hand over the pending frame ``(n, rgb, size, change)``, a cut before it or not; the
+        shot's first frame after it, or None if halted."""
+        n, rgb, size, score = pending
+        origin = n if cut else origin
+        item = (n, rgb if rgb is not None and self.reads(n, 0, origin) else None, size, score if cut else None)
+        return origin if self._put(item) else None
 
     def _put(self, item) -> bool:
         while not self.halt.is_set():
@@ -726,6 +825,8 @@ class _Decoder(threading.Thread):
 
         end = _End("end")
         origin = 0  # the first frame of the current shot
+        pending = None  # the last frame's item, until the next frame decides whether a cut lies before it
+        small, rgb_frame = RGB(*CUT_SIZE), RGB(self.width, self.height)
         try:
             with self.container:
                 self.stream.thread_type = "AUTO"
@@ -733,18 +834,28 @@ class _Decoder(threading.Thread):
                     if n == 0 and frame.width * frame.height > DEFAULT_MAX_PIXELS:
                         raise VideoError(f"--timeline {self.source!r}: frame size {frame.width}x{frame.height} "
                                          f"exceeds max_pixels={DEFAULT_MAX_PIXELS}")
-                    cut = None
-                    if self.detector is not None and self.detector(to_rgb(frame, *CUT_SIZE)):
-                        cut, origin = self.detector.score, n
-                    rgb = to_rgb(frame, self.width, self.height) if self.reads(n, 0, origin) else None
-                    if not self._put((n, rgb, (frame.width, frame.height), cut)):
-                        return
+                    if self.detector is None:
+                        rgb = rgb_frame(frame) if self.reads(n, 0, origin) else None
+                        if not self._put((n, rgb, (frame.width, frame.height), None)):
+                            return
+                        continue
+                    cut = self.detector(small(frame))  # before the pending frame
+                    if pending is not None:
+                        origin = self._settle(pending, cut, origin)
+                        if origin is None:
+                            return
+                    # a candidate may start a shot: converted as one would be, dropped if it does not
+                    wanted = self.reads(n, 0, origin) or self.detector.candidate
+                    pending = (n, rgb_frame(frame) if wanted else None, (frame.width, frame.height),
+                               self.detector.score)
         except av.error.ExitError:  # FFmpeg's interrupt callback: no data within the timeout
             end = _End("error", f"no data for {self.timeout:g} s: the stream stalled")
         except av.error.FFmpegError as err:
             end = _End("error", _reason(err))
         except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
             end = _End("error", err)
+        if pending is not None and self._settle(pending, self.detector.finish(), origin) is None:
+            return  # no frame follows the last: its candidacy stands
         self._put(end)
 
 

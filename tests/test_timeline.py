@@ -111,6 +111,11 @@ def test_three_clips_make_three_segments_in_order(trained, capsys):
     assert err.count("resized to the model's 16x12") == 1  # said once
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(plot.parent.glob(".*tmp"))  # written atomically: no temporary file left
+    # --no-cuts: windows every stride from frame 0, across the changes of shade
+    code, plain, _ = run_json(capsys, "--ckpt_path", ckpt, "--timeline", str(video), "--window", str(WINDOW),
+                              "--stride", str(STRIDE), "--no-cuts")
+    assert code == 0 and plain["cuts"] is None
+    assert [r["start_frame"] for r in plain["windows"]] == list(range(0, 3 * CLIP - WINDOW + 1, STRIDE))
 
 
 def test_each_window_is_scored_like_a_clip_of_its_frames(trained, capsys):
@@ -235,6 +240,7 @@ def test_cli_errors_are_one_line(trained, capsys, tmp_path):
         ("--timeline", str(tmp_path / "none.avi")): "no such file",
         ("--timeline", str(video), str(video)): "--timeline takes one source",
         ("--window", "2s", str(video)): "--window 2s: only with --timeline",
+        ("--no-cuts", str(video)): "--no-cuts: only with --timeline",
         ("--timeline", str(video), "--plot", str(Path(video) / "x.png")): "is a file, not a folder",
         (): "expected video files, or --timeline VIDEO",
     }

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="seconds a URL or device may stay silent before the run stops (default 10)")
     timeline.add_argument("--input-format", "--input_format", dest="input_format",
                           help="FFmpeg input format of the source (default: guessed; v4l2 for /dev/video*)")
+    timeline.add_argument("--no-cuts", "--no_cuts", dest="cuts", action="store_false",
+                          help="do not detect cuts (by default windows start again at every cut, so none "
+                          "straddles one, and a shot shorter than a window is one window)")
     return parser
 
 
@@ -166,9 +169,10 @@ def main(argv: list[str]) -> int:
     if args.timeline is not None or not args.videos:
         return _timeline(args)
     given = [name for name in ("window", "stride", "plot", "fps", "timeout", "input_format")
-             if getattr(args, name) is not None]
+             if getattr(args, name) is not None] + ([] if args.cuts else ["no_cuts"])
     if given:
-        raise ValueError(f"--{given[0].replace('_', '-')} {getattr(args, given[0])}: only with --timeline VIDEO")
+        value = "" if given[0] == "no_cuts" else f" {getattr(args, given[0])}"
+        raise ValueError(f"--{given[0].replace('_', '-')}{value}: only with --timeline VIDEO")
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: expected a positive integer")
     model, data = load_model(args.ckpt_path, _device(args.device))
@@ -211,7 +215,7 @@ def _timeline(args: argparse.Namespace) -> int:
     table = None if args.json else tl.SegmentTable(classes, title)
     result = tl.run_timeline(args.timeline, classify, clip_options(data), classes, window, stride, fps=args.fps,
                              input_format=args.input_format, timeout=args.timeout or tl.DEFAULT_TIMEOUT,
-                             on_window=table.add if table else None)
+                             on_window=table.add if table else None, cuts=args.cuts)
     if table is not None:
         table.finish(result.stop)
     else:

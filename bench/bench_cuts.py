@@ -45,6 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_timeline import decode_only  # noqa: E402 - a sibling script: the same decoding floor
+
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 FPS = 25
@@ -231,15 +234,6 @@ def cost(tmp: Path, seconds: int, repeats: int) -> list[dict]:
             count += len(frames)
         video = write_video(tmp / f"cost_{size[0]}.avi", np.concatenate(parts)[:seconds * FPS])
 
-        def decode() -> float:
-            start = time.perf_counter()
-            with av.open(str(video)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                for _ in container.decode(stream):
-                    pass
-            return time.perf_counter() - start
-
         def stages() -> tuple[float, float, float]:
             small, detector, spent = RGB(*CUT_SIZE), CutDetector(), [0.0, 0.0, 0.0]
             with av.open(str(video)) as container:
@@ -258,7 +252,7 @@ def cost(tmp: Path, seconds: int, repeats: int) -> list[dict]:
             return tuple(spent)
 
         frames = seconds * FPS
-        decode_ms = min(decode() for _ in range(repeats)) / frames * 1e3
+        decode_ms = min(decode_only(video) for _ in range(repeats)) / frames * 1e3
         convert, detect, reference = (min(v) / frames * 1e3 for v in zip(*(stages() for _ in range(repeats))))
         rows.append({"size": list(size), "frames": frames, "decode_ms": decode_ms, "convert_ms": convert,
                      "detect_ms": detect, "cuts_ms": convert + detect, "to_rgb_ms": reference,

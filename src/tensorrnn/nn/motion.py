@@ -230,13 +230,14 @@ def _shifts(prev: FrameFeatures, cur: FrameFeatures, max_shift: float, cuts: boo
 
 
 def _masked(cur: torch.Tensor, moved: torch.Tensor, shift: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``(cur - moved)`` ``(N, H, W, C)``, 0 where the moved frame brings in nothing and where
-    ``keep`` is 0; the mask applied on ``(N, H, W C)`` rows (C fastest), which is fast."""
-    N, H, W, C = cur.shape
-    cover_x, cover_y = _covers(shift, H, W)
-    columns = cover_x[:, :, None].expand(N, W, C).reshape(N, 1, W * C)
-    rows = (cover_y * keep[:, None]).unsqueeze(-1)                                     # (N, H, 1)
-    return ((cur - moved).reshape(N, H, W * C) * rows * columns).view(N, H, W, C)
+    """``(cur - moved)`` ``(*lead, H, W, C)``, 0 where the moved frame brings in nothing (``shift``
+    ``(*lead, 2)``) and where ``keep`` ``(*lead,)`` is 0; the mask applied on ``(H, W C)`` rows
+    (C fastest), which is fast."""
+    *lead, H, W, C = cur.shape
+    cover_x, cover_y = _covers(shift.reshape(-1, 2), H, W)                            # (N, W), (N, H)
+    columns = cover_x[:, :, None].expand(-1, W, C).reshape(*lead, 1, W * C)
+    rows = (cover_y * keep.reshape(-1, 1)).reshape(*lead, H, 1)
+    return ((cur - moved).reshape(*lead, H, W * C) * rows * columns).view(*lead, H, W, C)
 
 
 def stabilized_difference(prev: torch.Tensor, cur: torch.Tensor, max_shift: float = MAX_SHIFT,
@@ -273,8 +274,4 @@ def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cu
         # every frame moved (the last of a clip by nothing): no copy of the clips is made
         padded = torch.cat([shift.view(B, T - 1, 2), shift.new_zeros(B, 1, 2)], 1).flatten(0, 1)
         moved = _moved(clips.reshape(B * T, H, W, C), padded).view(B, T, H, W, C)[:, :-1]
-        cur = clips[:, 1:]
-        cover_x, cover_y = _covers(shift, H, W)
-        columns = cover_x[:, :, None].expand(-1, W, C).reshape(B, T - 1, 1, W * C)
-        rows = (cover_y * keep[:, None]).view(B, T - 1, H, 1)
-        return ((cur - moved).reshape(B, T - 1, H, W * C) * rows * columns).view(B, T - 1, H, W, C)
+        return _masked(clips[:, 1:], moved, shift.view(B, T - 1, 2), keep.view(B, T - 1))

@@ -72,10 +72,13 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "src" / "tensorrnn" / "configs"
 MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_lstm": "BT-LSTM", "gru": "GRU (dense)",
           "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U",
-          "tt_gru_stabilize": "TT-GRU, stabilised"}
+          "tt_gru_stabilize": "TT-GRU, stabilised", "tt_gru_appearance": "TT-GRU, frame and difference",
+          "tt_gru_stabilize_appearance": "TT-GRU, stabilised, frame and difference"}
 #: Models that are a shipped config with options set on the command line (default recipe
 #: only): name -> (the config's model, fit arguments).
-VARIANTS = {"tt_gru_stabilize": ("tt_gru", ["--model.stabilize", "true"])}
+VARIANTS = {"tt_gru_stabilize": ("tt_gru", ["--model.stabilize", "true"]),
+            "tt_gru_appearance": ("tt_gru", ["--model.appearance", "true"]),
+            "tt_gru_stabilize_appearance": ("tt_gru", ["--model.stabilize", "true", "--model.appearance", "true"])}
 #: The models the benchmark runs unless told (the papers' ones); the others have no paper twin.
 DEFAULT_MODELS = ["tt_gru", "tt_lstm", "tr_lstm", "bt_lstm", "gru"]
 RECIPES = ("default", "paper")
@@ -101,7 +104,13 @@ def config_path(model: str, recipe: str) -> Path:
 def config_name(model: str, recipe: str) -> str:
     """The config as a user names it from the repository root: ``configs/paper/ucf11_gru.yaml``."""
     name = (Path("configs") / config_path(model, recipe).relative_to(CONFIGS)).as_posix()
-    return " ".join([name, *VARIANTS.get(model, (model, []))[1]])
+    variant = VARIANTS.get(model, (model, []))[1]
+    if "--model.appearance" in variant:
+        import yaml
+
+        shape = yaml.safe_load(config_path(model, recipe).read_text())["model"]["in_shape"]
+        variant = [*variant, "--model.in_shape", json.dumps([*shape[:-1], 2 * shape[-1]]).replace(" ", "")]
+    return " ".join([name, *variant])
 
 
 def make_set(name: str, size: tuple[int, int], cache: Path, quick: bool) -> tuple[Path, object]:
@@ -144,13 +153,18 @@ def fit_args(model: str, recipe: str, root: Path, work: Path, cache: Path, size:
         args += ["--data.dataset", data["dataset"]]
     if data["annotations"] is not None:
         args += ["--data.annotations", str(data["annotations"])]
+    variant = VARIANTS.get(model, (model, []))[1]
+    shape = list(config["model"]["in_shape"])
     if list(size) != config["data"]["size"]:
-        modes = len(config["model"]["in_shape"])
-        args += ["--data.size", json.dumps(list(size)),
-                 "--model.in_shape", json.dumps(list(factorize(size[0] * size[1] * 3, modes)))]
+        shape = list(factorize(size[0] * size[1] * 3, len(shape)))
+        args += ["--data.size", json.dumps(list(size))]
+    if "--model.appearance" in variant:   # a step reads a frame and its difference: twice the features
+        shape[-1] *= 2
+    if shape != config["model"]["in_shape"]:
+        args += ["--model.in_shape", json.dumps(shape)]
     if quick:
         args += ["--data.batch_size", "8"]
-    return args + VARIANTS.get(model, (model, []))[1]
+    return args + variant
 
 
 def run_fit(args: list[str], clock=None) -> tuple[dict, float]:

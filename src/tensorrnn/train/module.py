@@ -134,6 +134,12 @@ class VideoClassifier(L.LightningModule):
             that is a cut (a new scene, not a moving one) gives a zero difference. Part of the
             model, so ``predict``, the timeline, the exported graphs and :meth:`step` do it too.
             Frames only (not features); no gradient flows through the estimate.
+        appearance: with ``frame_diff``, each step reads the frame beside its difference: the
+            two stacked on the last axis (``(H, W, 3)`` frames give ``(H, W, 6)`` steps, C
+            fastest), into the same factorised map, so the scene can be evidence and the look
+            of what moves can tell the actor from a distractor. The map's input is twice the
+            frame's features: ``in_shape``'s product is ``2 * H * W * 3`` (``"auto"`` doubles
+            it).
         normalize: ``"auto"``: subtract a mean and divide by a std per channel, both estimated
             from up to 64 training clips at the start of ``fit`` and stored in the checkpoint
             (:class:`tensorrnn.nn.normalization.InputNormalization`), so training starts well
@@ -185,6 +191,7 @@ class VideoClassifier(L.LightningModule):
         class_names: list[str] | None = None,
         frame_diff: bool = True,
         stabilize: bool = False,
+        appearance: bool = False,
         normalize: str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -214,17 +221,24 @@ class VideoClassifier(L.LightningModule):
         if stabilize and not frame_diff:
             raise ValueError("model.stabilize=True with model.frame_diff=False: stabilising cancels the camera's "
                              "motion between the frames that are differenced; expected frame_diff: true")
+        if appearance not in (True, False):
+            raise ValueError(f"model.appearance={appearance!r}: expected true or false")
+        if appearance and not frame_diff:
+            raise ValueError("model.appearance=True with model.frame_diff=False: appearance adds the frame to its "
+                             "difference, and without frame_diff the frames are already the input; expected "
+                             "frame_diff: true")
         hidden_shape = _shape("model.hidden_shape", hidden_shape)
         if in_shape == "auto":
             if not isinstance(frame_features, int) or frame_features < 1:
                 raise ValueError(f"model.in_shape='auto' with model.frame_features={frame_features!r}: expected the "
                                  "frame's features (tensorrnn fit sets them from the data) or an explicit in_shape")
+            step_features = frame_features * (2 if appearance else 1)
             try:
-                in_shape = auto_in_shape(frame_features, len(hidden_shape))
+                in_shape = auto_in_shape(step_features, len(hidden_shape))
             except ValueError:
-                raise ValueError(f"model.in_shape='auto': {frame_features} features per frame cannot be split into "
+                raise ValueError(f"model.in_shape='auto': {step_features} features per step cannot be split into "
                                  f"{len(hidden_shape)} modes (as many as model.hidden_shape); expected an explicit "
-                                 f"model.in_shape, {fitting_in_shape(frame_features, len(hidden_shape))}") from None
+                                 f"model.in_shape, {fitting_in_shape(step_features, len(hidden_shape))}") from None
         elif isinstance(in_shape, str):
             raise ValueError(f"model.in_shape={in_shape!r}: expected a list of positive integers or 'auto'")
         in_shape = _shape("model.in_shape", in_shape)
@@ -295,8 +309,14 @@ class VideoClassifier(L.LightningModule):
 
     @property
     def in_features(self) -> int:
-        """Features per frame the network expects (product of ``in_shape``)."""
+        """Features per step the network reads (product of ``in_shape``)."""
         return math.prod(self.in_shape)
+
+    @property
+    def frame_features(self) -> int:
+        """Features per frame of the data the model takes: :attr:`in_features`, or half of it
+        with ``appearance`` (each step reads a frame and its difference)."""
+        return self.in_features // 2 if self.hparams.appearance else self.in_features
 
     def extra_repr(self) -> str:
         hp = self.hparams
@@ -313,11 +333,19 @@ class VideoClassifier(L.LightningModule):
             raise ValueError(f"input of shape {tuple(x.shape)}: model.frame_diff needs clips of at least 2 frames "
                              "(batch, time >= 2, *frame)")
         if not self.hparams.stabilize:
-            return x[:, 1:] - x[:, :-1]
-        from tensorrnn.nn.motion import stabilized_differences
+            diff = x[:, 1:] - x[:, :-1]
+        else:
+            from tensorrnn.nn.motion import stabilized_differences
 
-        self._check_frames(x[0])
-        return stabilized_differences(x)                                 # (B, T - 1, H, W, 3)
+            self._check_frames(x[0])
+            diff = stabilized_differences(x)                             # (B, T - 1, H, W, 3)
+        return self._with_appearance(x[:, 1:], diff)
+
+    def _with_appearance(self, frames: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+        """With ``appearance``: the frames beside their differences on the last axis."""
+        if not self.hparams.appearance:
+            return diff
+        return torch.cat([frames.to(diff.dtype), diff], -1)            # (..., 2C)
 
     @staticmethod
     def _check_frames(frames: torch.Tensor) -> None:
@@ -356,7 +384,7 @@ class VideoClassifier(L.LightningModule):
         if not self.hparams.frame_diff:
             return state
         ref = state[0]
-        return (ref.new_zeros(batch_size, self.in_features), ref.new_zeros(batch_size), *state)
+        return (ref.new_zeros(batch_size, self.frame_features), ref.new_zeros(batch_size), *state)
 
     def step(self, frame: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """One frame of a stream: ``probs, state = model.step(frame, state)``.
@@ -389,7 +417,7 @@ class VideoClassifier(L.LightningModule):
             diff = stabilized_difference(previous.view(frame.shape).to(frame.dtype), frame)   # (B, H, W, 3)
         else:
             diff = frame - previous.view(frame.shape)             # (B, *frame)
-        stepped = net.advance(self.input_norm(diff), rnn_state)   # each (L, B, H)
+        stepped = net.advance(self.input_norm(self._with_appearance(frame, diff)), rnn_state)   # each (L, B, H)
         # branch-free (exportable): a stream's first frame keeps the initial state
         started = seen.view(1, B, 1) > 0
         rnn_state = tuple(torch.where(started, new, old) for new, old in zip(stepped, rnn_state))

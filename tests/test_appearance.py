@@ -1,0 +1,80 @@
+"""``model.appearance``: each step reads the frame beside its (stabilised) difference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tensorrnn.nn.motion import stabilized_differences
+from tensorrnn.train.module import VideoClassifier
+
+SHAPE = [8, 8, 12, 24]   # 2 * 48 * 64 * 3: a frame and its difference
+
+
+def model(**kwargs) -> VideoClassifier:
+    torch.manual_seed(0)
+    return VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, input_dropout=0.0, dropout=0.0,
+                           appearance=True, **kwargs).double().eval()
+
+
+def clip(batch: int = 2, frames: int = 5) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    cells = torch.rand(batch, 3, 12, 16, generator=g, dtype=torch.float64)
+    scene = torch.nn.functional.interpolate(cells, size=(70, 90), mode="bilinear", align_corners=False)
+    x = torch.stack([scene[:, :, 8 + t:56 + t, 10 + 2 * t:74 + 2 * t] for t in range(frames)], 1)
+    return x.permute(0, 1, 3, 4, 2).contiguous()                                   # (B, T, 48, 64, 3), panning
+
+
+@pytest.mark.parametrize("stabilize", [False, True])
+def test_each_step_is_the_frame_beside_its_difference(stabilize):
+    m, x = model(stabilize=stabilize), clip()
+    diff = stabilized_differences(x) if stabilize else x[:, 1:] - x[:, :-1]
+    steps = m.steps(x)
+    assert steps.shape == (2, 4, 48, 64, 6) and m.in_features == 2 * m.frame_features == 2 * 48 * 64 * 3
+    torch.testing.assert_close(steps[..., :3], x[:, 1:], rtol=0, atol=0)
+    torch.testing.assert_close(steps[..., 3:], diff, rtol=0, atol=0)
+    # the network's input row is C fastest: pixel (0, 1) holds its colour, then its difference
+    row = steps.reshape(2, 4, -1)
+    torch.testing.assert_close(row[0, 0, 6:12], torch.cat([x[0, 1, 0, 1], diff[0, 0, 0, 1]]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("stabilize", [False, True])
+def test_step_equals_forward_in_float64(stabilize):
+    m, x = model(stabilize=stabilize), clip()
+    with torch.no_grad():
+        state = m.init_state(2)
+        assert state[0].shape == (2, 48 * 64 * 3)                                  # the previous frame
+        for t in range(5):
+            probs, state = m.step(x[:, t], state)
+            if t >= 1:
+                torch.testing.assert_close(probs, m.probabilities(m(x[:, :t + 1])), rtol=0, atol=1e-12)
+
+
+def test_auto_in_shape_doubles_and_bad_options_are_named():
+    auto = VideoClassifier("gru", "tt", "auto", [2, 2, 2, 2], rank=2, num_classes=3, appearance=True,
+                           frame_features=48 * 64 * 3)
+    assert auto.in_features == 2 * 48 * 64 * 3 and auto.frame_features == 48 * 64 * 3
+    with pytest.raises(ValueError, match=r"^model.appearance=True with model.frame_diff=False"):
+        VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, appearance=True, frame_diff=False)
+    with pytest.raises(ValueError, match=r"^model.appearance='yes': expected true or false"):
+        VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, appearance="yes")
+
+
+def test_the_exported_step_graph_reads_the_frame_too(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    from tensorrnn.deploy.graphs import ClipGraph, StepGraph, exportable
+
+    m = model().float()
+    frames = (clip().float() * 255).clamp(0, 255).to(torch.uint8)
+    with exportable(m):
+        whole, step = ClipGraph(m, "unit"), StepGraph(m, "unit")
+        expected = whole(frames)
+        state = m.init_state(2)
+        torch.onnx.export(step, (frames[:, 0], *state), str(tmp_path / "step.onnx"), dynamo=True)
+    stepper = onnxruntime.InferenceSession(str(tmp_path / "step.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in stepper.get_inputs()]
+    values = [s.numpy() for s in state]
+    for t in range(5):
+        probs, *values = stepper.run(None, dict(zip(names, [frames[:, t].numpy(), *values])))
+    np.testing.assert_allclose(probs, expected.numpy(), rtol=0, atol=1e-4)
+    assert expected.std() > 1e-3

@@ -32,7 +32,8 @@ __all__ = ["ClipGraph", "StepGraph", "scale_frames", "state_names", "exportable"
 def state_names(model) -> list[str]:
     """Names of the step graph's state tensors, in :meth:`VideoClassifier.init_state`'s order."""
     names = ["previous_frame", "seen"] if model.hparams.frame_diff else []
-    return names + (["h", "c"] if model.hparams.arch == "lstm" else ["h"])
+    names += ["h", "c"] if model.hparams.arch == "lstm" else ["h"]
+    return names + (["h_sum", "steps"] if model.hparams.get("readout", "last") == "mean" else [])
 
 
 #: Batch rows the contraction planners plan for while a graph is traced (its batch is symbolic).
@@ -124,7 +125,8 @@ class ClipGraph(nn.Module):
         x = model.input_norm(model.steps(scale_frames(frames, self.scaling)))   # (B, T', H, W, 3)
         B, T = x.shape[0], x.shape[1]
         x = x.reshape(B, T, -1)                                                   # (B, T', F)
-        h_top = _recurrence(model.net.rnn, x)                                     # (B, D*H)
+        mean = getattr(model.net, "readout_mode", "last") == "mean"
+        h_top = _recurrence(model.net.rnn, x, mean)                               # (B, D*H)
         return model.probabilities(model.net.head(h_top))                         # (B, C)
 
 
@@ -135,9 +137,9 @@ def _project(rnn: TensorizedRNNBase, index: int, x: Tensor) -> Tensor:
     return proj(x)
 
 
-def _recurrence(rnn: TensorizedRNNBase, x: Tensor) -> Tensor:
-    """The RNN's top-layer final state ``(B, D*H)`` of a batch-first sequence ``(B, T, F)``,
-    with the recurrence as a scan over dim 1 (eval mode: no dropout). Everything stays
+def _recurrence(rnn: TensorizedRNNBase, x: Tensor, mean: bool = False) -> Tensor:
+    """The RNN's top-layer final state ``(B, D*H)`` of a batch-first sequence ``(B, T, F)``
+    (``mean``: the mean of the top layer's states over the steps), with the recurrence as a scan over dim 1 (eval mode: no dropout). Everything stays
     batch-first and contiguous: a transposed input would make the factorised layers' reshapes
     depend on whether ``B`` or ``T`` is 1, which a graph for every size cannot."""
     from torch._higher_order_ops.scan import scan
@@ -175,6 +177,8 @@ def _recurrence(rnn: TensorizedRNNBase, x: Tensor) -> Tensor:
             outs.append(out)
             finals.append(final[0])
         layer_input = outs[0] if D == 1 else torch.cat(outs, dim=-1)              # (B, T, D*H)
+    if mean:
+        return layer_input.mean(1)                                                # (B, D*H)
     return finals[0] if D == 1 else torch.cat(finals, dim=-1)                     # (B, D*H)
 
 

@@ -14,16 +14,18 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM, TensorizedRNN, TensorizedRNNBase, time_mask
 from tensorrnn.tensor.shapes import check_shape
 
-__all__ = ["SequenceClassifier", "TTMLP", "build_classifier", "flatten_frames"]
+__all__ = ["READOUTS", "SequenceClassifier", "TTMLP", "build_classifier", "flatten_frames"]
 
 ARCHS = {"rnn": TensorizedRNN, "gru": TensorizedGRU, "lstm": TensorizedLSTM}
 _POOLINGS = ("mean", "max")
+#: What :class:`SequenceClassifier`'s head reads of the top layer's states.
+READOUTS = ("last", "mean")
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
@@ -52,7 +54,8 @@ def _check_classes(num_classes) -> None:
 
 
 class SequenceClassifier(nn.Module):
-    r"""A recurrent network read at its last hidden state, then a linear head.
+    r"""A recurrent network read at its last hidden state (or the mean of its states), then a
+    linear head.
 
     Args:
         rnn: a batch-first :class:`TensorizedRNNBase` (or a batch-first ``torch.nn.RNN/GRU/LSTM``
@@ -61,12 +64,15 @@ class SequenceClassifier(nn.Module):
         multilabel: the targets are multi-hot and the loss is BCE-with-logits (:meth:`loss`);
             the head returns logits either way.
         dropout: dropout on the final state before the head.
+        readout: what the head reads of the top layer: ``"last"``, its state at each
+            sequence's last valid step (the papers), or ``"mean"``, the mean of its states over
+            the valid steps (every step's evidence counts, not only what the last state kept).
 
     Shape:
         - input: ``(B, T, *frame)`` with ``prod(frame) == rnn.input_size``; ``lengths``: ``(B,)``.
         - output: logits ``(B, num_classes)``. The features are the top layer's state at each
-          sequence's last valid step; bidirectional: forward and reverse final states
-          concatenated (``2 * hidden_size``).
+          sequence's last valid step (``readout="mean"``: the mean over the valid steps);
+          bidirectional: forward and reverse states concatenated (``2 * hidden_size``).
 
     Examples::
 
@@ -77,9 +83,11 @@ class SequenceClassifier(nn.Module):
     """
 
     def __init__(self, rnn: nn.Module, num_classes: int, multilabel: bool = False,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, readout: str = "last") -> None:
         super().__init__()
         _check_classes(num_classes)
+        if readout not in READOUTS:
+            raise ValueError(f"readout={readout!r}: expected one of {', '.join(map(repr, READOUTS))}")
         # duck-typed: a wrapped or custom RNN with torch's attributes and outputs is welcome
         missing = [a for a in ("input_size", "hidden_size", "batch_first", "bidirectional") if not hasattr(rnn, a)]
         if missing:
@@ -90,6 +98,7 @@ class SequenceClassifier(nn.Module):
         self.rnn = rnn
         self.num_classes = num_classes
         self.multilabel = bool(multilabel)
+        self.readout_mode = readout
         directions = 2 if rnn.bidirectional else 1
         ref = next(rnn.parameters())
         self.dropout = nn.Dropout(dropout)
@@ -100,16 +109,25 @@ class SequenceClassifier(nn.Module):
         return self.rnn.input_size
 
     def features(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
-        """The final state the head reads: ``(B, D * hidden_size)``."""
+        """What the head reads: the final state, or the mean state, ``(B, D * hidden_size)``."""
         x = flatten_frames(x, self.rnn.input_size)                # (B, T, F)
+        B, T = x.shape[:2]
         if isinstance(self.rnn, TensorizedRNNBase):
-            _, state = self.rnn(x, lengths=lengths)
+            output, state = self.rnn(x, lengths=lengths)          # (B, T, D*H)
         else:                                                     # torch.nn.RNNBase baseline
             if lengths is not None:
-                time_mask(lengths, x.shape[0], x.shape[1], x.device)   # validates
+                time_mask(lengths, B, T, x.device)                # validates
                 x = pack_padded_sequence(x, torch.as_tensor(lengths).cpu(), batch_first=True,
                                          enforce_sorted=False)
-            _, state = self.rnn(x)
+            output, state = self.rnn(x)
+            if lengths is not None:
+                output = pad_packed_sequence(output, batch_first=True, total_length=T)[0]
+        if self.readout_mode == "mean":
+            mask = time_mask(lengths, B, T, output.device)        # (B, T) or None
+            if mask is None:
+                return output.mean(1)
+            m = mask.unsqueeze(-1).to(output.dtype)               # (B, T, 1)
+            return (output * m).sum(1) / m.sum(1).clamp(min=1)
         h_n = state[0] if isinstance(state, tuple) else state    # (L*D, B, H)
         directions = 2 if self.rnn.bidirectional else 1
         top = h_n[-directions:]                                   # (D, B, H): the last layer
@@ -130,7 +148,9 @@ class SequenceClassifier(nn.Module):
 
     def init_state(self, batch_size: int) -> tuple[Tensor, ...]:
         """The recurrent state before the first frame: zeros, ``(h,)`` or for an LSTM ``(h, c)``,
-        each ``(num_layers, batch_size, hidden_size)``.
+        each ``(num_layers, batch_size, hidden_size)``; with ``readout="mean"`` followed by the
+        sum of the top layer's states ``(1, batch_size, hidden_size)`` and the count of steps
+        ``(1, batch_size, 1)``.
 
         A bidirectional network reads the future too, so it has no per-frame step
         (``ValueError``).
@@ -143,18 +163,32 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
         ref = self.head.weight
         shape = (self.rnn.num_layers, batch_size, self.rnn.hidden_size)
-        return tuple(ref.new_zeros(shape) for _ in range(2 if self._is_lstm else 1))
+        state = tuple(ref.new_zeros(shape) for _ in range(2 if self._is_lstm else 1))
+        if self.readout_mode == "mean":
+            state += (ref.new_zeros(1, batch_size, self.rnn.hidden_size), ref.new_zeros(1, batch_size, 1))
+        return state
 
     def advance(self, frame: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         """The state after one more frame ``(B, *frame)``: the network's ``forward`` on a
         one-step sequence from ``state``."""
         x = flatten_frames(frame.unsqueeze(1), self.rnn.input_size)   # (B, 1, F)
-        _, hx = self.rnn(x, tuple(state) if self._is_lstm else state[0])
-        return tuple(hx) if isinstance(hx, (tuple, list)) else (hx,)
+        kept = 2 if self._is_lstm else 1
+        recurrent = tuple(state[:kept])
+        _, hx = self.rnn(x, recurrent if self._is_lstm else recurrent[0])
+        hx = tuple(hx) if isinstance(hx, (tuple, list)) else (hx,)
+        if self.readout_mode == "mean":
+            total, count = state[kept:]
+            hx += (total + hx[0][-1:], count + 1)
+        return hx
 
     def readout(self, state: tuple[Tensor, ...]) -> Tensor:
-        """Class probabilities ``(B, num_classes)`` read from a state (the top layer's ``h``)."""
-        return self.probabilities(self.head(self.dropout(state[0][-1])))
+        """Class probabilities ``(B, num_classes)`` read from a state: the top layer's ``h``, or
+        with ``readout="mean"`` the mean of its states so far (``h`` before any step)."""
+        features = state[0][-1]
+        if self.readout_mode == "mean":
+            total, count = state[-2:]
+            features = torch.where(count[0] > 0, total[0] / count[0].clamp(min=1), features)
+        return self.probabilities(self.head(self.dropout(features)))
 
     def step(self, frame: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One frame of a sequence: ``probs, state = model.step(frame, state)``.
@@ -186,7 +220,8 @@ class SequenceClassifier(nn.Module):
         return _loss(logits, target, self.multilabel)
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, multilabel={self.multilabel}"
+        return (f"num_classes={self.num_classes}, multilabel={self.multilabel}"
+                + (f", readout={self.readout_mode!r}" if self.readout_mode != "last" else ""))
 
 
 class TTMLP(nn.Module):
@@ -266,7 +301,7 @@ class TTMLP(nn.Module):
 
 def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factorization: str = "tt",
                      rank=None, blocks: int = 1, multilabel: bool = False, head_dropout: float = 0.0,
-                     fully_factorized: bool = False, **rnn_kwargs) -> nn.Module:
+                     fully_factorized: bool = False, readout: str = "last", **rnn_kwargs) -> nn.Module:
     """Build a classifier from plain values (the training app's entry point).
 
     Args:
@@ -276,6 +311,8 @@ def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factor
         in_shape, hidden_shape, factorization, rank, blocks: the input map.
         num_classes, multilabel: the head.
         head_dropout: dropout before the head (``"mlp"``: same as its ``dropout``).
+        readout: what a recurrent model's head reads: ``"last"`` state or ``"mean"`` state
+            (:class:`SequenceClassifier`); the MLP pools by its ``pooling``.
         fully_factorized: the preset of the fully decomposed models (FDHT-LSTM, Yin et al.
             2021): the hidden-to-hidden map ``U`` in the input map's format too
             (``recurrent_factorization=factorization``; its rank defaults to ``rank``, its
@@ -303,6 +340,9 @@ def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factor
             raise ValueError(f"recurrent_factorization={chosen!r} with fully_factorized=True: expected "
                              f"{factorization!r} (the input map's format) or no recurrent_factorization")
     if arch == "mlp":
+        if readout != "last":
+            raise ValueError(f"readout={readout!r} with arch='mlp': the MLP pools its per-frame features by its "
+                             "pooling ('mean' or 'max'); expected readout='last'")
         rnn_kwargs.setdefault("dropout", head_dropout)
         return TTMLP(in_shape, hidden_shape, num_classes, factorization, rank, blocks,
                      multilabel=multilabel, **rnn_kwargs)
@@ -311,4 +351,4 @@ def build_classifier(arch: str, in_shape, hidden_shape, num_classes: int, factor
     if rnn_kwargs.get("batch_first") is False:
         raise ValueError("batch_first=False: the classifiers take (batch, time, *frame) input")
     rnn = ARCHS[arch](in_shape, hidden_shape, factorization, rank, blocks=blocks, **rnn_kwargs)
-    return SequenceClassifier(rnn, num_classes, multilabel=multilabel, dropout=head_dropout)
+    return SequenceClassifier(rnn, num_classes, multilabel=multilabel, dropout=head_dropout, readout=readout)

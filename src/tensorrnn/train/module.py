@@ -140,6 +140,10 @@ class VideoClassifier(L.LightningModule):
             of what moves can tell the actor from a distractor. The map's input is twice the
             frame's features: ``in_shape``'s product is ``2 * H * W * 3`` (``"auto"`` doubles
             it).
+        readout: what the output layer reads of a recurrent model's top layer: ``"last"``, its
+            state after the last step (the papers), or ``"mean"``, the mean of its states over
+            the steps (:class:`tensorrnn.nn.SequenceClassifier`); the step graph keeps their
+            running sum. The MLP pools by ``rnn_options.pooling`` instead.
         normalize: ``"auto"``: subtract a mean and divide by a std per channel, both estimated
             from up to 64 training clips at the start of ``fit`` and stored in the checkpoint
             (:class:`tensorrnn.nn.normalization.InputNormalization`), so training starts well
@@ -192,6 +196,7 @@ class VideoClassifier(L.LightningModule):
         frame_diff: bool = True,
         stabilize: bool = False,
         appearance: bool = False,
+        readout: str = "last",
         normalize: str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -221,6 +226,12 @@ class VideoClassifier(L.LightningModule):
         if stabilize and not frame_diff:
             raise ValueError("model.stabilize=True with model.frame_diff=False: stabilising cancels the camera's "
                              "motion between the frames that are differenced; expected frame_diff: true")
+        from tensorrnn.nn.classifier import READOUTS
+
+        _choice("model.readout", readout, READOUTS)
+        if arch == "mlp" and readout != "last":
+            raise ValueError(f"model.readout={readout!r} with model.arch='mlp': the TT-MLP pools its per-frame "
+                             "features (rnn_options.pooling: mean or max); expected readout: last")
         if appearance not in (True, False):
             raise ValueError(f"model.appearance={appearance!r}: expected true or false")
         if appearance and not frame_diff:
@@ -276,6 +287,8 @@ class VideoClassifier(L.LightningModule):
         from tensorrnn.nn.normalization import InputNormalization
 
         self.input_norm = InputNormalization()
+        if readout != "last":
+            kwargs["readout"] = readout
         self.net = self._build_net(arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs)
         self._make_metrics()
         #: Per-class results of the last evaluation, by stage (plain Python, for metrics.json).

@@ -73,9 +73,10 @@ def frame_features(frames: torch.Tensor, strips: int = STRIPS) -> FrameFeatures:
     """The features of frames ``(N, H, W, C)`` (any pixel scaling) that :func:`estimate_shift`
     and :func:`is_cut` compare."""
     with torch.no_grad():
-        grey = frames.sum(-1) / frames.shape[-1]                                   # (N, H, W)
-        H, W = grey.shape[1] // 2 * 2, grey.shape[2] // 2 * 2
-        g = 0.25 * (grey[:, 0:H:2, 0:W:2] + grey[:, 1:H:2, 0:W:2] + grey[:, 0:H:2, 1:W:2] + grey[:, 1:H:2, 1:W:2])
+        N, H, W, C = frames.shape
+        H2, W2 = H // 2, W // 2
+        pairs = frames[:, :2 * H2, :2 * W2].reshape(N, H2, 2, 2 * W2 * C)               # rows in pairs
+        g = (pairs[:, :, 0] + pairs[:, :, 1]).view(N, H2, W2, 2 * C).sum(-1) / (4 * C)  # (N, H', W'): 2x2 grey means
         gx = g[:, 1:-1, 2:] - g[:, 1:-1, :-2]                                     # (N, H' - 2, W' - 2)
         gy = g[:, 2:, 1:-1] - g[:, :-2, 1:-1]
         mag2 = gx * gx + gy * gy
@@ -162,13 +163,15 @@ def _covers(shift: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor,
 def _moved(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """``frames`` ``(N, H, W, C)`` moved by ``shift``, bilinear, as a contiguous ``(N, H, W, C)``."""
     N, H, W, _ = frames.shape
-    xs = torch.arange(W, dtype=frames.dtype, device=frames.device) - shift[:, :1]   # (N, W)
-    ys = torch.arange(H, dtype=frames.dtype, device=frames.device) - shift[:, 1:]   # (N, H)
-    # grid_sample's normalised coordinates (align_corners=False): pixel centre u -> (2u + 1) / size - 1
-    grid = torch.stack([((2 * xs + 1) / W - 1)[:, None, :].expand(N, H, W),
-                        ((2 * ys + 1) / H - 1)[:, :, None].expand(N, H, W)], -1)    # (N, H, W, 2)
-    moved = F.grid_sample(frames.permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="border",
-                          align_corners=False)                                      # (N, C, H, W)
+    # grid_sample's normalised coordinates (align_corners=False): pixel centre u -> (2u + 1) / size - 1;
+    # a translation adds one offset to every pixel's (a grid built per pixel costs more than the warp)
+    xs = (2 * torch.arange(W, dtype=frames.dtype, device=frames.device) + 1) / W - 1          # (W,)
+    ys = (2 * torch.arange(H, dtype=frames.dtype, device=frames.device) + 1) / H - 1          # (H,)
+    base = torch.stack([xs.expand(H, W), ys[:, None].expand(H, W)], -1)                       # (H, W, 2)
+    offset = -2 * shift / torch.tensor([W, H], dtype=frames.dtype, device=frames.device)       # (N, 2)
+    # the frames as a channels-last (N, C, H, W) view: grid_sample reads it without a copy
+    moved = F.grid_sample(frames.permute(0, 3, 1, 2), base + offset[:, None, None, :], mode="bilinear",
+                          padding_mode="border", align_corners=False)                         # (N, C, H, W)
     return moved.permute(0, 2, 3, 1).contiguous()
 
 

@@ -107,13 +107,7 @@ def config_path(model: str, recipe: str) -> Path:
 def config_name(model: str, recipe: str) -> str:
     """The config as a user names it from the repository root: ``configs/paper/ucf11_gru.yaml``."""
     name = (Path("configs") / config_path(model, recipe).relative_to(CONFIGS)).as_posix()
-    variant = VARIANTS.get(model, (model, []))[1]
-    if "--model.appearance" in variant:
-        import yaml
-
-        shape = yaml.safe_load(config_path(model, recipe).read_text())["model"]["in_shape"]
-        variant = [*variant, "--model.in_shape", json.dumps([*shape[:-1], 2 * shape[-1]]).replace(" ", "")]
-    return " ".join([name, *variant])
+    return " ".join([name, *VARIANTS.get(model, (model, []))[1]])
 
 
 def make_set(name: str, size: tuple[int, int], cache: Path, quick: bool) -> tuple[Path, object]:
@@ -156,18 +150,13 @@ def fit_args(model: str, recipe: str, root: Path, work: Path, cache: Path, size:
         args += ["--data.dataset", data["dataset"]]
     if data["annotations"] is not None:
         args += ["--data.annotations", str(data["annotations"])]
-    variant = VARIANTS.get(model, (model, []))[1]
-    shape = list(config["model"]["in_shape"])
     if list(size) != config["data"]["size"]:
-        shape = list(factorize(size[0] * size[1] * 3, len(shape)))
-        args += ["--data.size", json.dumps(list(size))]
-    if "--model.appearance" in variant:   # a step reads a frame and its difference: twice the features
-        shape[-1] *= 2
-    if shape != config["model"]["in_shape"]:
-        args += ["--model.in_shape", json.dumps(shape)]
+        modes = len(config["model"]["in_shape"])
+        args += ["--data.size", json.dumps(list(size)),
+                 "--model.in_shape", json.dumps(list(factorize(size[0] * size[1] * 3, modes)))]
     if quick:
         args += ["--data.batch_size", "8"]
-    return args + variant
+    return args + VARIANTS.get(model, (model, []))[1]
 
 
 def run_fit(args: list[str], clock=None) -> tuple[dict, float]:

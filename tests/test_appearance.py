@@ -8,7 +8,7 @@ import torch
 from tensorrnn.nn.motion import stabilized_differences
 from tensorrnn.train.module import VideoClassifier
 
-SHAPE = [8, 8, 12, 24]   # 2 * 48 * 64 * 3: a frame and its difference
+SHAPE = [8, 8, 12, 12]   # 48 * 64 * 3: one frame; the network reads [8, 8, 12, 24], a frame and its difference
 
 
 def model(**kwargs) -> VideoClassifier:
@@ -30,7 +30,8 @@ def test_each_step_is_the_frame_beside_its_difference(stabilize):
     m, x = model(stabilize=stabilize), clip()
     diff = stabilized_differences(x) if stabilize else x[:, 1:] - x[:, :-1]
     steps = m.steps(x)
-    assert steps.shape == (2, 4, 48, 64, 6) and m.in_features == 2 * m.frame_features == 2 * 48 * 64 * 3
+    assert steps.shape == (2, 4, 48, 64, 6) and m.in_features == 48 * 64 * 3 and m.step_shape == (8, 8, 12, 24)
+    assert m.net.rnn.input_size == 2 * 48 * 64 * 3
     torch.testing.assert_close(steps[..., :3], x[:, 1:], rtol=0, atol=0)
     torch.testing.assert_close(steps[..., 3:], diff, rtol=0, atol=0)
     # the network's input row is C fastest: pixel (0, 1) holds its colour, then its difference
@@ -50,10 +51,11 @@ def test_step_equals_forward_in_float64(stabilize):
                 torch.testing.assert_close(probs, m.probabilities(m(x[:, :t + 1])), rtol=0, atol=1e-12)
 
 
-def test_auto_in_shape_doubles_and_bad_options_are_named():
+def test_in_shape_stays_the_frame_and_bad_options_are_named():
     auto = VideoClassifier("gru", "tt", "auto", [2, 2, 2, 2], rank=2, num_classes=3, appearance=True,
                            frame_features=48 * 64 * 3)
-    assert auto.in_features == 2 * 48 * 64 * 3 and auto.frame_features == 48 * 64 * 3
+    assert auto.in_shape == (8, 8, 12, 12) and auto.step_shape == (8, 8, 12, 24)
+    assert auto.in_features == 48 * 64 * 3 and auto.net.rnn.input_size == 2 * 48 * 64 * 3
     with pytest.raises(ValueError, match=r"^model.appearance=True with model.frame_diff=False"):
         VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, appearance=True, frame_diff=False)
     with pytest.raises(ValueError, match=r"^model.appearance='yes': expected true or false"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +52,6 @@ def test_a_variant_is_its_config_with_options_on_the_command_line(bench, tmp_pat
     args = bench.fit_args("tt_gru_stabilize", "default", tmp_path, tmp_path, tmp_path, (160, 120), 0, 3, False)
     assert option(args, "--config").endswith("configs/ucf11_tt_gru.yaml") and args[-2:] == ["--model.stabilize", "true"]
     assert bench.config_name("tt_gru_stabilize", "default") == "configs/ucf11_tt_gru.yaml --model.stabilize true"
-
-
-def test_appearance_variants_read_twice_the_features(bench, tmp_path):
-    # 160x120x3 frames: the config's [8, 20, 20, 18]; a frame beside its difference: [8, 20, 20, 36]
-    args = bench.fit_args("tt_gru_appearance", "default", tmp_path, tmp_path, tmp_path, (160, 120), 0, 3, False)
-    assert json.loads(option(args, "--model.in_shape")) == [8, 20, 20, 36] and args[-2:] == ["--model.appearance", "true"]
-    small = bench.fit_args("tt_gru_appearance", "default", tmp_path, tmp_path, tmp_path, (32, 24), 0, 3, False)
-    assert math.prod(json.loads(option(small, "--model.in_shape"))) == 2 * 32 * 24 * 3
-    assert bench.config_name("tt_gru_appearance", "default") == (
-        "configs/ucf11_tt_gru.yaml --model.appearance true --model.in_shape [8,20,20,36]")
 
 
 def test_real_fits_read_the_folder_without_flips(bench, tmp_path):

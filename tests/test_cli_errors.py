@@ -67,7 +67,6 @@ def cases(tmp_path_factory):
         "missing_root": ["fit", "--config", config("missing", {"data.root": str(tmp / "nowhere")})],
         "no_root": ["fit", "--config", config("noroot", {"data.root": None})],
         "shape_mismatch": ["fit", "--config", config("shape", {"model.in_shape": [4, 6, 8, 6]})],
-        "appearance_shape": ["fit", "--config", config("appearance", {"model.appearance": True})],
         "bad_split": ["fit", "--config", config("split", {"data.split": "tt_rnn", "data.num_folds": 50})],
         "other_model": ["test", "--config", ok, "--ckpt_path", str(tmp / "lstm.ckpt")],
         "corrupt": ["test", "--config", ok, "--ckpt_path", str(tmp / "cut.ckpt")],
@@ -103,8 +102,6 @@ def cases(tmp_path_factory):
     ("missing_root", "data.root="),
     ("no_root", "data.root=None"),
     ("shape_mismatch", "model.in_shape=[4, 6, 8, 6] has 1152 features per frame but the data gives 2304"),
-    ("appearance_shape", "has 2304 features per step, a frame and its difference (model.appearance), so frames of "
-                         "1152 but the data gives 2304 (frames of 32x24x3); expected a shape whose product is 4608"),
     ("other_model", "checkpoint is from a different model"),
     ("corrupt", "truncated or corrupt"),
     ("bad_split", "num_folds=50"),

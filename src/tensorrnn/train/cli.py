@@ -121,16 +121,11 @@ class TensorrnnCLI(LightningCLI):
 
     def _check_shapes(self) -> None:
         features = self.datamodule.frame_features
-        if features != self.model.frame_features:
-            model = self.model
-            both = bool(model.hparams.get("appearance"))
-            want = 2 * features if both else features
-            per = (f"{model.in_features} features per step, a frame and its difference (model.appearance), so "
-                   f"frames of {model.frame_features}" if both else f"{model.in_features} features per frame")
+        if features != self.model.in_features:
             raise ValueError(
-                f"model.in_shape={list(model.in_shape)} has {per} but the data gives {features} "
-                f"({self.datamodule.frame_description}); expected a shape whose product is {want}, "
-                f"{fitting_in_shape(want, len(model.in_shape))} or model.in_shape: auto (or another data.size)")
+                f"model.in_shape={list(self.model.in_shape)} has {self.model.in_features} features per frame but the data "
+                f"gives {features} ({self.datamodule.frame_description}); expected a shape whose product is {features}, "
+                f"{fitting_in_shape(features, len(self.model.in_shape))} or model.in_shape: auto (or another data.size)")
 
     def _loggers(self, root: str) -> list:
         csv_logger = CSVLogger(root, name=self.run_name)

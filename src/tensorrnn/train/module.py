@@ -137,9 +137,10 @@ class VideoClassifier(L.LightningModule):
         appearance: with ``frame_diff``, each step reads the frame beside its difference: the
             two stacked on the last axis (``(H, W, 3)`` frames give ``(H, W, 6)`` steps, C
             fastest), into the same factorised map, so the scene can be evidence and the look
-            of what moves can tell the actor from a distractor. The map's input is twice the
-            frame's features: ``in_shape``'s product is ``2 * H * W * 3`` (``"auto"`` doubles
-            it).
+            of what moves can tell the actor from a distractor. ``in_shape`` stays the
+            factorisation of one frame; the map reads its last mode doubled (``[8, 20, 20,
+            18]``: 6 pixels of 3 colours; the map: ``[8, 20, 20, 36]``, the same 6 pixels with
+            their colours and differences).
         readout: what the output layer reads of a recurrent model's top layer: ``"last"``, its
             state after the last step (the papers), or ``"mean"``, the mean of its states over
             the steps (:class:`tensorrnn.nn.SequenceClassifier`); the step graph keeps their
@@ -243,13 +244,12 @@ class VideoClassifier(L.LightningModule):
             if not isinstance(frame_features, int) or frame_features < 1:
                 raise ValueError(f"model.in_shape='auto' with model.frame_features={frame_features!r}: expected the "
                                  "frame's features (tensorrnn fit sets them from the data) or an explicit in_shape")
-            step_features = frame_features * (2 if appearance else 1)
             try:
-                in_shape = auto_in_shape(step_features, len(hidden_shape))
+                in_shape = auto_in_shape(frame_features, len(hidden_shape))
             except ValueError:
-                raise ValueError(f"model.in_shape='auto': {step_features} features per step cannot be split into "
+                raise ValueError(f"model.in_shape='auto': {frame_features} features per frame cannot be split into "
                                  f"{len(hidden_shape)} modes (as many as model.hidden_shape); expected an explicit "
-                                 f"model.in_shape, {fitting_in_shape(step_features, len(hidden_shape))}") from None
+                                 f"model.in_shape, {fitting_in_shape(frame_features, len(hidden_shape))}") from None
         elif isinstance(in_shape, str):
             raise ValueError(f"model.in_shape={in_shape!r}: expected a list of positive integers or 'auto'")
         in_shape = _shape("model.in_shape", in_shape)
@@ -297,7 +297,7 @@ class VideoClassifier(L.LightningModule):
     def _build_net(self, arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs) -> nn.Module:
         from tensorrnn.nn import build_classifier
 
-        return build_classifier(arch, self.in_shape, self.hidden_shape, num_classes, factorization=factorization,
+        return build_classifier(arch, self.step_shape, self.hidden_shape, num_classes, factorization=factorization,
                                 rank=rank, blocks=blocks, multilabel=multilabel, head_dropout=dropout, **kwargs)
 
     def _make_metrics(self) -> None:
@@ -322,14 +322,17 @@ class VideoClassifier(L.LightningModule):
 
     @property
     def in_features(self) -> int:
-        """Features per step the network reads (product of ``in_shape``)."""
+        """Features per frame the model takes (product of ``in_shape``; with ``appearance`` the
+        network reads twice as many per step: :attr:`step_shape`)."""
         return math.prod(self.in_shape)
 
     @property
-    def frame_features(self) -> int:
-        """Features per frame of the data the model takes: :attr:`in_features`, or half of it
-        with ``appearance`` (each step reads a frame and its difference)."""
-        return self.in_features // 2 if self.hparams.appearance else self.in_features
+    def step_shape(self) -> tuple[int, ...]:
+        """The factorisation of what the network reads per step: ``in_shape``, with
+        ``appearance`` its last mode doubled (a frame beside its difference)."""
+        if not self.hparams.appearance:
+            return self.in_shape
+        return (*self.in_shape[:-1], 2 * self.in_shape[-1])
 
     def extra_repr(self) -> str:
         hp = self.hparams
@@ -397,7 +400,7 @@ class VideoClassifier(L.LightningModule):
         if not self.hparams.frame_diff:
             return state
         ref = state[0]
-        return (ref.new_zeros(batch_size, self.frame_features), ref.new_zeros(batch_size), *state)
+        return (ref.new_zeros(batch_size, self.in_features), ref.new_zeros(batch_size), *state)
 
     def step(self, frame: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """One frame of a stream: ``probs, state = model.step(frame, state)``.

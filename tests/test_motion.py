@@ -82,6 +82,23 @@ def test_no_motion_is_the_identity():
     assert estimate_shift(prev, cur).abs().max() < 0.25
 
 
+def test_an_actor_over_a_still_flat_scene_is_not_taken_for_the_camera():
+    # a tall actor carries every band's edges, so the bands agree on its motion; aligning by it
+    # brings only its own blocks closer, so it is not the camera's and nothing is cancelled
+    g = torch.Generator().manual_seed(0)
+    frames = torch.full((2, H, W, 3), 60.0) + 4 * torch.rand(2, H, W, 3, generator=g)
+    ys, xs = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    look = (((xs // 6) + (ys // 6)) % 2).unsqueeze(-1) * torch.tensor([180.0, 200, 60]) + 30
+    for t, x0 in enumerate((60, 65)):
+        inside = (xs >= x0) & (xs < x0 + W // 5) & (ys >= 10) & (ys < H - 10)
+        frames[t][inside] = look[inside]
+    prev, cur = frames[:1] / 128 - 1, frames[1:] / 128 - 1
+    votes = shift_between(frame_features(prev), frame_features(cur))
+    assert float(votes[0, 0]) > 4                                # the bands alone follow the actor (5 px)
+    assert estimate_shift(prev, cur).abs().max() == 0
+    torch.testing.assert_close(stabilized_difference(prev, cur), cur - prev, rtol=0, atol=1e-5)
+
+
 def test_the_stabilised_difference_of_a_pure_pan_is_near_zero_away_from_the_borders():
     prev, cur = pair(5, 7.0, -4.0, distractor=False, noise=0)
     plain = (cur - prev).abs()[:, 12:-12, 12:-12].mean()

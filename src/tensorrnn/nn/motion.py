@@ -16,7 +16,9 @@ estimates the camera's motion and cancels it before reading motion; here:
    actor or a distractor in a minority of them is outvoted, and where fewer than 2 in 3 bands
    agree the shift is 0 (no motion shared by most of the frame; an actor filling a dim scene
    would otherwise have its own motion cancelled). Rows likewise: ``(dx, dy)`` pixels,
-   ``cur[y, x] ~ prev[y - dy, x - dx]``.
+   ``cur[y, x] ~ prev[y - dy, x - dx]``. Then :func:`supported`: the shift is the camera's only
+   where aligning by it brings most of the frame's blocks closer (an actor over a still, dim
+   scene can carry most bands' edges, but moves only a few blocks); otherwise 0.
 3. :func:`shift_frames`: the previous frame moved by ``(dx, dy)`` (bilinear), so
    ``cur - shift_frames(prev, d)`` holds what moved in the scene; where the moved frame has no
    pixels (the border the camera brought into view) the difference is 0.
@@ -45,6 +47,14 @@ STRIPS = 6
 #: to be cancelled: where an actor fills much of a dim scene the bands disagree, and a wrong
 #: shift (the actor's) would cancel the very motion to be read.
 MIN_AGREEMENT = 2 / 3
+#: A shift is the camera's (:func:`supported`) where aligning by it brings the pixels of at least
+#: CAMERA_SHARE of the frame's BLOCKS x BLOCKS blocks closer, by a share SUPPORT of their
+#: unaligned difference: an actor over a still scene moves a few blocks, the camera all those
+#: with any texture. (On the generated still-camera clips the bands' vote alone moves 17% of the
+#: pairs by more than 2 px, the actor's motion; with this check none: ``bench/bench_motion.py``.)
+BLOCKS = 4
+SUPPORT = 0.25
+CAMERA_SHARE = 0.6
 #: A pair of frames is a cut above both (see :func:`is_cut`): the colour histograms' distance in
 #: bins, and the aligned residual over the frames' contrast (``bench/bench_motion.py`` measures
 #: false and missed cuts on generated clips).
@@ -147,9 +157,10 @@ def estimate_shift(prev: torch.Tensor, cur: torch.Tensor, max_shift: float = MAX
     ``dx`` is estimated in each of ``strips`` horizontal bands of the frame from its column
     edge profile (``dy`` likewise in vertical bands), and the bands vote: the weighted median
     of their estimates, weighted by how clearly each found its shift, so an actor or a
-    distractor that moves otherwise in a minority of the bands is outvoted.
+    distractor that moves otherwise in a minority of the bands is outvoted; the winner is kept
+    where :func:`supported` finds it the camera's, else the shift is 0.
     """
-    return shift_between(frame_features(prev, strips), frame_features(cur, strips), max_shift)
+    return camera_shift(frame_features(prev, strips), frame_features(cur, strips), max_shift)
 
 
 def _covers(shift: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,10 +233,40 @@ def is_cut(prev: FrameFeatures, cur: FrameFeatures, shift: torch.Tensor) -> torc
             & (residual_ratio(prev_grey, cur_grey, aligned, cover) > CUT_RESIDUAL))
 
 
+def _block_means(x: torch.Tensor, blocks: int) -> torch.Tensor:
+    """``(N, H, W)`` -> ``(N, blocks, blocks)``: the mean of each block (the remainder rows and
+    columns left out)."""
+    N, H, W = x.shape
+    h, w = H // blocks, W // blocks
+    return x[:, :h * blocks, :w * blocks].reshape(N, blocks, h, blocks, w).mean((2, 4))
+
+
+def supported(prev_grey: torch.Tensor, cur_grey: torch.Tensor, aligned: torch.Tensor, cover: torch.Tensor,
+              blocks: int = BLOCKS) -> torch.Tensor:
+    """``(N,)`` bool: the shift that moved ``prev_grey`` to ``aligned`` (grey frames ``(N, H, W)``;
+    ``cover`` ``(N, H, W)``: where the moved frame covers) is the camera's: aligning brings the
+    pixels of at least :data:`CAMERA_SHARE` of the ``blocks x blocks`` blocks closer, by
+    :data:`SUPPORT` of their unaligned difference."""
+    before = _block_means((cur_grey - prev_grey).abs() * cover, blocks)
+    after = _block_means((cur_grey - aligned).abs() * cover, blocks)                # (N, b, b)
+    closer = (after < (1 - SUPPORT) * before).to(before.dtype)
+    return closer.mean((1, 2)) >= CAMERA_SHARE
+
+
+def camera_shift(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:
+    """:func:`estimate_shift` from the frames' :func:`frame_features`: the bands' vote
+    (:func:`shift_between`), kept where :func:`supported` finds it the camera's; ``(N, 2)``."""
+    with torch.no_grad():
+        shift = shift_between(prev, cur, max_shift)
+        aligned, cover = shift_frames(prev.grey.unsqueeze(-1), shift / 2)               # half size
+        camera = supported(prev.grey, cur.grey, aligned[..., 0], cover[..., 0])
+        return shift * camera.to(shift.dtype).unsqueeze(-1)
+
+
 def _shifts(prev: FrameFeatures, cur: FrameFeatures, max_shift: float, cuts: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The camera's shift of each pair ``(N, 2)`` and whether to keep its difference ``(N,)``
     (0 across a cut)."""
-    shift = shift_between(prev, cur, max_shift)
+    shift = camera_shift(prev, cur, max_shift)
     keep = torch.ones_like(shift[:, 0])
     if cuts:
         keep = (~is_cut(prev, cur, shift)).to(shift.dtype)

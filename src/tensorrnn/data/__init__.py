@@ -6,12 +6,9 @@ Importing this package does not import PyAV; decoding functions import it when c
 from tensorrnn.data.cache import FrameCache
 from tensorrnn.data.store import JpegStore, default_cache_dir, list_stores, open_store
 from tensorrnn.data.datasets import (
-    DATASETS, HMDB51, UCF11, UCF101, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
-    YouTubeCelebrities, build_dataset, collate_clips,
+    DATASETS, HMDB51, KTH, UCF11, UCF101, AnnotationList, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
+    Weizmann, YouTubeCelebrities, build_dataset, collate_clips,
 )
-from tensorrnn.data.annotations import AnnotationList
-from tensorrnn.data.kth import KTH
-from tensorrnn.data.weizmann import Weizmann
 from tensorrnn.data.sampling import ClipTooShortError, pad_indices, sample_indices, scale_pixels
 from tensorrnn.data.splits import (
     PROTOCOLS, bt_rnn_split, group_kfold, leave_one_group_out, make_split, num_splits, official_split,

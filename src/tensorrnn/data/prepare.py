@@ -18,7 +18,7 @@ import shutil
 import warnings
 
 from tensorrnn import papers
-from tensorrnn.data.datasets import DATASETS
+from tensorrnn.data.datasets.registry import DATASETS
 from tensorrnn.data.store import DEFAULT_QUALITY, STORES, default_cache_dir, list_stores
 from tensorrnn.errors import ArgumentParser, UsageError
 

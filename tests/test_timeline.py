@@ -24,9 +24,10 @@ import yaml
 
 from tensorrnn.cli import main as cli_main
 from tensorrnn.data.sampling import sample_indices, scale_pixels
-from tensorrnn.data.synthetic import write_truncated, write_video
+from tensorrnn.data.synthetic import write_video
 from tensorrnn.data.video import read_frames
 from tensorrnn.deploy.timeline import FrameBuffer, Stop, WindowSampler, parse_span, run_timeline
+from tensorrnn.testing import write_truncated
 from tensorrnn.train import cli, predict
 
 SHADES = {"dark": 40, "mid": 125, "bright": 210}  # the class is the brightness: learnable in a few steps

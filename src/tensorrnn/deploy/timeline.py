@@ -74,7 +74,8 @@ import torch
 
 from tensorrnn.data.sampling import ClipTooShortError
 from tensorrnn.data.video import DEFAULT_MAX_PIXELS, VideoError
-from tensorrnn.files import file_in_the_way, save_figure
+from tensorrnn.figures import save_figure
+from tensorrnn.files import file_in_the_way
 
 #: Seconds a network stream or a device may stay silent (when opening, and on each read).
 DEFAULT_TIMEOUT = 10.0

@@ -372,7 +372,7 @@ def report(args: argparse.Namespace) -> dict:
 
 
 def format_report(data: dict) -> str:
-    from tensorrnn.nn.summary import render_table
+    from tensorrnn.tables import render_table
 
     kind = "parameters" if data["budget"]["kind"] == "params" else "multiply-adds per frame"
     title = (f"Input map {data['in_features']:,} -> {data['gates']} x {data['hidden_size']:,} "

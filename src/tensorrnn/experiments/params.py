@@ -32,11 +32,12 @@ import torch
 
 from tensorrnn import papers
 from tensorrnn.errors import ArgumentParser
-from tensorrnn.files import save_figure
+from tensorrnn.figures import save_figure
 from tensorrnn.nn.classifier import build_classifier
 from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM
-from tensorrnn.nn.summary import BYTES_PER_VALUE, ROLES, render_table, summary
+from tensorrnn.nn.summary import BYTES_PER_VALUE, ROLES, summary
+from tensorrnn.tables import render_table
 from tensorrnn.tensor.shapes import check_shape
 
 # Columns of the TT-RNN paper's table: key -> (label, rnn class or None for the bare layer, shared).

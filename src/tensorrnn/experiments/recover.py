@@ -44,7 +44,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tensorrnn import papers
-from tensorrnn.files import atomic_write_text, save_figure
+from tensorrnn.figures import save_figure
+from tensorrnn.files import atomic_write_text
 from tensorrnn.nn import TRLinear, TTLinear
 
 CONSTRUCTIONS = ("matrix", "tt", "tr")

@@ -417,7 +417,7 @@ class WindowSampler:
 
     Args:
         options: keyword arguments of :class:`~tensorrnn.data.datasets.VideoClipDataset` for the
-            evaluation clips (``tensorrnn.train.predict.clip_options`` reads them from a checkpoint).
+            evaluation clips (``tensorrnn.train.checkpoint.clip_options`` reads them from a checkpoint).
         length: frames per window.
 
     Shape:

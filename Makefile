@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# lint-imports first: the layers and no-cycle contracts of pyproject.toml ([tool.importlinter])
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 demo: install

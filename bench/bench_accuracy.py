@@ -363,7 +363,7 @@ def plot(data: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tensorrnn.files import save_figure
+    from tensorrnn.figures import save_figure
 
     rows = data["summary"]
     if not rows:

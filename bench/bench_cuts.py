@@ -333,10 +333,10 @@ def scenario(work: Path, budget: float, quick: bool) -> dict:
     import torch
 
     from tensorrnn.deploy.timeline import parse_span, run_timeline
-    from tensorrnn.train import predict
+    from tensorrnn.train.checkpoint import clip_options, load_model
 
     ckpt, held_out, record = train_demo(work, budget, quick)
-    model, data = predict.load_model(ckpt)
+    model, data = load_model(ckpt)
     classes = model.hparams.class_names
 
     def classify(views):
@@ -348,7 +348,7 @@ def scenario(work: Path, budget: float, quick: bool) -> dict:
     for label, names in (("three actions", SCENARIO_CLASSES), ("all six classes", tuple(sorted(held_out)))):
         video, parts, true_cuts = long_video(work / f"{label.replace(' ', '_')}.avi", names, held_out, per_part)
         for cuts in (False, True):
-            timeline = run_timeline(video, classify, predict.clip_options(data), classes, parse_span("--window", "2s"),
+            timeline = run_timeline(video, classify, clip_options(data), classes, parse_span("--window", "2s"),
                                     parse_span("--stride", "1s"), notify=lambda line: None, cuts=cuts)
             read = read_parts(timeline, parts)
             runs.append({"video": label, "cuts": cuts, "parts": read, "parts_right": sum(p["right"] for p in read),

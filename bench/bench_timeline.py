@@ -99,7 +99,7 @@ def child(ckpt: str, video: str, threads: int) -> dict:
     """One timeline run in this process: wall time, RSS before and during it, the result's summary."""
     import torch
 
-    from tensorrnn.train import predict
+    from tensorrnn.deploy import predict
 
     torch.set_num_threads(threads)
     rss_start = rss_kib()  # after the imports, before the model and the video

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tensorrnn.data.synthetic import make_demo_videos, render_clip, write_empty, write_truncated, write_video
+from tensorrnn.data.synthetic import make_demo_videos, render_clip, write_video
+from tensorrnn.testing import write_empty, write_truncated
 
 SIZE = (32, 24)  # (width, height)
 UCF11_REPLICA = {"basketball": "shooting", "biking": "biking", "walking": "walk_dog"}

@@ -252,7 +252,7 @@ def test_fit_on_an_annotation_list_with_in_shape_auto(videos, tmp_path, capsys):
     assert "split 'logo' fold 0: 4 train, 0 validation, 2 test clips" in out
     record = json.loads(Path(out.strip().splitlines()[-1].removeprefix("metrics: ")).read_text())
     assert "in_shape=(4, 4, 6, 6)" in record["model"]
-    from tensorrnn.train.predict import load_model
+    from tensorrnn.train.checkpoint import load_model
 
     model, data = load_model(record["last_model_path"])  # the checkpoint alone rebuilds the model
     assert model.in_shape == (4, 4, 6, 6) and data["annotations"] == str(listing)

@@ -15,7 +15,7 @@ from tensorrnn.data import (
     DATASETS, HMDB51, UCF11, UCF101, ClipRecord, Hollywood2, VideoClipDataset, VideoError, VideoFolder,
     YouTubeCelebrities, build_dataset,
 )
-from tensorrnn.data.synthetic import write_corrupt
+from tensorrnn.testing import write_corrupt
 
 SMALL = dict(size=(16, 12), progress=False)
 

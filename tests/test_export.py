@@ -21,8 +21,9 @@ from tensorrnn.data.sampling import sample_indices, scale_frames, scale_pixels
 from tensorrnn.data.synthetic import write_video
 from tensorrnn.data.video import probe, read_frames
 from tensorrnn.deploy import export as ex
+from tensorrnn.deploy import predict
 from tensorrnn.deploy.graphs import ClipGraph, exportable
-from tensorrnn.train import predict
+from tensorrnn.train.checkpoint import load_model
 from tensorrnn.train.module import VideoClassifier
 
 CLASSES = ["a", "b", "c"]
@@ -277,7 +278,7 @@ def test_predict_timeline_onnx_and_step_read_a_file_one_way(videos, tmp_path, ca
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     onnx_probs = session.run(None, {"frames": views})[0].mean(0)       # (K, C) -> (C,)
 
-    loaded, _ = predict.load_model(ckpt)
+    loaded, _ = load_model(ckpt)
     x = scale_frames(torch.from_numpy(views), "unit")                  # (K, T, H, W, 3)
     state = loaded.init_state(len(views))
     with torch.no_grad():

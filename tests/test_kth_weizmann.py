@@ -12,10 +12,10 @@ from conftest import clip, counter_frames, counter_value
 
 from tensorrnn import papers
 from tensorrnn.data import KTH, Weizmann, build_dataset
-from tensorrnn.data.kth import kth_role, read_sequences
+from tensorrnn.data.datasets.kth import kth_role, read_sequences
 from tensorrnn.data.splits import make_split
 from tensorrnn.data.synthetic import write_video
-from tensorrnn.data.weizmann import parse_weizmann_name
+from tensorrnn.data.datasets.weizmann import parse_weizmann_name
 from tensorrnn.tensor.shapes import suggest_shapes
 from tensorrnn.train.datamodule import VideoDataModule
 

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from tensorrnn.data.synthetic import write_video
-from tensorrnn.train import cli, predict
+from tensorrnn.deploy import predict
+from tensorrnn.train import cli
+from tensorrnn.train.checkpoint import load_model
 
 SHADES = {"dark": 40, "bright": 210}  # the class is the brightness: learnable in a few steps
 
@@ -63,7 +65,7 @@ def test_predict_decodes_like_the_evaluation_clips(trained):
     from tensorrnn.train.datamodule import VideoDataModule
 
     ckpt, _ = trained
-    model, data = predict.load_model(ckpt)
+    model, data = load_model(ckpt)
     options = {k: v for k, v in data.items() if not k.startswith("_")}
     assert options["store"] == "jpeg"
     module = VideoDataModule(**dict(options, cache_dir=None))
@@ -86,7 +88,7 @@ def test_the_input_statistics_are_restored_from_the_checkpoint(trained):
 
     ckpt, _ = trained
     state = torch.load(ckpt, weights_only=True)["state_dict"]
-    model, _ = predict.load_model(ckpt)
+    model, _ = load_model(ckpt)
     assert model.input_norm.fitted and int(model.input_norm.count) == int(state["input_norm.count"]) > 0
     torch.testing.assert_close(model.input_norm.mean, state["input_norm.mean"], rtol=0, atol=0)
     torch.testing.assert_close(model.input_norm.std, state["input_norm.std"], rtol=0, atol=0)

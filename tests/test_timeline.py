@@ -24,10 +24,13 @@ import yaml
 
 from tensorrnn.cli import main as cli_main
 from tensorrnn.data.sampling import sample_indices, scale_pixels
-from tensorrnn.data.synthetic import write_truncated, write_video
+from tensorrnn.data.synthetic import write_video
 from tensorrnn.data.video import read_frames
+from tensorrnn.deploy import predict
 from tensorrnn.deploy.timeline import FrameBuffer, Stop, WindowSampler, parse_span, run_timeline
-from tensorrnn.train import cli, predict
+from tensorrnn.testing import write_truncated
+from tensorrnn.train import cli
+from tensorrnn.train.checkpoint import clip_options, load_model
 
 SHADES = {"dark": 40, "mid": 125, "bright": 210}  # the class is the brightness: learnable in a few steps
 CLIP = 48      # frames of each clip in the timeline video (1.92 s at 25 fps)
@@ -123,7 +126,7 @@ def test_each_window_is_scored_like_a_clip_of_its_frames(trained, capsys):
     decoded, though the model trained on the JPEG store), the checkpoint's sampling (3 views of 4
     segments), pixel scaling and the model's multi-view mean."""
     ckpt, video, _ = trained
-    model, data = predict.load_model(ckpt)
+    model, data = load_model(ckpt)
     assert (data["eval_sampling"], data["eval_views"], data["scaling"]) == ("segments", 3, "unit")
     assert data["store"] == "jpeg" and data["cache_dir"] == "auto"   # trained on the JPEG store
     _, result, _ = run_json(capsys, "--ckpt_path", ckpt, "--timeline", str(video), "--window", str(WINDOW),
@@ -169,7 +172,7 @@ def test_ctrl_c_keeps_the_windows_so_far(trained):
             raise KeyboardInterrupt
         return torch.tensor([0.25, 0.75]) if views.mean() > 0 else torch.tensor([0.75, 0.25])
 
-    options = predict.clip_options({"num_frames": 4, "size": [16, 12], "eval_sampling": "segments", "eval_views": 2,
+    options = clip_options({"num_frames": 4, "size": [16, 12], "eval_sampling": "segments", "eval_views": 2,
                                     "scaling": "unit"})
     result = run_timeline(video, classify, options, ["dark", "bright"], parse_span("--window", "1s"),
                           parse_span("--stride", "0.5s"), notify=lambda line: None)
@@ -186,7 +189,7 @@ def test_ctrl_c_keeps_the_windows_so_far(trained):
 def test_the_frame_buffer_is_bounded():
     """The buffer holds only frames a pending window reads: never more than its capacity, which
     is reached, and which is a fraction of the window for the default 6 frames x 3 views."""
-    options = predict.clip_options({"num_frames": 6, "size": [8, 6], "eval_sampling": "segments", "eval_views": 3})
+    options = clip_options({"num_frames": 6, "size": [8, 6], "eval_sampling": "segments", "eval_views": 3})
     for length, stride in ((50, 25), (50, 7), (64, 32), (16, 4), (10, 30)):
         sampler = WindowSampler(options, length)
         buffer = FrameBuffer(length, stride, sampler.offsets)
@@ -279,7 +282,7 @@ def test_a_stalled_stream_keeps_its_windows_and_says_where_it_stopped(trained):
     """An HTTP source that sends 60% of the file and then goes silent: the windows of the part
     received are kept, and the run stops after ``timeout`` seconds without data."""
     _, video, _ = trained
-    options = predict.clip_options({"num_frames": 4, "size": [16, 12], "eval_sampling": "segments", "eval_views": 1,
+    options = clip_options({"num_frames": 4, "size": [16, 12], "eval_sampling": "segments", "eval_views": 1,
                                     "scaling": "unit"})
     with stalling_server(video, silence=4) as url:
         start = time.perf_counter()

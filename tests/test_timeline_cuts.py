@@ -16,7 +16,7 @@ from tensorrnn.data.synthetic import render_clip, write_video
 from tensorrnn.data.video import read_frames, to_rgb
 from tensorrnn.deploy.timeline import (CUT_LEVEL, CUT_SIZE, RGB, CutDetector, FrameBuffer, Segmenter, Window,
                                        WindowSampler, change, detect_cuts, parse_span, run_timeline)
-from tensorrnn.train import predict
+from tensorrnn.train.checkpoint import clip_options
 
 SIZE = (96, 72)
 OPTIONS = {"num_frames": 4, "size": [16, 12], "eval_sampling": "segments", "eval_views": 2, "scaling": "unit"}
@@ -116,7 +116,7 @@ def short_shots(tmp_path_factory):
 
 def test_no_window_straddles_a_cut_and_windows_restart_at_each(tmp_path):
     video, cuts = shots_video(tmp_path / "shots.avi", (31, 22, 40, 27), 0)
-    options = predict.clip_options(OPTIONS)
+    options = clip_options(OPTIONS)
     result = run_timeline(video, constant, options, ["a", "b"], parse_span("--window", "16"),
                           parse_span("--stride", "5"), notify=lambda line: None)
     assert [c.frame for c in result.cuts] == cuts and result.cuts[0].time == pytest.approx(31 / 25)
@@ -147,7 +147,7 @@ def test_a_shot_shorter_than_a_window_is_one_window_of_its_frames(short_shots):
         seen[len(seen)] = views
         return torch.tensor([0.2, 0.8])
 
-    options = predict.clip_options(OPTIONS)
+    options = clip_options(OPTIONS)
     result = run_timeline(video, classify, options, ["a", "b"], parse_span("--window", "20"),
                           parse_span("--stride", "8"), notify=lambda line: None)
     assert [c.frame for c in result.cuts] == cuts == [34, 46, 86]
@@ -168,7 +168,7 @@ def test_a_shot_shorter_than_the_frames_the_model_reads_is_skipped(short_shots, 
     """16 frames a clip: the 12- and 13-frame shots have no window (padding would put zero frames
     before them), and the result says so."""
     video, _ = short_shots
-    options = predict.clip_options({**OPTIONS, "num_frames": 16, "pad": pad})
+    options = clip_options({**OPTIONS, "num_frames": 16, "pad": pad})
     result = run_timeline(video, constant, options, ["a", "b"], parse_span("--window", "20"),
                           parse_span("--stride", "8"), notify=lambda line: None)
     assert [(w.start_frame, w.end_frame) for w in result.windows] == [(0, 20), (8, 28), (46, 66), (54, 74), (62, 82)]
@@ -177,11 +177,11 @@ def test_a_shot_shorter_than_the_frames_the_model_reads_is_skipped(short_shots, 
 
 def test_without_cuts_the_windows_run_on_across_them(short_shots):
     video, _ = short_shots
-    result = run_timeline(video, constant, predict.clip_options(OPTIONS), ["a", "b"], parse_span("--window", "20"),
+    result = run_timeline(video, constant, clip_options(OPTIONS), ["a", "b"], parse_span("--window", "20"),
                           parse_span("--stride", "8"), notify=lambda line: None, cuts=False)
     assert [w.start_frame for w in result.windows] == list(range(0, 80, 8)) and result.cuts == []
     assert result.to_json()["cuts"] is None and len(result.segments()) == 1
-    grid = FrameBuffer(20, 8, WindowSampler(predict.clip_options(OPTIONS), 20).offsets)
+    grid = FrameBuffer(20, 8, WindowSampler(clip_options(OPTIONS), 20).offsets)
     assert result.buffer_capacity == grid.capacity < 20  # no young shot to keep whole
 
 

@@ -91,7 +91,7 @@ def test_fit_writes_metrics_json_and_checkpoints(videos, tmp_path, capsys, name,
     assert checkpoint["state_dict"]["input_norm.mean"].shape == (3,)  # the statistics travel with it
     assert (path.parent / "learning_curves.png").stat().st_size > 1000
     if name == "tt_gru_full":  # a factorised U travels in the checkpoint and is rebuilt from it
-        from tensorrnn.train.predict import load_model
+        from tensorrnn.train.checkpoint import load_model
 
         assert "net.rnn.recurrent_projs.0.cores.0" in checkpoint["state_dict"]
         assert "net.rnn.weight_hh_l0" not in checkpoint["state_dict"]

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from conftest import counter_frames, counter_value
 
-from tensorrnn.data.synthetic import write_corrupt, write_empty, write_truncated, write_video
+from tensorrnn.data.synthetic import write_video
 from tensorrnn.data.video import VideoError, probe, read_frames
+from tensorrnn.testing import write_corrupt, write_empty, write_truncated
 
 
 def frame_values(frames: np.ndarray) -> np.ndarray:

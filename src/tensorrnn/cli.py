@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("tensorrnn.train.cli", "validate_main", "evaluate a checkpoint on the validation split"),
     "test": ("tensorrnn.train.cli", "test_main", "evaluate a checkpoint on the test split"),
     "cv": ("tensorrnn.train.cli", "cv_main", "cross-validate a config over all folds (mean +- std)"),
-    "predict": ("tensorrnn.train.predict", "main", "classify video files with a trained checkpoint"),
+    "predict": ("tensorrnn.deploy.predict", "main", "classify video files with a trained checkpoint"),
     "export": ("tensorrnn.deploy.export", "main", "export a checkpoint to ONNX / torch.export, verified on clips"),
     "demo": ("tensorrnn.train.demo", "main", "generate demo videos, train TT-GRU vs GRU, report"),
     "prepare": ("tensorrnn.data.prepare", "main", "decode a dataset once into a clip store; --list / --clear the stores"),

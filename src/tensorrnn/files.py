@@ -7,12 +7,11 @@ one, never half of one. The temporary file gets the mode of a normally created f
 """
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "save_figure"]
+__all__ = ["atomic_write_bytes", "atomic_write_text"]
 
 
 def _default_mode() -> int:
@@ -60,15 +59,3 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120, **savefig_kwargs) -> Path:
-    """Render a matplotlib figure as PNG, write it atomically and close the figure."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi, **savefig_kwargs)
-    finally:
-        plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())

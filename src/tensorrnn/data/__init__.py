@@ -6,21 +6,15 @@ Importing this package does not import PyAV; decoding functions import it when c
 from tensorrnn.data.cache import FrameCache
 from tensorrnn.data.store import JpegStore, default_cache_dir, list_stores, open_store
 from tensorrnn.data.datasets import (
-    DATASETS, HMDB51, UCF11, UCF101, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
-    YouTubeCelebrities, build_dataset, collate_clips,
+    DATASETS, HMDB51, KTH, UCF11, UCF101, AnnotationList, ClipRecord, Hollywood2, VideoClipDataset, VideoFolder,
+    Weizmann, YouTubeCelebrities, build_dataset, collate_clips,
 )
-from tensorrnn.data.annotations import AnnotationList
-from tensorrnn.data.kth import KTH
-from tensorrnn.data.weizmann import Weizmann
 from tensorrnn.data.sampling import ClipTooShortError, pad_indices, sample_indices, scale_pixels
 from tensorrnn.data.splits import (
     PROTOCOLS, bt_rnn_split, group_kfold, leave_one_group_out, make_split, num_splits, official_split,
     tt_rnn_folds,
 )
-from tensorrnn.data.synthetic import (
-    ACTION_SETS, ActionSetSpec, make_action_set, make_demo_videos, write_corrupt, write_empty, write_truncated,
-    write_video,
-)
+from tensorrnn.data.synthetic import ACTION_SETS, ActionSetSpec, make_action_set, make_demo_videos, write_video
 from tensorrnn.data.video import VideoError, VideoInfo, probe, read_frames
 
 __all__ = [
@@ -29,6 +23,5 @@ __all__ = [
     "VideoError", "VideoFolder", "VideoInfo", "YouTubeCelebrities", "bt_rnn_split", "build_dataset", "collate_clips",
     "default_cache_dir", "list_stores", "open_store", "group_kfold", "leave_one_group_out", "make_action_set",
     "make_demo_videos", "make_split", "num_splits", "official_split", "pad_indices", "probe", "read_frames",
-    "sample_indices", "scale_pixels", "tt_rnn_folds", "write_corrupt", "write_empty", "write_truncated",
-    "write_video",
+    "sample_indices", "scale_pixels", "tt_rnn_folds", "write_video",
 ]

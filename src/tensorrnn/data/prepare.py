@@ -18,7 +18,7 @@ import shutil
 import warnings
 
 from tensorrnn import papers
-from tensorrnn.data.datasets import DATASETS
+from tensorrnn.data.datasets.registry import DATASETS
 from tensorrnn.data.store import DEFAULT_QUALITY, STORES, default_cache_dir, list_stores
 from tensorrnn.errors import ArgumentParser, UsageError
 
@@ -27,7 +27,7 @@ def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="tensorrnn prepare", description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", nargs="?", choices=sorted(DATASETS), help="dataset layout")
     parser.add_argument("root", nargs="?", help="dataset folder")
-    parser.add_argument("--cache-dir", default=None,
+    parser.add_argument("--cache-dir", "--cache_dir", default=None,
                         help=f"folder of the stores (default: {default_cache_dir()}, from $XDG_CACHE_HOME)")
     parser.add_argument("--store", choices=STORES, default="jpeg",
                         help="jpeg: frames as JPEGs (default); raw: uint8 frames, exact, about 10x larger")
@@ -39,7 +39,7 @@ def _parser() -> ArgumentParser:
     parser.add_argument("--split", type=int, default=1, help="official split, for hmdb51/ucf101 (default: 1)")
     parser.add_argument("--subset", default="all",
                         help="which clips, for hmdb51/ucf101/hollywood2 (default: all)")
-    parser.add_argument("--max-bad-fraction", type=float, default=1.0,
+    parser.add_argument("--max-bad-fraction", "--max_bad_fraction", type=float, default=1.0,
                         help="fail if more clips than this share are bad (default: 1.0, only report)")
     parser.add_argument("--list", action="store_true", help="show the stores in the cache folder and their sizes")
     parser.add_argument("--clear", action="store_true", help="delete the stores in the cache folder")

@@ -19,8 +19,8 @@ wider ranges of object size and speed, more noise, and scenes that are evidence 
 field; otherwise a scene says nothing of the class). Every option is off in the defaults and
 then draws nothing from the random stream, so the default set is the demo's, clip for clip.
 
-Also here: :func:`write_video` (any uint8 frames to a file) and the broken-file helpers
-:func:`write_truncated`, :func:`write_empty` and :func:`write_corrupt` used by the tests.
+Also here: :func:`write_video` (any uint8 frames to a file). The broken files of the tests are
+made by :mod:`tensorrnn.testing`.
 """
 from __future__ import annotations
 
@@ -99,30 +99,6 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 25, qual
         container.mux(stream.encode())
     os.replace(tmp, path)
     return path
-
-
-def write_truncated(src: str | os.PathLike, dst: str | os.PathLike, keep: float = 0.5) -> Path:
-    """Copy the first ``keep`` share of ``src``'s bytes to ``dst`` (a download cut short)."""
-    if not 0.0 <= keep < 1.0:
-        raise ValueError(f"keep={keep!r}: expected a share in [0, 1)")
-    data = Path(src).read_bytes()
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    Path(dst).write_bytes(data[: int(len(data) * keep)])
-    return Path(dst)
-
-
-def write_empty(path: str | os.PathLike) -> Path:
-    """Create a 0-byte file at ``path``."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(b"")
-    return Path(path)
-
-
-def write_corrupt(path: str | os.PathLike, nbytes: int = 4096, seed: int = 0) -> Path:
-    """Write ``nbytes`` random bytes at ``path`` (a file no demuxer recognises)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(np.random.default_rng(seed).bytes(nbytes))
-    return Path(path)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -101,7 +101,7 @@ def step_path(out: Path) -> Path:
 
 
 def _load(path: str):
-    from tensorrnn.train.predict import load_model
+    from tensorrnn.train.checkpoint import load_model
 
     model, data = load_model(path)
     if data.get("features"):
@@ -128,7 +128,7 @@ def verification_clips(data: dict[str, Any], classes: list[str], clips: list[str
     options = {k: v for k, v in data.items() if not k.startswith("_")}
     options["scaling"] = "none"    # pixel values as floats: exactly the uint8 frames
     if clips:
-        from tensorrnn.train.predict import clip_loader
+        from tensorrnn.deploy.predict import clip_loader
 
         load = clip_loader(dict(options, eval_views=1), classes)
         frames = [load(Path(p))[0] for p in clips]                     # each (T, H, W, 3)

@@ -74,7 +74,8 @@ import torch
 
 from tensorrnn.data.sampling import ClipTooShortError
 from tensorrnn.data.video import DEFAULT_MAX_PIXELS, VideoError
-from tensorrnn.files import file_in_the_way, save_figure
+from tensorrnn.figures import save_figure
+from tensorrnn.files import file_in_the_way
 
 #: Seconds a network stream or a device may stay silent (when opening, and on each read).
 DEFAULT_TIMEOUT = 10.0
@@ -416,7 +417,7 @@ class WindowSampler:
 
     Args:
         options: keyword arguments of :class:`~tensorrnn.data.datasets.VideoClipDataset` for the
-            evaluation clips (``tensorrnn.train.predict.clip_options`` reads them from a checkpoint).
+            evaluation clips (``tensorrnn.train.checkpoint.clip_options`` reads them from a checkpoint).
         length: frames per window.
 
     Shape:

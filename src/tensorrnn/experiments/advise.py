@@ -310,7 +310,7 @@ def _parser() -> argparse.ArgumentParser:
                        epilog=__doc__.split("Examples::")[1].rstrip(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--in-features", type=int, help="input features per frame")
+    size.add_argument("--in-features", "--in_features", type=int, help="input features per frame")
     size.add_argument("--frame", help="frame size WxHxC, e.g. 160x120x3 (= 57,600 features)")
     p.add_argument("--hidden", type=int, required=True, help="hidden size (e.g. 256)")
     p.add_argument("--arch", choices=sorted(papers.NUM_GATES), default=None,
@@ -320,15 +320,15 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--params", help="budget: weights of the input map (no bias)")
     budget.add_argument("--macs", help="budget: multiply-adds per frame of the input map")
     p.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="formats to advise on")
-    p.add_argument("--min-rank", type=int, default=1,
+    p.add_argument("--min-rank", "--min_rank", type=int, default=1,
                    help="smallest rank to consider (default: 1; a small budget otherwise buys large modes at rank 1)")
-    p.add_argument("--in-shape", help="use only these input modes, e.g. 8x20x20x18")
-    p.add_argument("--hidden-shape", help="use only these hidden modes, e.g. 4x4x4x4")
+    p.add_argument("--in-shape", "--in_shape", help="use only these input modes, e.g. 8x20x20x18")
+    p.add_argument("--hidden-shape", "--hidden_shape", help="use only these hidden modes, e.g. 4x4x4x4")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to time (default: cpu)")
     p.add_argument("--batch", type=int, default=16, help="rows (frames) of the timed batch (default: 16)")
     p.add_argument("--repeats", type=int, default=3,
                    help="timed forward + backward calls, the best one reported (default: 3)")
-    p.add_argument("--no-time", action="store_true", help="count only, do not time")
+    p.add_argument("--no-time", "--no_time", action="store_true", help="count only, do not time")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     return p
 
@@ -372,7 +372,7 @@ def report(args: argparse.Namespace) -> dict:
 
 
 def format_report(data: dict) -> str:
-    from tensorrnn.nn.summary import render_table
+    from tensorrnn.tables import render_table
 
     kind = "parameters" if data["budget"]["kind"] == "params" else "multiply-adds per frame"
     title = (f"Input map {data['in_features']:,} -> {data['gates']} x {data['hidden_size']:,} "

@@ -32,11 +32,12 @@ import torch
 
 from tensorrnn import papers
 from tensorrnn.errors import ArgumentParser
-from tensorrnn.files import save_figure
+from tensorrnn.figures import save_figure
 from tensorrnn.nn.classifier import build_classifier
 from tensorrnn.nn.factory import factorized_linear
 from tensorrnn.nn.rnn import TensorizedGRU, TensorizedLSTM
-from tensorrnn.nn.summary import BYTES_PER_VALUE, ROLES, render_table, summary
+from tensorrnn.nn.summary import BYTES_PER_VALUE, ROLES, summary
+from tensorrnn.tables import render_table
 from tensorrnn.tensor.shapes import check_shape
 
 # Columns of the TT-RNN paper's table: key -> (label, rnn class or None for the bare layer, shared).
@@ -335,16 +336,16 @@ def _shape_arg(name: str, tokens: list[str]) -> tuple[int, ...]:
 def _parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="tensorrnn params", description=__doc__.split("\n\n")[0],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--in-shape", nargs="+", default=None,
+    p.add_argument("--in-shape", "--in_shape", nargs="+", default=None,
                    help="input modes, e.g. 10x18x13x30 (default: UCF11's 8x20x20x18)")
-    p.add_argument("--hidden-shape", nargs="+", default=None, help="hidden modes (default: 4x4x4x4)")
+    p.add_argument("--hidden-shape", "--hidden_shape", nargs="+", default=None, help="hidden modes (default: 4x4x4x4)")
     p.add_argument("--ranks", nargs="+", type=int, default=sorted(papers.TT_PARAM_TABLE),
                    help="ranks, one table row each (default: %(default)s)")
     p.add_argument("--factorization", choices=["tt", "tr", "bt", "ht"], default="tt",
                    help="format of the rank table (default: tt; the published rows are fixed)")
     p.add_argument("--blocks", type=int, default=None,
                    help=f"Tucker blocks for --factorization bt (default: {papers.BT_UCF11_BLOCKS})")
-    p.add_argument("--whole-model", action="store_true",
+    p.add_argument("--whole-model", "--whole_model", action="store_true",
                    help="count every parameter of the published UCF11 classifiers (input map, recurrent map, "
                         "biases, head), with dense and factorised U, and their bytes at fp32 / int8")
     p.add_argument("--classes", type=int, default=len(papers.UCF11_CLASSES),
@@ -355,8 +356,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _whole_model_main(args: argparse.Namespace, argv: list[str]) -> int:
+    given = {a.split("=", 1)[0].replace("_", "-") for a in argv if a.startswith("--")}  # either spelling
     ignored = [opt for opt in ("--in-shape", "--hidden-shape", "--ranks", "--factorization", "--blocks", "--plot")
-               if any(a == opt or a.startswith(opt + "=") for a in argv)]
+               if opt in given]
     if ignored:
         raise ValueError(f"{ignored[0]} with --whole-model: the whole-model table is of the published UCF11 "
                          f"models; expected only --classes and --json with it")

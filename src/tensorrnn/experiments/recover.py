@@ -44,7 +44,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tensorrnn import papers
-from tensorrnn.files import atomic_write_text, save_figure
+from tensorrnn.figures import save_figure
+from tensorrnn.files import atomic_write_text
 from tensorrnn.nn import TRLinear, TTLinear
 
 CONSTRUCTIONS = ("matrix", "tt", "tr")
@@ -627,7 +628,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--shape", type=int, nargs="+", default=list(d.shape),
                         help="modes of input and output, product = size (default: 3 3 3 3)")
     parser.add_argument("--samples", type=int, default=d.num_samples, help="samples (default: %(default)s)")
-    parser.add_argument("--input-variance", type=float, default=d.input_variance,
+    parser.add_argument("--input-variance", "--input_variance", type=float, default=d.input_variance,
                         help="variance of the inputs x (default: %(default)s)")
     parser.add_argument("--noise", type=float, nargs="+", default=None,
                         help=f"noise variances sigma^2 > 0 (default: {' '.join(map(str, d.noise))})")
@@ -637,8 +638,10 @@ def add_arguments(parser) -> None:
                         help=f"random restarts per TT/TR fit, best training loss kept (default: {d.restarts})")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"L-BFGS iterations or Adam steps per restart (default: {d.steps})")
-    parser.add_argument("--tt-rank", type=int, default=d.tt_rank, help="TT rank of the TT fit (default: %(default)s)")
-    parser.add_argument("--tr-rank", type=int, default=d.tr_rank, help="TR rank of the TR fit (default: %(default)s)")
+    parser.add_argument("--tt-rank", "--tt_rank", type=int, default=d.tt_rank,
+                        help="TT rank of the TT fit (default: %(default)s)")
+    parser.add_argument("--tr-rank", "--tr_rank", type=int, default=d.tr_rank,
+                        help="TR rank of the TR fit (default: %(default)s)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
                         help="full-batch optimizer (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=None, help="step size (default: 1 for lbfgs, 1e-2 for adam)")

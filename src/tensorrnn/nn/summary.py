@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from tensorrnn.nn.base import FactorizedLinear
 from tensorrnn.nn.rnn import TensorizedRNNBase
+from tensorrnn.tables import render_table, rich_table
 
 __all__ = ["summary", "ModelSummary", "SummaryRow", "ROLES", "BYTES_PER_VALUE", "render_table", "rich_table"]
 
@@ -128,35 +129,6 @@ class ModelSummary:
 
 def _ratio(x: float) -> str:
     return "inf" if math.isinf(x) else f"{x:,.1f}x"
-
-
-def rich_table(title: str, headers: list[str], rows: list[list[str]], footer: list[str] | None = None):
-    """The same table as :func:`render_table`, as a ``rich.table.Table`` (needs ``rich``)."""
-    from rich.table import Table
-
-    table = Table(title=title, show_footer=footer is not None)
-    for i, h in enumerate(headers):
-        table.add_column(h, footer=footer[i] if footer else "", justify="left" if i < 2 else "right")
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def render_table(title: str, headers: list[str], rows: list[list[str]],
-                 footer: list[str] | None = None) -> str:
-    """A plain-text table: first two columns left-aligned, the rest right-aligned; an optional
-    footer row (totals) below a rule."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, *([footer] if footer else []))]
-
-    def line(cells):
-        return "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    rule = "-" * max(len(line(headers)), *(len(line(r)) for r in rows)) if rows else "-" * len(line(headers))
-    lines = [title, line(headers), rule, *map(line, rows)]
-    if footer:
-        lines += [rule, line(footer)]
-    return "\n".join(lines)
 
 
 def _numel(*tensors) -> int:

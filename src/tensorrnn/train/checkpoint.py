@@ -5,10 +5,15 @@ lives in the system temp directory; when that is another filesystem the final mo
 so a ``kill -9`` during it leaves a truncated ``last.ckpt``. :class:`AtomicCheckpointIO`
 writes next to the target, fsyncs, then ``os.replace``\\ s: the file is either the old or the
 new checkpoint, never half of one.
+
+:func:`load_model` rebuilds a checkpoint's classifier and :func:`clip_options` reads how its test
+clips were read: how ``tensorrnn predict`` and ``tensorrnn export`` (``deploy``) read a
+checkpoint, from the layer below them.
 """
 from __future__ import annotations
 
 import errno
+import inspect
 import io
 import os
 import zipfile
@@ -19,6 +24,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tensorrnn.files import atomic_write_bytes
+from tensorrnn.train.module import VideoClassifier
 
 #: Hyper-parameters that define the network's weights; a checkpoint must agree on all of them.
 MODEL_KEYS = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates",
@@ -51,6 +57,40 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"--ckpt_path {str(path)!r}: not a Lightning checkpoint (no 'state_dict')")
     return checkpoint
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, dict[str, Any]]:
+    """Rebuild the classifier of a checkpoint; returns it (eval mode) and the data options."""
+    checkpoint = load_checkpoint(path)
+    hparams = dict(checkpoint.get("hyper_parameters", {}))
+    accepted = set(inspect.signature(VideoClassifier.__init__).parameters) - {"self"}
+    unknown = sorted(k for k in hparams if k not in accepted and not k.startswith("_"))
+    if not hparams or unknown:
+        raise ValueError(f"--ckpt_path {str(path)!r}: not a tensorrnn classifier checkpoint "
+                         f"(hyper-parameters {unknown[:3] or 'missing'})")
+    model = VideoClassifier(**{k: v for k, v in hparams.items() if k in accepted})
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"--ckpt_path {str(path)!r}: weights do not fit the model in its hyper-parameters: "
+                         f"{str(err).splitlines()[0]}") from None
+    data = dict(checkpoint.get("datamodule_hyper_parameters", {}))
+    if not data:
+        raise ValueError(f"--ckpt_path {str(path)!r}: no data options in the checkpoint "
+                         "(expected one written by tensorrnn fit)")
+    return model.to(device).eval(), data
+
+
+def clip_options(data: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``VideoClipDataset`` that read a file as the test clips are read:
+    frame size, sampling, views, padding, scaling, from the frames as decoded. The clip store
+    the model trained on (``data.store``) is not imitated: at inference the frames are what the
+    decoder gives, as the exported graphs and ``model.step`` take them."""
+    return dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
+                sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
+                pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
+                features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
+                views=int(data.get("eval_views", 1)), validate=False, progress=False)
 
 
 def _reason(err: Exception) -> str:

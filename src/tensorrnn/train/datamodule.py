@@ -171,7 +171,7 @@ class VideoDataModule(L.LightningDataModule):
             null}`` for ``kth`` (whole videos), ``{"delimiter": ","}`` for ``annotations``.
         annotations: ``dataset: annotations``: the list file, ``path label [group]`` per line
             (CSV or whitespace separated; MMAction2's ``path label`` as is; ``a,b`` multi-label),
-            paths relative to ``root`` and inside it (see ``tensorrnn.data.annotations``).
+            paths relative to ``root`` and inside it (see ``tensorrnn.data.datasets.annotations``).
         classes_file: ``dataset: annotations``: class names, one a line (integer labels index
             it); ``null``: taken from the labels.
     """

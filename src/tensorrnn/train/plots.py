@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from tensorrnn.files import save_figure
+from tensorrnn.figures import save_figure
 
 
 def _pyplot():

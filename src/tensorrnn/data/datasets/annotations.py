@@ -35,7 +35,7 @@ import os
 import warnings
 from pathlib import Path
 
-from tensorrnn.data.datasets import _MAX_WARNINGS, ClipRecord, VideoClipDataset
+from tensorrnn.data.datasets.clips import MAX_WARNINGS, ClipRecord, VideoClipDataset
 
 #: Accepted ``delimiter`` values.
 DELIMITERS = ("auto", "whitespace", ",", ";", "\t")
@@ -194,7 +194,7 @@ class AnnotationList(VideoClipDataset):
     def _report(listing: Path, bad: list[tuple[int, str]], total: int, max_bad_fraction: float) -> None:
         """Warn about skipped lines (naming the file and line); too many is an error."""
         bad = sorted(bad)
-        for number, reason in bad[:_MAX_WARNINGS]:
+        for number, reason in bad[:MAX_WARNINGS]:
             warnings.warn(f"{listing}, line {number}: skipped: {reason}", stacklevel=4)
         if not bad:
             return
@@ -203,5 +203,5 @@ class AnnotationList(VideoClipDataset):
             number, reason = bad[0]
             raise ValueError(f"{listing}: {len(bad)} of {total} lines are bad ({share:.0%}), more than "
                              f"max_bad_fraction={max_bad_fraction}; first: line {number}: {reason}")
-        if len(bad) > _MAX_WARNINGS:
+        if len(bad) > MAX_WARNINGS:
             warnings.warn(f"{listing}: skipped {len(bad)} of {total} lines", stacklevel=4)

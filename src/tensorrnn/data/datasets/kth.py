@@ -22,8 +22,9 @@ import warnings
 from pathlib import Path
 
 from tensorrnn import papers
-from tensorrnn.data.datasets import (
-    ClipRecord, VideoClipDataset, _extensions, _files, _layout_error, _require_root, _warn_ignored, _warn_missing,
+from tensorrnn.data.datasets.clips import ClipRecord, VideoClipDataset
+from tensorrnn.data.datasets.layout import (
+    clip_extensions, find_files, layout_error, require_root, warn_ignored, warn_missing,
 )
 
 _KTH_LAYOUT = "<root>/**/person<PP>_<action>_d<S>_uncomp.avi (e.g. boxing/person01_boxing_d1_uncomp.avi)"
@@ -91,7 +92,7 @@ class KTH(VideoClipDataset):
         if subset not in SUBSETS:
             raise ValueError(f"subset={subset!r}: expected one of {', '.join(map(repr, SUBSETS))}")
         features = options.get("features", False)
-        root = _require_root(root, "KTH", _KTH_LAYOUT)
+        root = require_root(root, "KTH", _KTH_LAYOUT)
         if sequences == "auto":
             sequences = root / "00sequences.txt" if (root / "00sequences.txt").is_file() else None
         elif sequences is not None and not Path(sequences).is_file():
@@ -101,7 +102,7 @@ class KTH(VideoClipDataset):
         classes = list(papers.KTH_ACTIONS)
         class_index = {c: i for i, c in enumerate(classes)}
         clips, official, ignored, whole = [], [], [], []
-        for path in _files(root, _extensions(features), recursive=True):
+        for path in find_files(root, clip_extensions(features), recursive=True):
             match = _KTH_NAME.fullmatch(path.stem)
             if match is None or match.group(2).lower() not in class_index:
                 ignored.append(path)
@@ -118,14 +119,14 @@ class KTH(VideoClipDataset):
                 clips.append(ClipRecord(path, class_index[action], person, span))
                 official.append(role)
         if not clips and not ignored:
-            raise _layout_error("KTH", root, _KTH_LAYOUT, features)
-        _warn_ignored("KTH", root, ignored)
+            raise layout_error("KTH", root, _KTH_LAYOUT, features)
+        warn_ignored("KTH", root, ignored)
         if whole:
             warnings.warn(f"{sequences}: {len(whole)} videos are not listed, each read as one clip, e.g. "
                           f"{', '.join(whole[:3])}", stacklevel=2)
-        found = {p.stem.lower().removesuffix("_uncomp") for p in _files(root, _extensions(features), recursive=True)}
+        found = {p.stem.lower().removesuffix("_uncomp") for p in find_files(root, clip_extensions(features), recursive=True)}
         missing = sorted(k for k in ranges if k not in found and (subset == "all" or kth_role(_person(k)) == subset))
-        _warn_missing("KTH", Path(sequences) if sequences is not None else root, missing, root)
+        warn_missing("KTH", Path(sequences) if sequences is not None else root, missing, root)
         super().__init__(root, clips, classes, official=official, missing=missing, **options)
 
 

@@ -10,12 +10,12 @@ clip store the model trained on (no JPEG round trip): ``predict``, ``--timeline`
 ``tensorrnn export`` and ``model.step`` read the same frames the same way. ``--timeline``
 classifies one video of any length, or a stream, window by window with constant memory
 (:mod:`tensorrnn.deploy.timeline`); every window is treated as a file of the window's length
-would be.
+would be. The checkpoint is read by :func:`~tensorrnn.train.checkpoint.load_model` and
+:func:`~tensorrnn.train.checkpoint.clip_options`, which ``tensorrnn export`` reads it with too.
 """
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from tensorrnn.errors import ArgumentParser
-from tensorrnn.train.checkpoint import load_checkpoint
+from tensorrnn.train.checkpoint import clip_options, load_model
 from tensorrnn.train.module import VideoClassifier
 
 
@@ -69,40 +69,6 @@ def _device(name: str) -> torch.device:
         reason = " ".join(str(err).split())[:120]
         raise ValueError(f"--device {name!r}: not usable on this machine ({reason}); {expected}") from None
     return device
-
-
-def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, dict[str, Any]]:
-    """Rebuild the classifier of a checkpoint; returns it (eval mode) and the data options."""
-    checkpoint = load_checkpoint(path)
-    hparams = dict(checkpoint.get("hyper_parameters", {}))
-    accepted = set(inspect.signature(VideoClassifier.__init__).parameters) - {"self"}
-    unknown = sorted(k for k in hparams if k not in accepted and not k.startswith("_"))
-    if not hparams or unknown:
-        raise ValueError(f"--ckpt_path {str(path)!r}: not a tensorrnn classifier checkpoint "
-                         f"(hyper-parameters {unknown[:3] or 'missing'})")
-    model = VideoClassifier(**{k: v for k, v in hparams.items() if k in accepted})
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as err:
-        raise ValueError(f"--ckpt_path {str(path)!r}: weights do not fit the model in its hyper-parameters: "
-                         f"{str(err).splitlines()[0]}") from None
-    data = dict(checkpoint.get("datamodule_hyper_parameters", {}))
-    if not data:
-        raise ValueError(f"--ckpt_path {str(path)!r}: no data options in the checkpoint "
-                         "(expected one written by tensorrnn fit)")
-    return model.to(device).eval(), data
-
-
-def clip_options(data: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of ``VideoClipDataset`` that read a file as the test clips are read:
-    frame size, sampling, views, padding, scaling, from the frames as decoded. The clip store
-    the model trained on (``data.store``) is not imitated: at inference the frames are what the
-    decoder gives, as the exported graphs and ``model.step`` take them."""
-    return dict(num_frames=data.get("num_frames", 6), size=tuple(data.get("size", (160, 120))),
-                sampling=data.get("eval_sampling", "random"), stride=data.get("stride", 1),
-                pad=data.get("pad", "front"), scaling=data.get("scaling", "center"),
-                features=bool(data.get("features", False)), seed=data.get("eval_seed", 0),
-                views=int(data.get("eval_views", 1)), validate=False, progress=False)
 
 
 def clip_loader(data: dict[str, Any], classes: list[str]):

@@ -17,9 +17,8 @@ import os
 import re
 
 from tensorrnn import papers
-from tensorrnn.data.datasets import (
-    ClipRecord, VideoClipDataset, _extensions, _files, _layout_error, _require_root, _warn_ignored,
-)
+from tensorrnn.data.datasets.clips import ClipRecord, VideoClipDataset
+from tensorrnn.data.datasets.layout import clip_extensions, find_files, layout_error, require_root, warn_ignored
 
 _WEIZMANN_LAYOUT = "<root>/**/<actor>_<action>[<take>].avi (e.g. bend/daria_bend.avi, run/lena_run1.avi)"
 _WEIZMANN_NAME = re.compile(r"([a-z]+)_([a-z]+\d?)", re.IGNORECASE)
@@ -58,15 +57,15 @@ class Weizmann(VideoClipDataset):
 
     def __init__(self, root: str | os.PathLike, **options) -> None:
         features = options.get("features", False)
-        root = _require_root(root, "Weizmann", _WEIZMANN_LAYOUT)
+        root = require_root(root, "Weizmann", _WEIZMANN_LAYOUT)
         classes = list(papers.WEIZMANN_ACTIONS)
         found, ignored = [], []
-        for path in _files(root, _extensions(features), recursive=True):
+        for path in find_files(root, clip_extensions(features), recursive=True):
             parsed = parse_weizmann_name(path.stem)
             (ignored if parsed is None else found).append(path if parsed is None else (path, *parsed))
         if not found:
-            raise _layout_error("Weizmann", root, _WEIZMANN_LAYOUT, features)
-        _warn_ignored("Weizmann", root, ignored)
+            raise layout_error("Weizmann", root, _WEIZMANN_LAYOUT, features)
+        warn_ignored("Weizmann", root, ignored)
         #: Actor names, indexed by group id.
         self.group_names = sorted({actor for _, actor, _ in found})
         actor_index = {a: i for i, a in enumerate(self.group_names)}

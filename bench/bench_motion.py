@@ -6,12 +6,18 @@
    alone, with a distractor (a striped disc moving its own way), with a large actor (a
    checkerboard of a fifth of the frame moving its own way), and under a zoom of 3% between the
    frames (the estimator models translation only). Median, 95th percentile and largest error.
-2. **Cuts**: frames 5-40 apart in one generated clip (pan, distractor) against frames of two
+2. **On the generated family's clips** (``tensorrnn.data.synthetic``: dim or cluttered scenes,
+   an actor of 15-30% of the frame, 6 sampled frames a clip): with a still camera, the share of
+   pairs moved by more than 2 px (the actor's motion taken for the camera's), by the bands'
+   vote alone (:func:`~tensorrnn.nn.motion.shift_between`) and with the check that aligning
+   moves most of the frame (:func:`~tensorrnn.nn.motion.camera_shift`); under a pan, the share
+   of pairs whose shift is cancelled.
+3. **Cuts**: frames 5-40 apart in one generated clip (pan, distractor) against frames of two
    clips: the share of false and missed cuts of :func:`tensorrnn.nn.motion.is_cut`.
-3. **Cost** against the UCF11 TT-GRU's training step (batch 16, 6 frames of 160x120: forward,
+4. **Cost** against the UCF11 TT-GRU's training step (batch 16, 6 frames of 160x120: forward,
    backward and AdamW), in the same process: the stabilised input (``steps``) against the plain
    differences.
-4. **In the exported graphs**: the UCF11 TT-GRU with ``stabilize`` exported to ONNX (clip and
+5. **In the exported graphs**: the UCF11 TT-GRU with ``stabilize`` exported to ONNX (clip and
    step graphs), its largest difference from PyTorch, and one streamed frame's latency in
    onnxruntime (1 thread) against the same model without.
 
@@ -111,6 +117,32 @@ def estimator_errors(trials: int) -> list[dict]:
                          "share_not_cancelled": float(gated.mean()),
                          "share_wrong_cancelled": float(((errors > 1.0) & ~gated).mean())})
             print(f"bench_motion: {kind:9s} {extra:10s} median {rows[-1]['median_px']:.2f} px", file=sys.stderr)
+    return rows
+
+
+def generated_clips(clips: int) -> list[dict]:
+    from tensorrnn.data import synthetic
+
+    rows = []
+    for camera in (None, "pan"):
+        for distractors in (0, 1):
+            rng = np.random.default_rng(2)
+            votes, checked = [], []
+            for i in range(clips):
+                width, height = synthetic.scene_size(SIZE, camera)
+                scene = (synthetic._clutter if i % 2 == 0 else synthetic._background)(rng, height, width)
+                frames = synthetic.render_clip(synthetic.MOTIONS[i % len(synthetic.MOTIONS)], SIZE, 60, rng, scene,
+                                               distractors=distractors, camera=camera)
+                x = torch.from_numpy(frames[np.sort(rng.choice(60, 6, replace=False))]).float() / 128 - 1
+                before, after = motion.frame_features(x[:-1]), motion.frame_features(x[1:])
+                votes.append(motion.shift_between(before, after))
+                checked.append(motion.camera_shift(before, after))
+            votes, checked = torch.cat(votes), torch.cat(checked)
+            rows.append({"camera": camera or "still", "distractors": distractors, "pairs": len(votes),
+                         "vote_moved_over_2px": float((votes.abs().amax(-1) > 2).float().mean()),
+                         "checked_moved_over_2px": float((checked.abs().amax(-1) > 2).float().mean()),
+                         "vote_cancelled": float((votes.abs().amax(-1) > 0).float().mean()),
+                         "checked_cancelled": float((checked.abs().amax(-1) > 0).float().mean())})
     return rows
 
 
@@ -218,8 +250,9 @@ def run(quick: bool) -> dict:
     reps = 3 if quick else 20
     result = {"name": "motion", "quick": quick, "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
               "torch": torch.__version__, "frame_size": list(SIZE), "max_shift": motion.MAX_SHIFT,
-              "strips": motion.STRIPS, "cut_histogram": motion.CUT_HISTOGRAM, "cut_residual": motion.CUT_RESIDUAL,
-              "estimator": estimator_errors(4 if quick else 40), "cuts": cut_rates(3 if quick else 60),
+              "strips": motion.STRIPS, "camera_share": motion.CAMERA_SHARE, "cut_histogram": motion.CUT_HISTOGRAM, "cut_residual": motion.CUT_RESIDUAL,
+              "estimator": estimator_errors(4 if quick else 40), "generated": generated_clips(4 if quick else 48),
+              "cuts": cut_rates(3 if quick else 60),
               "cost": cost(reps)}
     torch.set_num_threads(1)
     result["export"] = exported(reps)
@@ -232,7 +265,9 @@ def markdown(result: dict) -> str:
              f"{result['machine']}, torch {result['torch']}; frames {result['frame_size'][0]}x{result['frame_size'][1]}"
              f", shifts up to 15 x 10 px, noise +-16 grey levels. Written by `bench/bench_motion.py`.", "",
              "## Estimator error (px, the larger of x and y)", "",
-             "Where fewer than 2 in 3 bands agree the shift is not cancelled (0): its error is then the "
+             f"Where fewer than 2 in 3 bands agree, or aligning by the shift brings fewer than "
+             f"{result['camera_share']:.0%} of the frame's "
+             "blocks closer, the shift is not cancelled (0): its error is then the "
              "whole shift; *off by > 1 px* counts the pairs that were moved by a wrong shift.", "",
              "| scene | with | median | 95th pct | max | within 0.5 px | not cancelled | off by > 1 px |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -240,6 +275,15 @@ def markdown(result: dict) -> str:
         lines.append(f"| {row['scene']} | {row['with']} | {row['median_px']:.2f} | {row['p95_px']:.2f} | "
                      f"{row['max_px']:.2f} | {row['share_within_0.5px']:.0%} | {row['share_not_cancelled']:.0%} | "
                      f"{row['share_wrong_cancelled']:.0%} |")
+    lines += ["", "## On the generated family's clips", "",
+              "6 sampled frames of each clip; *moved > 2 px* under a still camera is the actor's motion taken for "
+              "the camera's; *cancelled*: pairs moved by a shift at all.", "",
+              "| camera | distractors | pairs | bands' vote: moved > 2 px | checked: moved > 2 px | "
+              "bands' vote: cancelled | checked: cancelled |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in result.get("generated", []):
+        lines.append(f"| {row['camera']} | {row['distractors']} | {row['pairs']} | {row['vote_moved_over_2px']:.0%} | "
+                     f"{row['checked_moved_over_2px']:.0%} | {row['vote_cancelled']:.0%} | "
+                     f"{row['checked_cancelled']:.0%} |")
     cuts, cost_ = result["cuts"], result["cost"]
     lines += ["", "## Cuts", "",
               f"{cuts['same_shot_pairs']} same-shot pairs (5-40 frames apart, pan, distractor): "

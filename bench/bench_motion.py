@@ -250,7 +250,8 @@ def run(quick: bool) -> dict:
     reps = 3 if quick else 20
     result = {"name": "motion", "quick": quick, "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
               "torch": torch.__version__, "frame_size": list(SIZE), "max_shift": motion.MAX_SHIFT,
-              "strips": motion.STRIPS, "camera_share": motion.CAMERA_SHARE, "cut_histogram": motion.CUT_HISTOGRAM, "cut_residual": motion.CUT_RESIDUAL,
+              "strips": motion.STRIPS, "camera_share": motion.CAMERA_SHARE,
+              "cut_histogram": motion.CUT_HISTOGRAM, "cut_residual": motion.CUT_RESIDUAL,
               "estimator": estimator_errors(4 if quick else 40), "generated": generated_clips(4 if quick else 48),
               "cuts": cut_rates(3 if quick else 60),
               "cost": cost(reps)}

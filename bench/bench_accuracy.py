@@ -550,6 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     atomic_write_text(out / f"{stem}.md", table)
     plot(data, out / f"{stem}.png")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import blocks  # bench/blocks.py: the README's and docs' blocks that read this JSON
+
+    blocks.update(path)
     print(table)
     return 0
 

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import blocks  # noqa: E402 - a sibling: the docs' blocks that read this script's JSON
 from bench_timeline import decode_only  # noqa: E402 - a sibling script: the same decoding floor
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -450,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "cuts_quick" if args.quick else "cuts"
     atomic_write_text(RESULTS / f"{name}.json", json.dumps(result, indent=2))
     atomic_write_text(RESULTS / f"{name}.md", markdown(result))
+    blocks.update(RESULTS / f"{name}.json")
     print(markdown(result))
     return 0
 

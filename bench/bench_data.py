@@ -14,7 +14,7 @@ all measured in the same run; and the bytes each store takes, per clip and estim
 UCF11, HMDB51 and UCF101 at 160x120. The clips are synthetic (``make_demo_videos``) and
 written in the script's temporary folder.
 
-Targets (issue 12): JPEG store at most 1/5 of the raw cache; at least 1,000 clips/s with 0
+Targets: JPEG store at most 1/5 of the raw cache; at least 1,000 clips/s with 0
 workers and at least 3x the TT-GRU step's consumption.
 
     python bench/bench_data.py           # 64 clips of 120 frames (about 2 minutes)
@@ -35,6 +35,7 @@ import time
 import warnings
 from pathlib import Path
 
+import blocks
 import torch
 from torch.utils.data import DataLoader
 
@@ -49,6 +50,9 @@ from tensorrnn.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = papers.UCF11_TRAINING["batch_size"]
+#: Targets: the JPEG store's size against the raw cache's, its clips/s with 0 workers, and its
+#: rate against the TT-GRU step's consumption.
+TARGET_SIZE, TARGET_RATE, TARGET_VS_STEP = 1 / 5, 1_000, 3.0
 #: The training clips' augmentation of ``fit`` by default (the data module's defaults).
 FIT_AUGMENT = ClipAugment(**{key: inspect.signature(VideoDataModule).parameters[key].default
                              for key in ("crop_scale", "brightness", "contrast", "flip")})
@@ -225,6 +229,14 @@ def markdown(r: dict) -> str:
         + f"{r['machine']['load_average'][0]:.1f} at the end "
         "(shared with other jobs: absolute rates are noisy, ratios within the run are the result).",
     ]
+    if ttgru is not None:
+        size, rate = ratios["jpeg_vs_raw_size"], rates["jpeg_w0"]
+        steps = [(w, ratios[f"jpeg_w{w}_vs_ttgru"]) for w in (0, 2)]
+        mark = (lambda ok: "met" if ok else "not met")
+        lines += ["", f"Targets (JPEG store): at most 1/{1 / TARGET_SIZE:.0f} of the raw cache: {mark(size <= TARGET_SIZE)} "
+                      f"(1/{1 / size:.1f}); at least {TARGET_RATE:,} clips/s with 0 workers: {mark(rate >= TARGET_RATE)} "
+                      f"({rate:,.0f}); at least {TARGET_VS_STEP:g}x the TT-GRU step's consumption: "
+                      + ", ".join(f"{mark(x >= TARGET_VS_STEP)} with {w} workers ({x:.1f}x)" for w, x in steps) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -240,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = "data_quick" if args.quick else "data"  # a smoke run never replaces the full run's table
     for name, text in ((f"{stem}.json", json.dumps(result, indent=2)), (f"{stem}.md", markdown(result))):
         atomic_write_text(RESULTS / name, text)
+    blocks.update(RESULTS / f"{stem}.json")
     print(markdown(result))
     return 0
 

@@ -41,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+import blocks
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -53,6 +54,8 @@ from tensorrnn.tensor import bt, plan
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 96
 GATES = papers.NUM_GATES["lstm"]
+#: Targets (2-core CPU): forward+backward at least this many times faster than nn.Linear.
+TARGETS = {"TT (rank 4)": 10, "TR (ranks 10/5)": 10, "BT (rank 4, 2 blocks)": 6, "HT (rank 7)": 10}
 
 
 class EinsumBT(nn.Module):
@@ -267,6 +270,11 @@ def markdown(result: dict) -> str:
         f"nn.Linear; 10x needs {f['bt_gmacs_needed_for_10x']:.0f} GMAC/s, more per multiply-add than "
         f"nn.Linear's one large GEMM reaches.",
     ]
+    targets = [(r, TARGETS[r["layer"]]) for r in result["rows"] if r["layer"] in TARGETS]
+    if targets:
+        lines += ["", "Targets, forward+backward against nn.Linear (wall time, best round): " + "; ".join(
+            f"{r['layer']} >= {t}x: {'met' if r['linear_over_layer_forward_backward'] >= t else 'not met'} "
+            f"({r['linear_over_layer_forward_backward']:.1f}x)" for r, t in targets) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -288,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out / "layers.json", json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     atomic_write_text(args.out / "layers.md", table)
+    blocks.update(args.out / "layers.json")
     print(table)
     return 0
 

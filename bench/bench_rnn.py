@@ -37,6 +37,7 @@ import sys
 import time
 from pathlib import Path
 
+import blocks
 import torch
 from torch import nn
 
@@ -48,7 +49,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, FRAMES, CLASSES = 16, papers.FRAMES_PER_CLIP, len(papers.UCF11_CLASSES)
 IN_FEATURES, HIDDEN = 57_600, 256
 INPUT_BYTES = BATCH * FRAMES * IN_FEATURES * 4
-#: Targets of issue #3 (2-core CPU): speed-up over the dense LSTM, and memory over the input.
+#: Targets (2-core CPU): speed-up over the dense LSTM, and memory over the input.
 TARGET_SPEEDUP = {"TT-GRU": 20, "TT-LSTM": 20, "TR-LSTM": 20, "BT-LSTM": 10}
 TARGET_MEMORY = 3.0
 REFERENCE = "LSTM (dense)"
@@ -178,6 +179,30 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The UCF11 training run the compute estimate is for: a fold of the papers' 5-fold split
+#: (4/5 of the clips train), the shipped configs' epochs and the paper configs' (UCF11).
+UCF11_TRAIN_CLIPS = papers.UCF11_NUM_CLIPS * 4 // 5
+EPOCHS, PAPER_EPOCHS = 100, papers.UCF11_TRAINING["epochs"]
+
+
+def compute_estimate(result: dict) -> str:
+    """What a UCF11 training run costs in model time on this machine, from the step times of
+    the run with the most threads: an estimate, not a measurement of a run."""
+    run = max(result["runs"], key=lambda r: r["threads"])
+    steps = UCF11_TRAIN_CLIPS // result["batch"]
+    lines = [f"One training step (batch {result['batch']} clips x {result['frames']} frames, forward + backward, "
+             f"{run['threads']} threads; {result['machine']}, torch {result['torch']}), and the model time of "
+             f"{EPOCHS} epochs of a UCF11 fold ({UCF11_TRAIN_CLIPS:,} training clips, {steps} steps an epoch; "
+             f"the paper configs train {PAPER_EPOCHS}, {PAPER_EPOCHS // EPOCHS}x as long), reading frames aside:",
+             "", f"| model | step, best / median (ms) | {EPOCHS} epochs, from the best / median step |",
+             "|---|---:|---:|"]
+    for row in run["rows"]:
+        hours = [ms * steps * EPOCHS / 3.6e6 for ms in (row["best_ms"], row["median_ms"])]
+        span = " / ".join(f"{h * 60:.0f} min" if hours[1] < 1 else f"{h:.1f} h" for h in hours)
+        lines.append(f"| {row['model']} | {row['best_ms']:.0f} / {row['median_ms']:.0f} | {span} |")
+    return "\n".join(lines) + "\n"
+
+
 def time_run(threads: int, reps: int, warmup: int) -> dict:
     torch.set_num_threads(threads)
     print(f"bench_rnn: timing {len(MODELS)} models, {threads} thread(s), {reps} repetitions", file=sys.stderr)
@@ -236,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(RESULTS / "rnn.json", json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     atomic_write_text(RESULTS / "rnn.md", table)
+    blocks.update(RESULTS / "rnn.json")
     print(table)
     return 0
 

@@ -27,6 +27,7 @@ import time
 import warnings
 from pathlib import Path
 
+import blocks
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.quick)
     atomic_write_text(RESULTS / "stream.json", json.dumps(result, indent=2))
     atomic_write_text(RESULTS / "stream.md", markdown(result))
+    blocks.update(RESULTS / "stream.json")
     print(markdown(result))
     return 0
 

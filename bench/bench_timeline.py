@@ -34,6 +34,7 @@ import threading
 import time
 from pathlib import Path
 
+import blocks
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for name, text in (("timeline.json", json.dumps(result, indent=2)), ("timeline.md", markdown(result))):
         atomic_write_text(RESULTS / name, text)
+    blocks.update(RESULTS / "timeline.json")
     print(markdown(result))
     return 0
 

@@ -17,7 +17,7 @@ UCF11_FEATURES = 160 * 120 * 3
 
 
 def tt_params(in_shape, out_shape, rank: int) -> int:
-    """``sum_k m_k n_k r_{k-1} r_k`` with uniform inner rank (PAPERS.md section 1)."""
+    """``sum_k m_k n_k r_{k-1} r_k`` with uniform inner rank (the TT-matrix count)."""
     ranks = [1] + [rank] * (len(in_shape) - 1) + [1]
     return sum(m * n * ranks[k] * ranks[k + 1] for k, (m, n) in enumerate(zip(in_shape, out_shape)))
 
@@ -28,7 +28,7 @@ def packed(hidden_shape, gates):
 
 TR_RANK = (papers.TR_UCF11_CLOSING_RANK,) + (papers.TR_UCF11_RANK,) * 12
 #: (format, gates, in_shape, hidden_shape, rank argument, blocks, budget): the published input
-#: maps; the budget is the paper's count (TT-RNN table) or the paper's formula (PAPERS.md).
+#: maps; the budget is the paper's count (TT-RNN table) or the paper's formula.
 PUBLISHED = {
     "UCF11 TT-GRU": ("tt", 3, papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE, 4, 1,
                      papers.TT_PARAM_TABLE[4]["tt_gru"]),
@@ -155,9 +155,9 @@ def test_bad_input_is_one_line(argv, match, capsys, monkeypatch):
     assert re.search(match, err), err
 
 
-@pytest.mark.parametrize("arch, budget", [("gru", "3232"), ("lstm", "1725")])
-def test_the_readme_shows_this_commands_output(arch, budget, capsys):
+@pytest.mark.parametrize("arch, budget", [("gru", "3232"), ("lstm", "3360"), ("lstm", "1725"), ("lstm", "3392")])
+def test_the_docs_show_this_commands_output(arch, budget, capsys):
     argv = ["advise", "--frame", "160x120x3", "--hidden", "256", "--arch", arch, "--params", budget, "--no-time"]
     assert cli.main(argv) == 0
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert f"$ tensorrnn {' '.join(argv)}\n{capsys.readouterr().out}" in readme
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reproduction.md").read_text()
+    assert f"$ tensorrnn {' '.join(argv)}\n{capsys.readouterr().out}" in page

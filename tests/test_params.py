@@ -25,7 +25,7 @@ def test_table_equals_paper_cell_by_cell(report):
 
 def test_published_configs_follow_the_papers_formulas(report):
     pub = {row["model"]: row for row in report["published"]}
-    # TR (PAPERS.md section 1): sum R_{k-1} d_k R_k over the ring 4x2x5x8x6x5x3x2 | (4*4)x4x2x4x2,
+    # TR (Pan et al.'s count): sum R_{k-1} d_k R_k over the ring 4x2x5x8x6x5x3x2 | (4*4)x4x2x4x2,
     # R_0 = R_13 = 10, every other rank 5.
     dims = list(papers.TR_UCF11_IN_SHAPE) + [16, 4, 2, 4, 2]
     ranks = [10] + [5] * 12 + [10]
@@ -46,7 +46,7 @@ def test_vanilla_is_gates_times_ttl_and_packed_follows_compression_formula(repor
     for row in report["table"]:
         r = [1, row["rank"], row["rank"], row["rank"], 1]
         for gates, key in ((4, "tt_lstm"), (3, "tt_gru")):
-            # PAPERS.md section 1: r* * c * prod(m n) = TTL + (c - 1) m_1 n_1 r_0 r_1
+            # the papers' packed-gates rate: r* * c * prod(m n) = TTL + (c - 1) m_1 n_1 r_0 r_1
             assert row[key] == row["ttl"] + (gates - 1) * m[0] * n[0] * r[0] * r[1]
             assert row[f"vanilla_{key}"] == gates * row["ttl"]
         assert row["ttl"] == sum(m[k] * n[k] * r[k] * r[k + 1] for k in range(4))

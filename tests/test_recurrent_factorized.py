@@ -309,7 +309,7 @@ def test_whole_model_roles_of_the_ucf11_tt_gru():
     assert full.to_dict()["whole_model"]["total"] == 8_363
 
 
-def test_params_whole_model_table_and_the_readme():
+def test_params_whole_model_table_and_the_docs():
     rows = {r["model"]: r for r in params.whole_model_rows()}
     for name in ("TT-GRU full", "TT-LSTM full", "TR-LSTM full", "BT-LSTM full", "HT-LSTM full"):
         assert rows[name]["total"] <= 10_000, name
@@ -323,9 +323,9 @@ def test_params_whole_model_table_and_the_readme():
     ht_w = sum(m * n * 7 for m, n in zip(papers.UCF11_IN_SHAPE, (16, 4, 4, 4))) + 2 * 7 ** 3 + 7 ** 2
     assert rows["HT-LSTM full"]["params"]["recurrent map"] == ht_u == 1_519
     assert rows["HT-LSTM full"]["params"]["input map"] == ht_w == 3_255
-    # the README's table is this command's output, not numbers typed by hand
+    # the docs' table is this command's output, not numbers typed by hand
     table = params.format_whole_model(params.whole_model_rows())
-    assert table in (REPO / "README.md").read_text()
+    assert table in (REPO / "docs" / "reproduction.md").read_text()
 
 
 def test_params_cli_whole_model(capsys):

@@ -93,7 +93,7 @@ def one_video(tmp_path_factory) -> Path:
 
 
 def listed(root: Path, tmp_path: Path, groups_per_class: dict[str, int], clips: int = 1) -> Path:
-    """An annotation list of the issue's shape: one group name per class (``v_circle_01``)."""
+    """An annotation list where every group holds one class (``v_circle_01``)."""
     lines = [f"v.avi {name} v_{name}_{g:02d}" for name, count in groups_per_class.items()
              for g in range(1, count + 1) for _ in range(clips)]
     path = tmp_path / "list.txt"

@@ -24,6 +24,16 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
+    def parse_or_help(self, argv: list[str] | None) -> argparse.Namespace | None:
+        """``parse_args(argv)``, or ``None`` once ``--help`` is printed: the command then returns
+        0 rather than exiting the process (its ``main`` is called in-process too)."""
+        try:
+            return self.parse_args(argv)
+        except SystemExit as exit_:
+            if exit_.code not in (0, None):
+                raise
+            return None
+
 
 def keyword_names(cls: type) -> set[str]:
     """Keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up the MRO."""

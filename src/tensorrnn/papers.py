@@ -1,6 +1,6 @@
 """Numbers from the papers, in one place, with their source.
 
-Sources (see ../shared/reference/PAPERS.md of the project for the full reference):
+Sources:
 - TT-RNN: Yang, Krompass, Tresp, "Tensor-Train Recurrent Neural Networks for Video
   Classification", ICML 2017.
 - BT-RNN: Ye et al., "Learning Compact Recurrent Neural Networks with Block-Term Tensor

@@ -30,7 +30,7 @@ def _parser() -> ArgumentParser:
     parser.add_argument("--cache-dir", "--cache_dir", default=None,
                         help=f"folder of the stores (default: {default_cache_dir()}, from $XDG_CACHE_HOME)")
     parser.add_argument("--store", choices=STORES, default="jpeg",
-                        help="jpeg: frames as JPEGs (default); raw: uint8 frames, exact, about 10x larger")
+                        help="jpeg: frames as JPEGs (default); raw: uint8 frames, exact, many times larger")
     parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                         help="JPEG quality of --store jpeg, 1..100 (default: %(default)s)")
     parser.add_argument("--size", nargs=2, type=int, metavar=("W", "H"), default=list(papers.UCF11_FRAME_SIZE),

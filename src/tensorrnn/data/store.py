@@ -1,24 +1,18 @@
 """The compact clip store: every frame of a clip kept as a JPEG, only the sampled frames decoded.
 
-The raw frame cache (:mod:`tensorrnn.data.cache`) keeps 57.6 kB per 160x120 frame: 17 GB
-for UCF11, 140 GB for UCF101. :class:`JpegStore` keeps the same frames as baseline JPEGs
-(quality 90, 4:2:0 chroma: about 1/13 of the raw size on the demo clips) and decodes, per
-sample, only the frames the sampler picked, with libjpeg-turbo through ``simplejpeg``,
-straight into the caller's array (:meth:`~tensorrnn.data.cache.FrameCache.read` ``out=``; the
-datasets pass one reused buffer per thread).
+The raw frame cache (:mod:`tensorrnn.data.cache`) keeps 57.6 kB per 160x120 frame.
+:class:`JpegStore` keeps the same frames as baseline JPEGs (quality 90, 4:2:0 chroma; the sizes
+of both stores are measured by ``bench/bench_data.py``) and decodes, per sample, only the frames
+the sampler picked, with libjpeg-turbo through ``simplejpeg``, straight into the caller's array
+(:meth:`~tensorrnn.data.cache.FrameCache.read` ``out=``; the datasets pass one reused buffer per
+thread).
 
-Chosen by measurement (160x120 frames of the demo clips, q90, one 2-core shared machine,
-microseconds per frame decoded): ``simplejpeg`` 92-100, PyTurboJPEG 1.8 119 (and it needs the
-system's libturbojpeg), Pillow 312; ``torchvision.io.decode_jpeg`` has no build for torch
-2.13 (0.28 fails to load its operators). Chroma (store version 2, measured against the
-frames decoded from the videos, 96 frames each, min of 7 interleaved rounds): 4:2:0 decodes
-20-35% faster than 4:4:4 (demo clips 70 vs 87 us a frame; hard-set clips filmed at 320x240
-79 vs 118 us, at 160x120 136 vs 154 us) and is 13-15% smaller, for a mean error of 2.26 vs 1.91
-grey levels (hard set 2.38 vs 1.96 and 2.58 vs 2.28; max 36-62 vs 25-33, at colour edges):
-about the step from quality 90 to 85 at 4:4:4 (22% smaller, mean error +12%), and the source
-videos are 4:2:0 already. The faster decode is what brings serving 6 frames to the 1,000
-clips/s of issue 12 (``bench/bench_data.py``). ``fastdct`` / ``fastupsample`` were measured
-too: no faster (within 5%), more error; not used.
+Chosen by measurement on 160x120 frames: ``simplejpeg`` decodes faster than PyTurboJPEG (which
+also needs the system's libturbojpeg) and Pillow; ``torchvision.io.decode_jpeg`` has no build
+for torch 2.13. Chroma (store version 2): 4:2:0 decodes faster than 4:4:4 and is smaller, for
+a mean error about the step from quality 90 to 85 at 4:4:4, and the source videos are 4:2:0
+already; the faster decode is what lets the store serve 6 frames a clip faster than a training
+step consumes them. ``fastdct`` / ``fastupsample``: no faster, more error; not used.
 
 On disk, beside the raw store's layout (same folder naming, same ``store.json``):
 
@@ -50,7 +44,7 @@ from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
 STORE_VERSION = 2
 #: JPEG quality of the stored frames (1..100).
 DEFAULT_QUALITY = 90
-#: The stores ``store=`` names: ``jpeg`` (the default) and ``raw`` (uint8, exact, ~10x larger).
+#: The stores ``store=`` names: ``jpeg`` (the default) and ``raw`` (uint8, exact, many times larger).
 STORES = ("jpeg", "raw")
 #: Chroma subsampling of the stored JPEGs (part of :data:`STORE_VERSION`).
 CHROMA = "420"

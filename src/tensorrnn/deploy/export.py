@@ -26,7 +26,6 @@ state names, JSON), ``tensorrnn_version``, ``model``.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -54,7 +53,7 @@ class ExportError(UsageError):
     """The exporter could not handle the model, or the exported graph failed its check."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="tensorrnn export",
                             description="export a trained classifier (uint8 frames -> class probabilities) to "
                                         "ONNX or a torch.export program, verified on real clips")
@@ -396,10 +395,9 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # --help
-        return int(exit_.code or 0)
+    args = _parser().parse_or_help(argv)
+    if args is None:  # --help
+        return 0
     report = export(args.ckpt_path, args.out, args.format, args.step, args.quantize, args.clips, args.num_clips,
                     args.atol)
     for kind, entry in report["files"].items():

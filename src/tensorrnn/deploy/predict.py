@@ -28,7 +28,7 @@ from tensorrnn.train.checkpoint import clip_options, load_model
 from tensorrnn.train.module import VideoClassifier
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="tensorrnn predict", description="classify video files (or .npy feature arrays) with a trained checkpoint")
     parser.add_argument("--ckpt_path", "--ckpt-path", required=True, help="checkpoint written by tensorrnn fit")
@@ -128,10 +128,9 @@ def _print_table(results: list[dict], multilabel: bool) -> None:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # --help
-        return int(exit_.code or 0)
+    args = _parser().parse_or_help(argv)
+    if args is None:  # --help
+        return 0
     if args.timeline is not None or not args.videos:
         return _timeline(args)
     given = [name for name in ("window", "stride", "plot", "fps", "timeout", "input_format")

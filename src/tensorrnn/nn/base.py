@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from tensorrnn.tensor.shapes import check_shape
 
-__all__ = ["FactorizedLinear", "INITS", "init_std", "check_floating", "check_linear", "rank_repr"]
+__all__ = ["FactorizedLinear", "INITS", "init_std", "check_floating", "check_linear", "rank_repr", "empty_parameters",
+           "normal_", "copy_"]
 
 #: Supported initialisations of the reconstructed weight.
 INITS = ("glorot", "he")
@@ -36,8 +37,10 @@ class FactorizedLinear(nn.Module):
         in_shape: modes of the input, row-major (first mode most significant).
         out_shape: modes of the output, row-major. Gate packing: multiply the first mode by
             the number of gates; the output is then gate-major.
-        bias: if ``True``, adds a learnable bias (initialised to zero).
-        init: ``"glorot"`` or ``"he"``: the std of the reconstructed weight at init.
+        bias: if ``True``, adds a learnable bias (zero at init).
+        init: the std of the reconstructed weight at init: ``"glorot"`` (``sqrt(2/(in+out))``) or
+            ``"he"`` (``sqrt(2/in)``).
+        device, dtype: of the parameters, as in ``torch.nn.Linear``.
 
     Attributes:
         in_shape, out_shape: tuples of modes.
@@ -130,6 +133,17 @@ class FactorizedLinear(nn.Module):
                 + (f", {rank}" if rank else "")
                 + f", bias={self.bias is not None}, init={self.init!r}")
 
+    @classmethod
+    def _empty_like(cls, linear: nn.Linear, in_shape: Sequence[int], out_shape: Sequence[int], bias: bool | None,
+                    *args, **kwargs) -> tuple[Tensor, "FactorizedLinear"]:
+        """For ``from_linear``: ``linear``'s weight as an ``(I, O)`` matrix, checked against the shapes,
+        and a layer of those shapes (``args``, ``kwargs``: the rest of the constructor's) on its
+        device and dtype, with a bias if ``bias`` says so (default: if ``linear`` has one)."""
+        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
+        layer = cls(in_shape, out_shape, *args, bias=linear.bias is not None if bias is None else bias,
+                    device=linear.weight.device, dtype=linear.weight.dtype, **kwargs)
+        return matrix, layer
+
     def _finish_from_linear(self, linear: nn.Linear, error: float) -> None:
         """Copy ``linear``'s bias and record the decomposition's relative error."""
         if self.bias is not None:
@@ -175,3 +189,22 @@ def rank_repr(name: str, ranks: Sequence[int], unclipped: Sequence[int]) -> str:
     if list(ranks) != list(unclipped):
         text += f" (clipped from {list(unclipped)})"
     return text
+
+
+def empty_parameters(shapes: Sequence[Sequence[int]], device=None, dtype=None) -> nn.ParameterList:
+    """Uninitialised parameters of the given shapes: a layer's cores or factors, which its
+    ``reset_parameters`` draws."""
+    return nn.ParameterList(nn.Parameter(torch.empty(s, device=device, dtype=dtype)) for s in shapes)
+
+
+def normal_(params, std: float) -> None:
+    """Draw every parameter of ``params`` from ``N(0, std^2)``."""
+    for p in params:
+        nn.init.normal_(p, 0.0, std)
+
+
+def copy_(params, values) -> None:
+    """Copy ``values`` into ``params``, one by one, outside autograd (``from_linear``)."""
+    with torch.no_grad():
+        for param, value in zip(params, values):
+            param.copy_(value)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from tensorrnn.nn.base import FactorizedLinear, check_linear, rank_repr
+from tensorrnn.nn.base import FactorizedLinear, copy_, empty_parameters, normal_, rank_repr
 from tensorrnn.tensor import bt
 from tensorrnn.tensor.shapes import check_positive_int
 
@@ -27,8 +27,7 @@ class BTLinear(FactorizedLinear):
         rank: an int for every mode, or ``R_1..R_d``. ``R_k`` above ``m_k n_k`` or above
             ``prod_{j != k} R_j`` is clipped (noted in the repr).
         blocks: the number of Tucker blocks ``N``.
-        bias: if ``True``, adds a learnable bias (zero at init).
-        init: ``"glorot"`` (weight std ``sqrt(2/(in+out))``) or ``"he"`` (``sqrt(2/in)``).
+        bias, init, device, dtype: as in :class:`~tensorrnn.nn.base.FactorizedLinear`.
 
     Shape:
         - Input: ``(*, in_features)``.
@@ -53,15 +52,11 @@ class BTLinear(FactorizedLinear):
         self.ranks = bt.bt_ranks(rank, self.in_shape, self.out_shape)
         core, factors = bt.bt_shapes(self.in_shape, self.out_shape, self.ranks, self.blocks)
         self.core = nn.Parameter(torch.empty(core, device=device, dtype=dtype))
-        self.factors = nn.ParameterList(
-            nn.Parameter(torch.empty(s, device=device, dtype=dtype)) for s in factors)
+        self.factors = empty_parameters(factors, device, dtype)
         self.reset_parameters()
 
     def _reset_factors(self, std: float) -> None:
-        s = bt.bt_init_std(self.ranks, self.blocks, std)
-        nn.init.normal_(self.core, 0.0, s)
-        for factor in self.factors:
-            nn.init.normal_(factor, 0.0, s)
+        normal_((self.core, *self.factors), bt.bt_init_std(self.ranks, self.blocks, std))
 
     def _contract(self, x: Tensor) -> Tensor:
         return bt.bt_contract(x, self.core, list(self.factors))
@@ -93,15 +88,9 @@ class BTLinear(FactorizedLinear):
             als_iters: maximum number of ALS sweeps (0: greedy HOSVD only).
             tol: stop when a sweep improves the relative error by less than this.
         """
-        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
-        layer = cls(in_shape, out_shape, rank, blocks=blocks,
-                    bias=linear.bias is not None if bias is None else bias,
-                    device=linear.weight.device, dtype=linear.weight.dtype)
+        matrix, layer = cls._empty_like(linear, in_shape, out_shape, bias, rank, blocks=blocks)
         core, factors, error = bt.bt_decompose(matrix, layer.in_shape, layer.out_shape, layer.ranks,
                                                layer.blocks, als_iters=als_iters, tol=tol)
-        with torch.no_grad():
-            layer.core.copy_(core)
-            for param, factor in zip(layer.factors, factors):
-                param.copy_(factor)
+        copy_((layer.core, *layer.factors), (core, *factors))
         layer._finish_from_linear(linear, error)
         return layer

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tensorrnn.nn.base import FactorizedLinear, check_linear
+from tensorrnn.nn.base import FactorizedLinear, copy_
 
 __all__ = ["DenseLinear"]
 
@@ -21,8 +21,7 @@ class DenseLinear(FactorizedLinear):
     Args:
         in_shape: input modes (only their product matters for the computation).
         out_shape: output modes.
-        bias: if ``True``, adds a learnable bias (zero at init).
-        init: ``"glorot"`` (weight std ``sqrt(2/(in+out))``) or ``"he"`` (``sqrt(2/in)``).
+        bias, init, device, dtype: as in :class:`~tensorrnn.nn.base.FactorizedLinear`.
 
     Shape:
         - Input: ``(*, in_features)``.
@@ -58,10 +57,7 @@ class DenseLinear(FactorizedLinear):
     def from_linear(cls, linear: nn.Linear, in_shape: Sequence[int], out_shape: Sequence[int],
                     rank=None, bias: bool | None = None) -> "DenseLinear":
         """Copy a dense ``nn.Linear`` (exact; ``rank`` is ignored and accepted for symmetry)."""
-        check_linear(linear, in_shape, out_shape)
-        layer = cls(in_shape, out_shape, bias=linear.bias is not None if bias is None else bias,
-                    device=linear.weight.device, dtype=linear.weight.dtype)
-        with torch.no_grad():
-            layer.weight.copy_(linear.weight)
+        _, layer = cls._empty_like(linear, in_shape, out_shape, bias)
+        copy_([layer.weight], [linear.weight])
         layer._finish_from_linear(linear, 0.0)
         return layer

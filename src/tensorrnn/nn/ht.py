@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from tensorrnn.nn.base import FactorizedLinear, check_linear, rank_repr
+from tensorrnn.nn.base import FactorizedLinear, copy_, empty_parameters, normal_, rank_repr
 from tensorrnn.tensor import ht
 
 __all__ = ["HTLinear"]
@@ -31,8 +31,7 @@ class HTLinear(FactorizedLinear):
             in the repr).
         tree: the dimension tree as nested pairs of modes, leaves ``0..d-1`` left to right;
             default the balanced tree, e.g. ``((0, 1), (2, 3))`` for 4 modes.
-        bias: if ``True``, adds a learnable bias (zero at init).
-        init: ``"glorot"`` (weight std ``sqrt(2/(in+out))``) or ``"he"`` (``sqrt(2/in)``).
+        bias, init, device, dtype: as in :class:`~tensorrnn.nn.base.FactorizedLinear`.
 
     Attributes:
         leaves: the ``d`` frames ``(m_k, n_k, r_k)``.
@@ -64,15 +63,12 @@ class HTLinear(FactorizedLinear):
         self.unclipped_ranks = ht.ht_ranks(rank, self.in_shape, self.out_shape, self.tree, clip=False)
         self.ranks = ht.ht_ranks(rank, self.in_shape, self.out_shape, self.tree)
         leaves, transfers = ht.ht_shapes(self.in_shape, self.out_shape, self.ranks, self.tree)
-        self.leaves = nn.ParameterList(nn.Parameter(torch.empty(s, device=device, dtype=dtype)) for s in leaves)
-        self.transfers = nn.ParameterList(
-            nn.Parameter(torch.empty(s, device=device, dtype=dtype)) for s in transfers)
+        self.leaves = empty_parameters(leaves, device, dtype)
+        self.transfers = empty_parameters(transfers, device, dtype)
         self.reset_parameters()
 
     def _reset_factors(self, std: float) -> None:
-        s = ht.ht_init_std(self.ranks, std)
-        for p in (*self.leaves, *self.transfers):
-            nn.init.normal_(p, 0.0, s)
+        normal_((*self.leaves, *self.transfers), ht.ht_init_std(self.ranks, std))
 
     def _contract(self, x: Tensor) -> Tensor:
         return ht.ht_contract(x, list(self.leaves), list(self.transfers), self.tree)
@@ -101,14 +97,10 @@ class HTLinear(FactorizedLinear):
             in_shape, out_shape, rank, tree: as in the constructor.
             bias: keep a bias (default: if ``linear`` has one).
         """
-        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
-        layer = cls(in_shape, out_shape, rank, tree=tree,
-                    bias=linear.bias is not None if bias is None else bias,
-                    device=linear.weight.device, dtype=linear.weight.dtype)
+        matrix, layer = cls._empty_like(linear, in_shape, out_shape, bias, rank, tree=tree)
         leaves, transfers = ht.ht_svd(matrix, layer.in_shape, layer.out_shape, layer.ranks, layer.tree)
+        copy_((*layer.leaves, *layer.transfers), (*leaves, *transfers))
         with torch.no_grad():
-            for param, value in zip((*layer.leaves, *layer.transfers), (*leaves, *transfers)):
-                param.copy_(value)
             norm = matrix.norm().clamp_min(torch.finfo(matrix.dtype).tiny)  # a zero weight: 0, not 0 / 0
             error = (ht.ht_to_dense(list(layer.leaves), list(layer.transfers), layer.tree) - matrix).norm() / norm
         layer._finish_from_linear(linear, error)

@@ -75,6 +75,16 @@ def _step_order(T: int, reverse: bool) -> list[int]:
     return list(range(T - 1, -1, -1)) if reverse else list(range(T))
 
 
+def _advance(mask: Optional[Tensor], t: int, new: Tensor, old: Tensor) -> Tensor:
+    """A state after step ``t``: ``new``, or ``old`` where the step is padding."""
+    return new if mask is None else torch.where(mask[t], new, old)
+
+
+def _output(mask: Optional[Tensor], t: int, h_new: Tensor) -> Tensor:
+    """Step ``t``'s output: the new hidden state, 0 where the step is padding."""
+    return h_new if mask is None else torch.where(mask[t], h_new, 0.0)
+
+
 def _finish(outs: list[Tensor], reverse: bool) -> Tensor:
     # outs were appended in processing order; put them back in time order.
     return torch.stack(outs[::-1] if reverse else outs)
@@ -92,12 +102,8 @@ def rnn_scan(gi: Tensor, h: Tensor, w_hh: Tensor | nn.Module, mask: Optional[Ten
         hd = h if drop is None else h * drop
         pre = recurrent(gi[t], hd)                               # (B, H)
         h_new = torch.relu(pre) if relu else torch.tanh(pre)
-        if mask is None:
-            h = h_new
-            outs.append(h_new)
-        else:
-            h = torch.where(mask[t], h_new, h)
-            outs.append(torch.where(mask[t], h_new, 0.0))
+        outs.append(_output(mask, t, h_new))
+        h = _advance(mask, t, h_new, h)
     return _finish(outs, reverse), h
 
 
@@ -116,13 +122,8 @@ def lstm_scan(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor | nn.Module, mask: 
         i, f, g, o = gates.chunk(4, 1)
         c_new = _gate(f, hard) * c + _gate(i, hard) * torch.tanh(g)
         h_new = _gate(o, hard) * torch.tanh(c_new)
-        if mask is None:
-            h, c = h_new, c_new
-            outs.append(h_new)
-        else:
-            h = torch.where(mask[t], h_new, h)
-            c = torch.where(mask[t], c_new, c)
-            outs.append(torch.where(mask[t], h_new, 0.0))
+        outs.append(_output(mask, t, h_new))
+        h, c = _advance(mask, t, h_new, h), _advance(mask, t, c_new, c)
     return _finish(outs, reverse), h, c
 
 
@@ -168,12 +169,8 @@ def gru_scan(gi: Tensor, h: Tensor, w_hh: Tensor | nn.Module, b_hh: Optional[Ten
             h_n = (r * hd) @ w_n_t if b_n is None else torch.addmm(b_n, r * hd, w_n_t)
             n = torch.tanh(i_n + h_n)
         h_new = (1.0 - z) * n + z * h
-        if mask is None:
-            h = h_new
-            outs.append(h_new)
-        else:
-            h = torch.where(mask[t], h_new, h)
-            outs.append(torch.where(mask[t], h_new, 0.0))
+        outs.append(_output(mask, t, h_new))
+        h = _advance(mask, t, h_new, h)
     return _finish(outs, reverse), h
 
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
-from tensorrnn.nn.base import FactorizedLinear, check_linear, rank_repr
+from tensorrnn.nn.base import FactorizedLinear, copy_, empty_parameters, normal_, rank_repr
 from tensorrnn.tensor import tr
 
 __all__ = ["TRLinear"]
@@ -27,8 +26,7 @@ class TRLinear(FactorizedLinear):
         rank: an int for every bond, or ``R_0..R_{n+m-1}`` (``R_0`` closes the ring). Ranks
             larger than the product of the other two sides of a core are clipped (noted in
             the repr).
-        bias: if ``True``, adds a learnable bias (zero at init).
-        init: ``"glorot"`` (weight std ``sqrt(2/(in+out))``) or ``"he"`` (``sqrt(2/in)``).
+        bias, init, device, dtype: as in :class:`~tensorrnn.nn.base.FactorizedLinear`.
 
     Shape:
         - Input: ``(*, in_features)``.
@@ -47,14 +45,11 @@ class TRLinear(FactorizedLinear):
         self.unclipped_ranks = tr.tr_ranks(rank, self.in_shape, self.out_shape, clip=False)
         self.ranks = tr.tr_ranks(rank, self.in_shape, self.out_shape)
         shapes = tr.tr_core_shapes(self.in_shape, self.out_shape, self.ranks)
-        self.cores = nn.ParameterList(
-            nn.Parameter(torch.empty(s, device=device, dtype=dtype)) for s in shapes)
+        self.cores = empty_parameters(shapes, device, dtype)
         self.reset_parameters()
 
     def _reset_factors(self, std: float) -> None:
-        core_std = tr.tr_init_std(self.ranks, std)
-        for core in self.cores:
-            nn.init.normal_(core, 0.0, core_std)
+        normal_(self.cores, tr.tr_init_std(self.ranks, std))
 
     def _contract(self, x: Tensor) -> Tensor:
         return tr.tr_contract(x, list(self.cores), len(self.in_shape))
@@ -85,13 +80,9 @@ class TRLinear(FactorizedLinear):
             als_iters: maximum number of ALS sweeps after TR-SVD (0: TR-SVD only).
             tol: stop when a sweep improves the relative error by less than this.
         """
-        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
-        layer = cls(in_shape, out_shape, rank, bias=linear.bias is not None if bias is None else bias,
-                    device=linear.weight.device, dtype=linear.weight.dtype)
+        matrix, layer = cls._empty_like(linear, in_shape, out_shape, bias, rank)
         cores, error = tr.tr_decompose(matrix, layer.in_shape, layer.out_shape, layer.ranks,
                                        als_iters=als_iters, tol=tol)
-        with torch.no_grad():
-            for param, core in zip(layer.cores, cores):
-                param.copy_(core)
+        copy_(layer.cores, cores)
         layer._finish_from_linear(linear, error)
         return layer

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from tensorrnn.nn.base import FactorizedLinear, check_linear, rank_repr
+from tensorrnn.nn.base import FactorizedLinear, empty_parameters, normal_, rank_repr
 from tensorrnn.tensor import tt
 
 __all__ = ["TTLinear"]
@@ -26,8 +26,7 @@ class TTLinear(FactorizedLinear):
         rank: an int for all inner ranks, the ``d - 1`` inner ranks, or ``r_0..r_d``. Ranks
             above ``min(prod_{i<=k} m_i n_i, prod_{i>k} m_i n_i)`` are clipped (noted in the
             repr).
-        bias: if ``True``, adds a learnable bias (zero at init).
-        init: ``"glorot"`` (weight std ``sqrt(2/(in+out))``) or ``"he"`` (``sqrt(2/in)``).
+        bias, init, device, dtype: as in :class:`~tensorrnn.nn.base.FactorizedLinear`.
 
     Shape:
         - Input: ``(*, in_features)``.
@@ -52,14 +51,11 @@ class TTLinear(FactorizedLinear):
         self.unclipped_ranks = tt.tt_ranks(rank, self.in_shape, self.out_shape, clip=False)
         self.ranks = tt.tt_ranks(rank, self.in_shape, self.out_shape)
         shapes = tt.tt_core_shapes(self.in_shape, self.out_shape, self.ranks)
-        self.cores = nn.ParameterList(
-            nn.Parameter(torch.empty(s, device=device, dtype=dtype)) for s in shapes)
+        self.cores = empty_parameters(shapes, device, dtype)
         self.reset_parameters()
 
     def _reset_factors(self, std: float) -> None:
-        core_std = tt.tt_init_std(self.ranks, std)
-        for core in self.cores:
-            nn.init.normal_(core, 0.0, core_std)
+        normal_(self.cores, tt.tt_init_std(self.ranks, std))
 
     def _contract(self, x: Tensor) -> Tensor:
         return tt.tt_contract(x, list(self.cores))
@@ -87,9 +83,7 @@ class TTLinear(FactorizedLinear):
             in_shape, out_shape, rank: as in the constructor.
             bias: keep a bias (default: if ``linear`` has one).
         """
-        matrix = check_linear(linear, in_shape, out_shape)  # (I, O)
-        layer = cls(in_shape, out_shape, rank, bias=linear.bias is not None if bias is None else bias,
-                    device=linear.weight.device, dtype=linear.weight.dtype)
+        matrix, layer = cls._empty_like(linear, in_shape, out_shape, bias, rank)
         cores = tt.tt_svd(matrix, layer.in_shape, layer.out_shape, layer.ranks)
         with torch.no_grad():
             for param, core in zip(layer.cores, cores):

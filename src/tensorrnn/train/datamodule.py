@@ -143,7 +143,7 @@ class VideoDataModule(L.LightningDataModule):
         cache_dir: the folder of the clip stores, every clip decoded once (see ``tensorrnn
             prepare``): ``auto`` (the default) ``$XDG_CACHE_HOME/tensorrnn`` or
             ``~/.cache/tensorrnn``; ``none`` (or null) decodes video at every access.
-        store: ``jpeg`` (frames as 4:2:0 JPEGs, about 1/12 of ``raw``; only the sampled frames are
+        store: ``jpeg`` (frames as 4:2:0 JPEGs, far smaller than ``raw``; only the sampled frames are
             decoded) or ``raw`` (uint8 frames, exact).
         jpeg_quality: JPEG quality of the ``jpeg`` store, 1..100.
         split_seed: seed of the random split protocols (``None``: the protocol's own, e.g.

@@ -11,7 +11,6 @@ background and object of a test clip were never in a training clip). Prints a ta
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -51,7 +50,7 @@ QUICK = DemoSetting(num_classes=4, groups=5, clips_per_group=3, size=(40, 30), n
 MODELS = (("TT-GRU", "tt"), ("GRU", "dense"))
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="tensorrnn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="demo_out", help="output folder (default ./demo_out)")
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds) to check the installation")
@@ -141,10 +140,9 @@ def _print_table(results: list[dict]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # --help
-        return int(exit_.code or 0)
+    args = _parser().parse_or_help(argv)
+    if args is None:  # --help
+        return 0
     setting = QUICK if args.quick else FULL
     epochs = setting.epochs if args.epochs is None else args.epochs
     if epochs < 1:

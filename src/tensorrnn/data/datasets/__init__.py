@@ -8,7 +8,7 @@ order of their sorted relative paths: that sorted list is what the TT-RNN split 
 ``clips.py`` holds the base class :class:`VideoClipDataset` (decoding, sampling, bad clips,
 the batch loading), ``layout.py`` what the layouts share (extensions, the root, one-line layout
 errors, split files), ``registry.py`` the names (:data:`DATASETS`, :func:`build_dataset`).
-Layouts (PAPERS.md, section 5):
+Layouts, as the public releases lay them out:
 
 - :class:`UCF11` (``ucf11.py``): ``<class>/v_<prefix>_<GG>/v_<prefix>_<GG>_<CC>.mpg|.avi``;
   ``Annotation/`` folders and ``.xgtf`` files are skipped; the group is ``GG``.

@@ -164,7 +164,7 @@ class VideoClipDataset(Dataset):
             (dropped at construction, or ``ClipTooShortError`` when counts are unknown).
         cache_dir: decode every clip once into a clip store there (see
             :mod:`tensorrnn.data.store`); ignored for ``.npy`` features.
-        store: the store's encoding: ``"jpeg"`` (frames as 4:2:0 JPEGs, about 1/12 of the raw size,
+        store: the store's encoding: ``"jpeg"`` (frames as 4:2:0 JPEGs, far smaller than raw,
             only sampled frames decoded) or ``"raw"`` (uint8 frames, exact, memory-mapped).
         quality: JPEG quality of the ``"jpeg"`` store (1..100).
         max_bad_fraction: largest tolerated share of bad clips.

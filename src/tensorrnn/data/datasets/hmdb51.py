@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tensorrnn.data.datasets.clips import ClipRecord, VideoClipDataset
 from tensorrnn.data.datasets.layout import (
-    check_split, clip_extensions, find_dir, find_files, layout_error, listing, parse_split_lines, require_root,
-    subdirs, warn_missing,
+    clip_extensions, find_dir, find_files, layout_error, listing, official_root, parse_split_lines, subdirs,
+    warn_missing,
 )
 
 _HMDB51_LAYOUT = "<class>/<video>.avi with testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt"
@@ -38,9 +38,8 @@ class HMDB51(VideoClipDataset):
 
     def __init__(self, root: str | os.PathLike, split: int = 1, subset: str = "train",
                  splits_dir: str | os.PathLike | None = None, **options) -> None:
-        check_split(split, subset, ("train", "test", "all"))
         features = options.get("features", False)
-        root = require_root(root, "HMDB51", _HMDB51_LAYOUT)
+        root = official_root(root, "HMDB51", _HMDB51_LAYOUT, split, subset)
         exts = clip_extensions(features)
         lists = find_dir(root, "testTrainMulti_7030_splits", splits_dir)
         index = {(d.name, p.stem.lower()): p for d in subdirs(root) for p in find_files(d, exts)}

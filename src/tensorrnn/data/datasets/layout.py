@@ -76,11 +76,15 @@ def parse_split_lines(path: Path, fields: int, numbered: bool = False) -> list[l
     return rows
 
 
-def check_split(split: int, subset: str, subsets: tuple[str, ...]) -> None:
+def official_root(root, name: str, layout: str, split: int, subset: str) -> Path:
+    """The root of a dataset with three official splits (:func:`require_root`), after checking
+    ``split`` (1, 2 or 3) and ``subset`` (``train``, ``test`` or ``all``)."""
     if split not in (1, 2, 3):
         raise ValueError(f"split={split!r}: expected 1, 2 or 3 (the official splits)")
+    subsets = ("train", "test", "all")
     if subset not in subsets:
         raise ValueError(f"subset={subset!r}: expected one of {', '.join(map(repr, subsets))}")
+    return require_root(root, name, layout)
 
 
 def find_dir(root: Path, name: str, given) -> Path | None:

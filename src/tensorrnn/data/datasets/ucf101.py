@@ -7,8 +7,7 @@ from pathlib import Path
 
 from tensorrnn.data.datasets.clips import ClipRecord, VideoClipDataset
 from tensorrnn.data.datasets.layout import (
-    check_split, clip_extensions, find_dir, find_files, layout_error, parse_split_lines, require_root, subdirs,
-    warn_missing,
+    clip_extensions, find_dir, find_files, layout_error, official_root, parse_split_lines, subdirs, warn_missing,
 )
 
 _UCF101_LAYOUT = "UCF-101/<Class>/v_<Class>_gGG_cCC.avi with ucfTrainTestlist/{classInd,trainlist0N,testlist0N}.txt"
@@ -40,9 +39,8 @@ class UCF101(VideoClipDataset):
 
     def __init__(self, root: str | os.PathLike, split: int = 1, subset: str = "train",
                  splits_dir: str | os.PathLike | None = None, **options) -> None:
-        check_split(split, subset, ("train", "test", "all"))
         features = options.get("features", False)
-        root = require_root(root, "UCF101", _UCF101_LAYOUT)
+        root = official_root(root, "UCF101", _UCF101_LAYOUT, split, subset)
         videos = root / "UCF-101" if (root / "UCF-101").is_dir() else root
         lists = find_dir(videos, "ucfTrainTestlist", splits_dir) or find_dir(root, "ucfTrainTestlist", None)
         index = {}

@@ -86,7 +86,7 @@ class VideoClassifier(L.LightningModule):
     """A tensorised RNN (or TT-MLP) that classifies a clip from its frames.
 
     The defaults are the project's training recipe, chosen by measurement on a family of
-    generated action sets (``bench/bench_accuracy.py``, ``docs/reproduction.md``): the
+    generated action sets (``bench/bench_accuracy.py``, ``docs/recipes.md``): the
     differences of consecutive frames as input, normalised with statistics estimated from the
     training clips, AdamW 1e-3 with a one-epoch warm-up and a
     cosine decay per step, dropout on the input map and on the last state, label smoothing and

@@ -203,3 +203,22 @@ def folder_root(tmp_path_factory) -> Path:
 def demo_root(tmp_path_factory) -> Path:
     return make_demo_videos(tmp_path_factory.mktemp("demo"), num_classes=3, groups=2, clips_per_group=2,
                             size=SIZE, num_frames=10, progress=False)
+
+
+def streamed_step_graph(model, frames, path: Path) -> np.ndarray:
+    """The model's step graph exported to ONNX at ``path`` and run in onnxruntime over uint8
+    ``frames`` ``(B, T, H, W, 3)`` one frame at a time: the probabilities after the last frame."""
+    import onnxruntime
+    import torch
+
+    from tensorrnn.deploy.graphs import StepGraph, exportable
+
+    with exportable(model):
+        state = model.init_state(frames.shape[0])
+        torch.onnx.export(StepGraph(model, "unit"), (frames[:, 0], *state), str(path), dynamo=True)
+    stepper = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in stepper.get_inputs()]
+    values = [s.numpy() for s in state]
+    for t in range(frames.shape[1]):
+        probs, *values = stepper.run(None, dict(zip(names, [frames[:, t].numpy(), *values])))
+    return probs

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import streamed_step_graph
 from tensorrnn.nn.motion import stabilized_differences
 from tensorrnn.train.module import VideoClassifier
 
@@ -63,20 +64,13 @@ def test_in_shape_stays_the_frame_and_bad_options_are_named():
 
 
 def test_the_exported_step_graph_reads_the_frame_too(tmp_path):
-    onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
-    from tensorrnn.deploy.graphs import ClipGraph, StepGraph, exportable
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    from tensorrnn.deploy.graphs import ClipGraph, exportable
 
     m = model().float()
     frames = (clip().float() * 255).clamp(0, 255).to(torch.uint8)
     with exportable(m):
-        whole, step = ClipGraph(m, "unit"), StepGraph(m, "unit")
-        expected = whole(frames)
-        state = m.init_state(2)
-        torch.onnx.export(step, (frames[:, 0], *state), str(tmp_path / "step.onnx"), dynamo=True)
-    stepper = onnxruntime.InferenceSession(str(tmp_path / "step.onnx"), providers=["CPUExecutionProvider"])
-    names = [i.name for i in stepper.get_inputs()]
-    values = [s.numpy() for s in state]
-    for t in range(5):
-        probs, *values = stepper.run(None, dict(zip(names, [frames[:, t].numpy(), *values])))
-    np.testing.assert_allclose(probs, expected.numpy(), rtol=0, atol=1e-4)
+        expected = ClipGraph(m, "unit")(frames)
+    np.testing.assert_allclose(streamed_step_graph(m, frames, tmp_path / "step.onnx"), expected.numpy(),
+                               rtol=0, atol=1e-4)
     assert expected.std() > 1e-3

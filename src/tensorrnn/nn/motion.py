@@ -227,10 +227,15 @@ def is_cut(prev: FrameFeatures, cur: FrameFeatures, shift: torch.Tensor) -> torc
     above :data:`CUT_HISTOGRAM`) and so did its camera-aligned pixels (:func:`residual_ratio` of
     the half-size grey frames, the previous moved by ``shift`` ``(N, 2)``, above
     :data:`CUT_RESIDUAL`): a new scene, not a moving one."""
-    prev_grey, cur_grey = prev.grey.unsqueeze(-1), cur.grey.unsqueeze(-1)             # (N, H', W', 1)
-    aligned, cover = shift_frames(prev_grey, shift / 2)
+    aligned, cover = shift_frames(prev.grey.unsqueeze(-1), shift / 2)                 # (N, H', W', 1)
+    return _cut(prev, cur, aligned, cover)
+
+
+def _cut(prev: FrameFeatures, cur: FrameFeatures, aligned: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+    """:func:`is_cut` given the previous half-size grey frame already moved (``aligned``, ``cover``
+    ``(N, H', W', 1)``)."""
     return ((histogram_distance(prev.colours, cur.colours) > CUT_HISTOGRAM)
-            & (residual_ratio(prev_grey, cur_grey, aligned, cover) > CUT_RESIDUAL))
+            & (residual_ratio(prev.grey.unsqueeze(-1), cur.grey.unsqueeze(-1), aligned, cover) > CUT_RESIDUAL))
 
 
 def _block_means(x: torch.Tensor, blocks: int) -> torch.Tensor:
@@ -253,23 +258,34 @@ def supported(prev_grey: torch.Tensor, cur_grey: torch.Tensor, aligned: torch.Te
     return closer.mean((1, 2)) >= CAMERA_SHARE
 
 
+def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[torch.Tensor, ...]:
+    """The camera's shift ``(N, 2)`` (:func:`camera_shift`), and the previous half-size grey frame
+    moved by it with its cover ``(N, H', W', 1)`` (for the cut test)."""
+    shift = shift_between(prev, cur, max_shift)
+    prev_grey = prev.grey.unsqueeze(-1)
+    aligned, cover = shift_frames(prev_grey, shift / 2)                                  # half size
+    camera = supported(prev.grey, cur.grey, aligned[..., 0], cover[..., 0])            # (N,)
+    # where the vote is not the camera's: no shift, the previous frame as it is
+    still = ~camera.view(-1, 1, 1, 1)
+    return (shift * camera.to(shift.dtype).unsqueeze(-1), torch.where(still, prev_grey, aligned),
+            torch.where(still, torch.ones_like(cover), cover))
+
+
 def camera_shift(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:
     """:func:`estimate_shift` from the frames' :func:`frame_features`: the bands' vote
     (:func:`shift_between`), kept where :func:`supported` finds it the camera's; ``(N, 2)``."""
     with torch.no_grad():
-        shift = shift_between(prev, cur, max_shift)
-        aligned, cover = shift_frames(prev.grey.unsqueeze(-1), shift / 2)               # half size
-        camera = supported(prev.grey, cur.grey, aligned[..., 0], cover[..., 0])
-        return shift * camera.to(shift.dtype).unsqueeze(-1)
+        return _camera(prev, cur, max_shift)[0]
 
 
 def _shifts(prev: FrameFeatures, cur: FrameFeatures, max_shift: float, cuts: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The camera's shift of each pair ``(N, 2)`` and whether to keep its difference ``(N,)``
-    (0 across a cut)."""
-    shift = camera_shift(prev, cur, max_shift)
+    (0 across a cut); the half-size grey frame is moved once, for the camera check and the cut
+    test both."""
+    shift, aligned, cover = _camera(prev, cur, max_shift)
     keep = torch.ones_like(shift[:, 0])
     if cuts:
-        keep = (~is_cut(prev, cur, shift)).to(shift.dtype)
+        keep = (~_cut(prev, cur, aligned, cover)).to(shift.dtype)
     return shift, keep
 
 

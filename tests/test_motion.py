@@ -99,6 +99,41 @@ def test_an_actor_over_a_still_flat_scene_is_not_taken_for_the_camera():
     torch.testing.assert_close(stabilized_difference(prev, cur), cur - prev, rtol=0, atol=1e-5)
 
 
+def actor(frame: torch.Tensor, x0: int, y0: int, width: int, height: int) -> torch.Tensor:
+    """A bright checkerboard ``width x height`` pasted at ``(x0, y0)`` into a scaled frame ``(H, W, 3)``."""
+    ys, xs = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    look = (((xs - x0) // 6 + (ys - y0) // 6) % 2).unsqueeze(-1) * torch.tensor([200.0, 230, 60]) + 20
+    inside = (xs >= x0) & (xs < x0 + width) & (ys >= y0) & (ys < y0 + height)
+    return torch.where(inside[..., None], look / 128 - 1, frame)
+
+
+def test_an_actor_across_most_bands_under_a_pan_leaves_the_camera_to_the_blocks():
+    # a tall, narrow actor crosses 4 of the 6 horizontal bands, moving 12 px right while the camera
+    # moves the scene 6: most bands follow the actor, but the camera's shift (the minority's)
+    # brings more of the frame's blocks closer, and is the one cancelled
+    found, followed = 0, 0
+    for seed in range(8):
+        prev, cur = pair(seed, 6.0, -4.0, distractor=False)
+        prev, cur = actor(prev[0], 84, 20, 24, 84)[None], actor(cur[0], 96, 16, 24, 84)[None]
+        votes = shift_between(frame_features(prev), frame_features(cur))
+        followed += abs(float(votes[0, 0]) - 12) < 0.5
+        (ex, ey), = estimate_shift(prev, cur).tolist()
+        found += abs(ex - 6) < 0.5 and abs(ey + 4) < 0.5
+    assert followed >= 4 and found >= 7, (followed, found)
+
+
+def test_an_actor_across_half_the_bands_under_a_pan_does_not_stop_the_camera_being_cancelled():
+    # the actor holds 3 of the 6 horizontal bands: no 2 in 3 of them agree, yet the camera's shift
+    # is the majority's and brings most blocks closer
+    found = 0
+    for seed in range(8):
+        prev, cur = pair(seed, 6.0, -4.0, distractor=False)
+        prev, cur = actor(prev[0], 44, 30, 36, 60)[None], actor(cur[0], 56, 26, 36, 60)[None]
+        (ex, ey), = estimate_shift(prev, cur).tolist()
+        found += abs(ex - 6) < 0.5 and abs(ey + 4) < 0.5
+    assert found >= 6, found
+
+
 def test_the_stabilised_difference_of_a_pure_pan_is_near_zero_away_from_the_borders():
     prev, cur = pair(5, 7.0, -4.0, distractor=False, noise=0)
     plain = (cur - prev).abs()[:, 12:-12, 12:-12].mean()

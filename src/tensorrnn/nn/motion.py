@@ -12,13 +12,15 @@ estimates the camera's motion and cancels it before reading motion; here:
    6 horizontal (vertical) bands of the frame; and every 8th pixel's colour for the cut test.
 2. :func:`estimate_shift`: in each band, the shift of the column profile from one frame to the
    next: the integer shift of least squared difference within ``max_shift`` (a share of the
-   side), refined by a parabola through its neighbours. The bands vote (weighted median): an
-   actor or a distractor in a minority of them is outvoted, and where fewer than 2 in 3 bands
-   agree the shift is 0 (no motion shared by most of the frame; an actor filling a dim scene
-   would otherwise have its own motion cancelled). Rows likewise: ``(dx, dy)`` pixels,
-   ``cur[y, x] ~ prev[y - dy, x - dx]``. Then :func:`supported`: the shift is the camera's only
-   where aligning by it brings most of the frame's blocks closer (an actor over a still, dim
-   scene can carry most bands' edges, but moves only a few blocks); otherwise 0.
+   side), refined by a parabola through its neighbours. The bands' estimates fall in two
+   clusters at most worth trying: the weighted median's (most bands: the camera's when an
+   actor or a distractor holds a minority of them) and the others' (the camera's when the
+   actor fills half the bands, as a hand before a phone's camera does). Rows likewise: ``(dx,
+   dy)`` pixels, ``cur[y, x] ~ prev[y - dy, x - dx]``, so 4 candidate shifts
+   (:func:`shift_candidates`). Then the check: a candidate is the camera's only where aligning
+   by it brings most of the frame's blocks closer (:func:`closer_share`: an actor over a still,
+   dim scene can carry every band's edges, but moves only a few blocks); of those that are,
+   the one that brings the most closer wins; where none is, the shift is 0.
 3. :func:`shift_frames`: the previous frame moved by ``(dx, dy)`` (bilinear), so
    ``cur - shift_frames(prev, d)`` holds what moved in the scene; where the moved frame has no
    pixels (the border the camera brought into view) the difference is 0.
@@ -43,10 +45,6 @@ import torch.nn.functional as F
 MAX_SHIFT = 0.15
 #: Bands of the frame that estimate the shift each and vote (see :func:`estimate_shift`).
 STRIPS = 6
-#: Share of the bands that must agree (within a pixel of their weighted median) on a shift for it
-#: to be cancelled: where an actor fills much of a dim scene the bands disagree, and a wrong
-#: shift (the actor's) would cancel the very motion to be read.
-MIN_AGREEMENT = 2 / 3
 #: A shift is the camera's (:func:`supported`) where aligning by it brings the pixels of at least
 #: CAMERA_SHARE of the frame's BLOCKS x BLOCKS blocks closer, by a share SUPPORT of their
 #: unaligned difference: an actor over a still scene moves a few blocks, the camera all those
@@ -104,7 +102,8 @@ def _profile_shift(prev: torch.Tensor, cur: torch.Tensor, max_shift: int) -> tup
     prev = prev - prev.mean(-1, keepdim=True)
     cur = cur - cur.mean(-1, keepdim=True)
     window = cur[:, S:length - S]                                                   # (N, L - 2S)
-    candidates = torch.stack([prev[:, S - s:length - S - s] for s in range(-S, S + 1)], 1)  # (N, 2S+1, L - 2S)
+    # prev[x - s] for s = -S .. S: the windows of prev starting at S - s, a view
+    candidates = prev.unfold(1, length - 2 * S, 1).flip(1)                          # (N, 2S+1, L - 2S)
     cost = (candidates - window[:, None]).square().mean(-1)                          # (N, 2S + 1)
     k = cost.argmin(-1, keepdim=True)                                                # (N, 1)
     c0 = cost.gather(1, k)
@@ -119,33 +118,52 @@ def _profile_shift(prev: torch.Tensor, cur: torch.Tensor, max_shift: int) -> tup
     return (k - S).to(prev.dtype)[:, 0] + offset.clamp(-0.5, 0.5)[:, 0], confidence[:, 0]
 
 
-def _consensus(shifts: torch.Tensor, weights: torch.Tensor, tolerance: float = 1.0) -> torch.Tensor:
-    """``(N, K)`` estimates and weights -> ``(N,)``: the weighted median, refined as the weighted
-    mean of the estimates within ``tolerance`` of it (a minority moving otherwise is outvoted);
-    0 where fewer than :data:`MIN_AGREEMENT` of the ``K`` estimates lie within ``tolerance`` of
-    it (no motion shared by most of the frame: nothing to cancel)."""
+def _weighted_median(shifts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``(N, K)`` estimates and weights -> ``(N, 1)``: their weighted median."""
     order = shifts.argsort(-1)
     sorted_shifts, sorted_weights = shifts.gather(-1, order), weights.gather(-1, order)
     cumulative = sorted_weights.cumsum(-1)
-    half = 0.5 * cumulative[:, -1:]
-    index = (cumulative < half).sum(-1, keepdim=True).clamp(max=shifts.shape[-1] - 1)
-    median = sorted_shifts.gather(-1, index)                                          # (N, 1)
-    inliers = ((shifts - median).abs() <= tolerance).to(weights.dtype)                 # (N, K)
-    near = inliers * weights
-    agreed = inliers.mean(-1) >= MIN_AGREEMENT
-    return torch.where(agreed, (near * shifts).sum(-1) / near.sum(-1).clamp(min=1e-12), torch.zeros_like(median[:, 0]))
+    index = (cumulative < 0.5 * cumulative[:, -1:]).sum(-1, keepdim=True).clamp(max=shifts.shape[-1] - 1)
+    return sorted_shifts.gather(-1, index)
 
 
-def shift_between(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:
-    """:func:`estimate_shift` from the frames' :func:`frame_features`: ``(N, 2)`` full-size pixels."""
+def _clusters(shifts: torch.Tensor, weights: torch.Tensor, tolerance: float = 1.0) -> torch.Tensor:
+    """``(N, K)`` estimates and weights -> ``(N, 2)``: the weighted mean of the estimates within
+    ``tolerance`` of their weighted median (the majority's motion), and likewise of the others
+    (the minority's; the majority's again where there are none). An actor that fills half the
+    bands makes the minority the camera's, so both go to :func:`supported`."""
+    def near(median: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inliers = ((shifts - median).abs() <= tolerance).to(weights.dtype) * mask
+        w = inliers * weights
+        return (w * shifts).sum(-1) / w.sum(-1).clamp(min=1e-12), inliers
+
+    majority, taken = near(_weighted_median(shifts, weights), torch.ones_like(weights))
+    rest = 1 - taken
+    minority, others = near(_weighted_median(shifts, weights * rest + 1e-9 * taken), rest)
+    return torch.stack([majority, torch.where(others.sum(-1) > 0, minority, majority)], -1)
+
+
+def shift_candidates(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:
+    """The bands' candidate shifts from the frames' :func:`frame_features`: ``(N, 4, 2)``
+    full-size pixels, the majority's and the minority's ``dx`` (:func:`_clusters` of the
+    horizontal bands) each with the majority's and the minority's ``dy``; the first is the
+    bands' vote (:func:`shift_between`)."""
     with torch.no_grad():
         N = prev.columns.shape[0]
-        estimates = []
+        axes = []
         for p0, p1 in ((prev.columns, cur.columns), (prev.rows, cur.rows)):
             k, length = p0.shape[1:]
             shift, confidence = _profile_shift(p0.flatten(0, 1), p1.flatten(0, 1), round(max_shift * (length + 2)))
-            estimates.append(_consensus(shift.view(N, k), confidence.clamp(min=0).view(N, k) + 1e-6))
-        return 2 * torch.stack(estimates, -1)   # half-size pixels -> pixels
+            axes.append(_clusters(shift.view(N, k), confidence.clamp(min=0).view(N, k) + 1e-6))
+        dx, dy = axes                                                                    # (N, 2) each
+        pairs = torch.stack([dx.repeat_interleave(2, -1), dy.repeat(1, 2)], -1)          # (N, 4, 2)
+        return 2 * pairs   # half-size pixels -> pixels
+
+
+def shift_between(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:
+    """The bands' vote from the frames' :func:`frame_features`: ``(N, 2)`` full-size pixels, the
+    shift most bands agree on in each axis (unchecked; :func:`camera_shift` checks it)."""
+    return shift_candidates(prev, cur, max_shift)[:, 0]
 
 
 def estimate_shift(prev: torch.Tensor, cur: torch.Tensor, max_shift: float = MAX_SHIFT,
@@ -155,10 +173,11 @@ def estimate_shift(prev: torch.Tensor, cur: torch.Tensor, max_shift: float = MAX
     width and height.
 
     ``dx`` is estimated in each of ``strips`` horizontal bands of the frame from its column
-    edge profile (``dy`` likewise in vertical bands), and the bands vote: the weighted median
-    of their estimates, weighted by how clearly each found its shift, so an actor or a
-    distractor that moves otherwise in a minority of the bands is outvoted; the winner is kept
-    where :func:`supported` finds it the camera's, else the shift is 0.
+    edge profile (``dy`` likewise in vertical bands); the bands' estimates, weighted by how
+    clearly each found its shift, give two candidates an axis (the majority's and the
+    minority's motion, :func:`shift_candidates`), and the candidate that aligns most of the
+    frame's blocks is the camera's (:func:`camera_shift`); where none aligns most, the shift
+    is 0.
     """
     return camera_shift(frame_features(prev, strips), frame_features(cur, strips), max_shift)
 
@@ -171,19 +190,24 @@ def _covers(shift: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor,
     return (xs + 1).clamp(0, 1) * (width - xs).clamp(0, 1), (ys + 1).clamp(0, 1) * (height - ys).clamp(0, 1)
 
 
-def _moved(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``frames`` ``(N, H, W, C)`` moved by ``shift``, bilinear, as a contiguous ``(N, H, W, C)``."""
+def _warped(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``frames`` ``(N, H, W, C)`` moved by ``shift``, bilinear, as a new ``(N, C, H, W)`` tensor."""
     N, H, W, _ = frames.shape
     # grid_sample's normalised coordinates (align_corners=False): pixel centre u -> (2u + 1) / size - 1;
-    # a translation adds one offset to every pixel's (a grid built per pixel costs more than the warp)
+    # a translation adds one offset to every column's and every row's (a grid built per pixel costs
+    # more than the warp)
     xs = (2 * torch.arange(W, dtype=frames.dtype, device=frames.device) + 1) / W - 1          # (W,)
     ys = (2 * torch.arange(H, dtype=frames.dtype, device=frames.device) + 1) / H - 1          # (H,)
-    base = torch.stack([xs.expand(H, W), ys[:, None].expand(H, W)], -1)                       # (H, W, 2)
-    offset = -2 * shift / torch.tensor([W, H], dtype=frames.dtype, device=frames.device)       # (N, 2)
+    gx = (xs - 2 * shift[:, :1] / W).view(N, 1, W, 1).expand(N, H, W, 1)
+    gy = (ys - 2 * shift[:, 1:] / H).view(N, H, 1, 1).expand(N, H, W, 1)
     # the frames as a channels-last (N, C, H, W) view: grid_sample reads it without a copy
-    moved = F.grid_sample(frames.permute(0, 3, 1, 2), base + offset[:, None, None, :], mode="bilinear",
-                          padding_mode="border", align_corners=False)                         # (N, C, H, W)
-    return moved.permute(0, 2, 3, 1).contiguous()
+    return F.grid_sample(frames.permute(0, 3, 1, 2), torch.cat([gx, gy], -1), mode="bilinear",
+                         padding_mode="border", align_corners=False)
+
+
+def _moved(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``frames`` ``(N, H, W, C)`` moved by ``shift``, bilinear, as a contiguous ``(N, H, W, C)``."""
+    return _warped(frames, shift).permute(0, 2, 3, 1).contiguous()
 
 
 def shift_frames(frames: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -238,42 +262,61 @@ def _cut(prev: FrameFeatures, cur: FrameFeatures, aligned: torch.Tensor, cover: 
             & (residual_ratio(prev.grey.unsqueeze(-1), cur.grey.unsqueeze(-1), aligned, cover) > CUT_RESIDUAL))
 
 
-def _block_means(x: torch.Tensor, blocks: int) -> torch.Tensor:
+def _block_means(x: torch.Tensor, blocks: int, size: int = 0) -> torch.Tensor:
     """``(N, H, W)`` -> ``(N, blocks, blocks)``: the mean of each block (the remainder rows and
-    columns left out)."""
+    columns left out); with ``size``, blocks of ``size x size`` pixels instead."""
     N, H, W = x.shape
-    h, w = H // blocks, W // blocks
-    return x[:, :h * blocks, :w * blocks].reshape(N, blocks, h, blocks, w).mean((2, 4))
+    block = (size, size) if size else (H // blocks, W // blocks)
+    return F.avg_pool2d(x.unsqueeze(1), block)[:, 0]
+
+
+def closer_share(prev_grey: torch.Tensor, cur_grey: torch.Tensor, aligned: torch.Tensor, cover: torch.Tensor,
+                 blocks: int = BLOCKS) -> torch.Tensor:
+    """``(*lead,)``: the share of the ``blocks x blocks`` blocks whose pixels moving ``prev_grey``
+    to ``aligned`` brings closer to ``cur_grey``, by :data:`SUPPORT` of their unaligned
+    difference (grey frames and ``cover``, where the moved frame covers, broadcast to
+    ``(*lead, H, W)``)."""
+    before = (cur_grey - prev_grey).abs() * cover
+    after = (cur_grey - aligned).abs() * cover
+    lead = after.shape[:-2]
+    before, after = (_block_means(x.expand(after.shape).flatten(0, -3), blocks) for x in (before, after))
+    return (after < (1 - SUPPORT) * before).to(before.dtype).mean((1, 2)).view(lead)
 
 
 def supported(prev_grey: torch.Tensor, cur_grey: torch.Tensor, aligned: torch.Tensor, cover: torch.Tensor,
               blocks: int = BLOCKS) -> torch.Tensor:
-    """``(N,)`` bool: the shift that moved ``prev_grey`` to ``aligned`` (grey frames ``(N, H, W)``;
-    ``cover`` ``(N, H, W)``: where the moved frame covers) is the camera's: aligning brings the
-    pixels of at least :data:`CAMERA_SHARE` of the ``blocks x blocks`` blocks closer, by
-    :data:`SUPPORT` of their unaligned difference."""
-    before = _block_means((cur_grey - prev_grey).abs() * cover, blocks)
-    after = _block_means((cur_grey - aligned).abs() * cover, blocks)                # (N, b, b)
-    closer = (after < (1 - SUPPORT) * before).to(before.dtype)
-    return closer.mean((1, 2)) >= CAMERA_SHARE
+    """``(N,)`` bool: the shift that moved ``prev_grey`` to ``aligned`` is the camera's: it brings
+    at least :data:`CAMERA_SHARE` of the blocks closer (:func:`closer_share`)."""
+    return closer_share(prev_grey, cur_grey, aligned, cover, blocks) >= CAMERA_SHARE
 
 
 def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[torch.Tensor, ...]:
     """The camera's shift ``(N, 2)`` (:func:`camera_shift`), and the previous half-size grey frame
     moved by it with its cover ``(N, H', W', 1)`` (for the cut test)."""
-    shift = shift_between(prev, cur, max_shift)
-    prev_grey = prev.grey.unsqueeze(-1)
-    aligned, cover = shift_frames(prev_grey, shift / 2)                                  # half size
-    camera = supported(prev.grey, cur.grey, aligned[..., 0], cover[..., 0])            # (N,)
-    # where the vote is not the camera's: no shift, the previous frame as it is
-    still = ~camera.view(-1, 1, 1, 1)
-    return (shift * camera.to(shift.dtype).unsqueeze(-1), torch.where(still, prev_grey, aligned),
-            torch.where(still, torch.ones_like(cover), cover))
+    candidates = shift_candidates(prev, cur, max_shift)                                 # (N, K, 2)
+    N, K, _ = candidates.shape
+    # each candidate checked on the half-size grey frames (on quarter-size ones, where sensor noise is
+    # averaged away, the actor's motion passes the check more often)
+    grey, h, w = prev.grey, *prev.grey.shape[1:]
+    moved, covered = shift_frames(grey.unsqueeze(1).expand(N, K, h, w).reshape(N * K, h, w, 1),
+                                  candidates.flatten(0, 1) / 2)                          # (N K, h, w, 1)
+    share = closer_share(grey.unsqueeze(1), cur.grey.unsqueeze(1), moved.view(N, K, h, w),
+                         covered.view(N, K, h, w))                                      # (N, K)
+    # the candidate that brings the most blocks closer (ties: the majority's), if it is the camera's
+    best = share.argmax(-1)                                                               # (N,)
+    camera = share.gather(1, best[:, None]) >= CAMERA_SHARE                             # (N, 1)
+    pick = best + K * torch.arange(N, device=best.device)                                # (N,) of N K
+    shift = candidates.flatten(0, 1)[pick] * camera.to(candidates.dtype)
+    # the previous half-size grey frame moved by it (by nothing where no candidate is the camera's)
+    still = ~camera.view(N, 1, 1, 1)
+    return (shift, torch.where(still, grey.unsqueeze(-1), moved[pick]),
+            torch.where(still, torch.ones_like(covered[pick]), covered[pick]))
 
 
 def camera_shift(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:
-    """:func:`estimate_shift` from the frames' :func:`frame_features`: the bands' vote
-    (:func:`shift_between`), kept where :func:`supported` finds it the camera's; ``(N, 2)``."""
+    """:func:`estimate_shift` from the frames' :func:`frame_features`: of the bands' candidates
+    (:func:`shift_candidates`), the one that brings the most of the frame's blocks closer, if it
+    brings at least :data:`CAMERA_SHARE` of them closer (:func:`closer_share`), else 0; ``(N, 2)``."""
     with torch.no_grad():
         return _camera(prev, cur, max_shift)[0]
 
@@ -290,14 +333,15 @@ def _shifts(prev: FrameFeatures, cur: FrameFeatures, max_shift: float, cuts: boo
 
 
 def _masked(cur: torch.Tensor, moved: torch.Tensor, shift: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``(cur - moved)`` ``(*lead, H, W, C)``, 0 where the moved frame brings in nothing (``shift``
-    ``(*lead, 2)``) and where ``keep`` ``(*lead,)`` is 0; the mask applied on ``(H, W C)`` rows
-    (C fastest), which is fast."""
+    """``cur - moved`` as a contiguous ``(*lead, H, W, C)``, 0 where the moved frame brings in
+    nothing (``shift`` ``(*lead, 2)``) and where ``keep`` ``(*lead,)`` is 0; ``moved``
+    ``(*lead, C, H, W)`` (:func:`_warped`) is overwritten: each new tensor of a clip's size costs
+    more to allocate than to compute."""
     *lead, H, W, C = cur.shape
     cover_x, cover_y = _covers(shift.reshape(-1, 2), H, W)                            # (N, W), (N, H)
-    columns = cover_x[:, :, None].expand(-1, W, C).reshape(*lead, 1, W * C)
-    rows = (cover_y * keep.reshape(-1, 1)).reshape(*lead, H, 1)
-    return ((cur - moved).reshape(*lead, H, W * C) * rows * columns).view(*lead, H, W, C)
+    difference = torch.sub(cur.movedim(-1, -3), moved, out=moved)                    # (*lead, C, H, W)
+    difference.mul_((cover_y * keep.reshape(-1, 1)).view(*lead, 1, H, 1)).mul_(cover_x.view(*lead, 1, 1, W))
+    return difference.movedim(-3, -1).contiguous()
 
 
 def stabilized_difference(prev: torch.Tensor, cur: torch.Tensor, max_shift: float = MAX_SHIFT,
@@ -318,7 +362,7 @@ def stabilized_difference(prev: torch.Tensor, cur: torch.Tensor, max_shift: floa
     """
     with torch.no_grad():
         shift, keep = _shifts(frame_features(prev), frame_features(cur), max_shift, cuts)
-        return _masked(cur, _moved(prev, shift.to(prev.dtype)), shift.to(prev.dtype), keep.to(prev.dtype))
+        return _masked(cur, _warped(prev, shift.to(prev.dtype)), shift.to(prev.dtype), keep.to(prev.dtype))
 
 
 def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cuts: bool = True) -> torch.Tensor:
@@ -333,5 +377,5 @@ def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cu
         shift, keep = shift.to(clips.dtype), keep.to(clips.dtype)
         # every frame moved (the last of a clip by nothing): no copy of the clips is made
         padded = torch.cat([shift.view(B, T - 1, 2), shift.new_zeros(B, 1, 2)], 1).flatten(0, 1)
-        moved = _moved(clips.reshape(B * T, H, W, C), padded).view(B, T, H, W, C)[:, :-1]
+        moved = _warped(clips.reshape(B * T, H, W, C), padded).view(B, T, C, H, W)[:, :-1]
         return _masked(clips[:, 1:], moved, shift.view(B, T - 1, 2), keep.view(B, T - 1))

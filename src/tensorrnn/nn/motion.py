@@ -36,6 +36,7 @@ per-frame step as in training.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -43,6 +44,8 @@ import torch.nn.functional as F
 
 #: Largest shift searched, as a share of the frame's width (columns) and height (rows).
 MAX_SHIFT = 0.15
+#: Largest horizontal shift a frame is moved by, as a share of its width (:func:`shift_frames`).
+MAX_WARP = 0.25
 #: Bands of the frame that estimate the shift each and vote (see :func:`estimate_shift`).
 STRIPS = 6
 #: A shift is the camera's (:func:`supported`) where aligning by it brings the pixels of at least
@@ -190,9 +193,50 @@ def _covers(shift: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor,
     return (xs + 1).clamp(0, 1) * (width - xs).clamp(0, 1), (ys + 1).clamp(0, 1) * (height - ys).clamp(0, 1)
 
 
+def _windows(x: torch.Tensor, start: torch.Tensor, length: int) -> torch.Tensor:
+    """``x[n, ..., start[n]:start[n] + length]`` of ``x`` ``(N, ..., L)`` for every ``n``: a new
+    ``(N, ..., length)``. Eagerly from a view of all windows (no index tensor of the output's
+    size); in an exported graph by one gather (the view would be exported as every window)."""
+    if torch.compiler.is_exporting():
+        index = start.view(-1, *[1] * (x.dim() - 1)) + torch.arange(length, device=x.device)
+        return x.gather(-1, index.expand(*x.shape[:-1], length))
+    batch = torch.arange(x.shape[0], device=x.device)
+    return x.unfold(-1, length, 1)[(batch, *[slice(None)] * (x.dim() - 2), start)]
+
+
+def _rows_and_columns(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """:func:`_moved` without a sampling grid: ``(N, H, W, C)``, the form exported to ONNX.
+
+    A translation moves whole rows and then whole columns: the rows by gathering each output
+    row's two source rows, the columns by taking each frame's window of its edge-padded rows.
+    onnxruntime runs it several times faster than ONNX's ``GridSample``; PyTorch runs
+    ``grid_sample`` faster.
+    """
+    N, H, W, C = frames.shape
+    P = math.ceil(MAX_WARP * W) + 2                                                     # padding columns
+    batch = torch.arange(N, device=frames.device)
+    # rows: out[y] = (1 - a) in[y - f] + a in[y - f - 1], f = floor(dy), a = dy - f (edge rows repeated)
+    f = torch.floor(shift[:, 1])
+    rows = (torch.arange(-1, H, device=frames.device) - f.long()[:, None]).clamp(0, H - 1) + H * batch[:, None]
+    pairs = frames.reshape(N * H, W * C).index_select(0, rows.flatten()).view(N, H + 1, W * C)
+    moved = torch.lerp(pairs[:, 1:], pairs[:, :-1], (shift[:, 1] - f).view(N, 1, 1)).view(N, H, W, C)
+    # columns likewise, from the window of P edge-repeated columns each side that starts at P - 1 - f
+    f = torch.floor(shift[:, 0])
+    padded = torch.cat([moved[:, :, :1].expand(N, H, P, C), moved, moved[:, :, -1:].expand(N, H, P, C)], 2)
+    pairs = _windows(padded.view(N, H, (W + 2 * P) * C), (P - 1 - f.long()) * C, (W + 1) * C)   # (N, H, (W + 1) C)
+    return torch.lerp(pairs[..., C:], pairs[..., :-C], (shift[:, 0] - f).view(N, 1, 1)).view(N, H, W, C)
+
+
 def _warped(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``frames`` ``(N, H, W, C)`` moved by ``shift``, bilinear, as a new ``(N, C, H, W)`` tensor."""
+    """``frames`` ``(N, H, W, C)`` moved by ``shift`` ``(N, 2)`` (:func:`_moved`): eagerly by
+    ``grid_sample``, a new ``(N, C, H, W)``; in an exported graph by :func:`_rows_and_columns`,
+    a new ``(N, H, W, C)``. ``dx`` is clamped to :data:`MAX_WARP` of the width (as far as the
+    exported form pads)."""
     N, H, W, _ = frames.shape
+    limit = math.ceil(MAX_WARP * W) + 1
+    shift = torch.stack([shift[:, 0].clamp(-limit, limit), shift[:, 1]], -1).to(frames.dtype)
+    if torch.compiler.is_exporting():
+        return _rows_and_columns(frames, shift)
     # grid_sample's normalised coordinates (align_corners=False): pixel centre u -> (2u + 1) / size - 1;
     # a translation adds one offset to every column's and every row's (a grid built per pixel costs
     # more than the warp)
@@ -206,8 +250,10 @@ def _warped(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 
 def _moved(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``frames`` ``(N, H, W, C)`` moved by ``shift``, bilinear, as a contiguous ``(N, H, W, C)``."""
-    return _warped(frames, shift).permute(0, 2, 3, 1).contiguous()
+    """``frames`` ``(N, H, W, C)`` moved by ``shift`` ``(N, 2)``, bilinear, the edge pixels
+    repeated beyond the frame, as a new contiguous ``(N, H, W, C)``."""
+    moved = _warped(frames, shift)
+    return moved if torch.compiler.is_exporting() else moved.permute(0, 2, 3, 1).contiguous()
 
 
 def shift_frames(frames: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -333,14 +379,18 @@ def _shifts(prev: FrameFeatures, cur: FrameFeatures, max_shift: float, cuts: boo
 
 
 def _masked(cur: torch.Tensor, moved: torch.Tensor, shift: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``cur - moved`` as a contiguous ``(*lead, H, W, C)``, 0 where the moved frame brings in
-    nothing (``shift`` ``(*lead, 2)``) and where ``keep`` ``(*lead,)`` is 0; ``moved``
-    ``(*lead, C, H, W)`` (:func:`_warped`) is overwritten: each new tensor of a clip's size costs
-    more to allocate than to compute."""
+    """``cur - moved`` ``(*lead, H, W, C)``, 0 where the moved frame brings in nothing (``shift``
+    ``(*lead, 2)``) and where ``keep`` ``(*lead,)`` is 0. ``moved`` is :func:`_warped`'s: eagerly
+    ``(*lead, C, H, W)``, overwritten (each new tensor of a clip's size costs more to allocate
+    than to compute); in an exported graph ``(*lead, H, W, C)``."""
     *lead, H, W, C = cur.shape
     cover_x, cover_y = _covers(shift.reshape(-1, 2), H, W)                            # (N, W), (N, H)
+    rows = cover_y * keep.reshape(-1, 1)                                              # (N, H)
+    if torch.compiler.is_exporting():   # functional: the exporter's decompositions mistake out='s strides
+        columns = cover_x.repeat_interleave(C, -1).view(*lead, 1, W * C)
+        return ((cur - moved).reshape(*lead, H, W * C) * rows.view(*lead, H, 1) * columns).view(*lead, H, W, C)
     difference = torch.sub(cur.movedim(-1, -3), moved, out=moved)                    # (*lead, C, H, W)
-    difference.mul_((cover_y * keep.reshape(-1, 1)).view(*lead, 1, H, 1)).mul_(cover_x.view(*lead, 1, 1, W))
+    difference.mul_(rows.view(*lead, 1, H, 1)).mul_(cover_x.view(*lead, 1, 1, W))
     return difference.movedim(-3, -1).contiguous()
 
 
@@ -362,7 +412,7 @@ def stabilized_difference(prev: torch.Tensor, cur: torch.Tensor, max_shift: floa
     """
     with torch.no_grad():
         shift, keep = _shifts(frame_features(prev), frame_features(cur), max_shift, cuts)
-        return _masked(cur, _warped(prev, shift.to(prev.dtype)), shift.to(prev.dtype), keep.to(prev.dtype))
+        return _masked(cur, _warped(prev, shift), shift.to(prev.dtype), keep.to(prev.dtype))
 
 
 def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cuts: bool = True) -> torch.Tensor:
@@ -377,5 +427,5 @@ def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cu
         shift, keep = shift.to(clips.dtype), keep.to(clips.dtype)
         # every frame moved (the last of a clip by nothing): no copy of the clips is made
         padded = torch.cat([shift.view(B, T - 1, 2), shift.new_zeros(B, 1, 2)], 1).flatten(0, 1)
-        moved = _warped(clips.reshape(B * T, H, W, C), padded).view(B, T, C, H, W)[:, :-1]
+        moved = _warped(clips.reshape(B * T, H, W, C), padded).unflatten(0, (B, T))[:, :-1]
         return _masked(clips[:, 1:], moved, shift.view(B, T - 1, 2), keep.view(B, T - 1))

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from tensorrnn.nn.motion import (estimate_shift, frame_features, histogram_distance, is_cut, shift_between,
                                  shift_frames, stabilized_difference, stabilized_differences)
+from tensorrnn.nn import motion
 from tensorrnn.train.module import VideoClassifier
 
 H, W = 120, 160
@@ -152,6 +153,15 @@ def test_shift_frames_moves_by_whole_and_fractional_pixels():
     assert cover[0, :, :3].abs().max() == 0 and cover[0, -2:].abs().max() == 0 and cover[0, 5, 5, 0] == 1
     half, _ = shift_frames(frames, torch.tensor([[0.5, 0.0]], dtype=torch.float64))
     torch.testing.assert_close(half[0, :, 1:], 0.5 * (frames[0, :, 1:] + frames[0, :, :-1]))
+
+
+def test_the_exported_form_of_the_move_equals_grid_sample_in_float64():
+    # exported graphs move frames by row and column gathers, PyTorch by grid_sample: one function
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(5, 30, 40, 3, generator=g, dtype=torch.float64)
+    shift = torch.tensor([[0.0, 0.0], [3.25, -2.5], [-7.75, 4.0], [0.5, 29.5], [-10.4, -0.3]], dtype=torch.float64)
+    moved, _ = shift_frames(frames, shift)
+    torch.testing.assert_close(motion._rows_and_columns(frames, shift), moved, rtol=0, atol=1e-12)
 
 
 def test_a_cut_is_told_from_camera_motion_and_zeroes_the_difference():

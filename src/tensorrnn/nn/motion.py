@@ -258,9 +258,9 @@ def _moved(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 def shift_frames(frames: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``frames`` ``(N, H, W, C)`` moved by ``shift`` ``(N, 2)`` = ``(dx, dy)`` pixels (bilinear,
-    the edge pixels repeated beyond the frame): ``out[y, x] = frames[y - dy, x - dx]``. Returns
-    it and the share ``(N, H, W, 1)`` of each pixel that the frame covers (0 where it brings in
-    nothing)."""
+    the edge pixels repeated beyond the frame): ``out[y, x] = frames[y - dy, x - dx]``, ``dx``
+    clamped to :data:`MAX_WARP` of the width. Returns it and the share ``(N, H, W, 1)`` of each
+    pixel that the frame covers (0 where it brings in nothing)."""
     shift = shift.to(frames.dtype)
     cover_x, cover_y = _covers(shift, frames.shape[1], frames.shape[2])
     return _moved(frames, shift), (cover_y[:, :, None] * cover_x[:, None, :]).unsqueeze(-1)

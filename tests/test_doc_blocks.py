@@ -133,7 +133,7 @@ def test_the_command_reference_names_every_option():
     import argparse
     import inspect
 
-    from tensorrnn.data import prepare
+    from tensorrnn.data import features, prepare
     from tensorrnn.deploy import export, predict
     from tensorrnn.experiments import advise, params
     from tensorrnn.experiments import cli as experiment_cli
@@ -144,7 +144,8 @@ def test_the_command_reference_names_every_option():
     experiment = experiment_cli.build_parser()
     recover = next(a for a in experiment._actions if isinstance(a, argparse._SubParsersAction)).choices["recover"]
     parsers = {"predict": predict._parser(), "export": export._parser(), "demo": demo._parser(),
-               "prepare": prepare._parser(), "params": params._parser(), "advise": advise._parser(),
+               "prepare": prepare._parser(), "features": features._parser(), "params": params._parser(),
+               "advise": advise._parser(),
                "experiment recover": recover}
     sections = _cli_sections()
     for command, parser in parsers.items():

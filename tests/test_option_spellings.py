@@ -13,7 +13,7 @@ LIGHTNING_COMMANDS = {"fit", "validate", "test", "cv"}
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
-    from tensorrnn.data import prepare
+    from tensorrnn.data import features, prepare
     from tensorrnn.deploy import export, predict
     from tensorrnn.experiments import advise, params
     from tensorrnn.experiments import cli as experiment_cli
@@ -22,7 +22,7 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     experiment = experiment_cli.build_parser()
     subcommands = next(a for a in experiment._actions if isinstance(a, argparse._SubParsersAction))
     return {"predict": predict._parser(), "export": export._parser(), "demo": demo._parser(),
-            "prepare": prepare._parser(), "params": params._parser(), "advise": advise._parser(),
+            "prepare": prepare._parser(), "features": features._parser(), "params": params._parser(), "advise": advise._parser(),
             "experiment recover": subcommands.choices["recover"]}
 
 
@@ -30,7 +30,7 @@ PARSERS = _parsers()
 #: Arguments a command needs besides the option under test (advise: one of a pair, --frame
 #: unless --in-features is the option).
 REQUIRED = {"predict": ["--ckpt_path", "model.ckpt"], "export": ["--ckpt_path", "model.ckpt", "--out", "m.onnx"],
-            "advise": ["--hidden", "8", "--params", "100"]}
+            "advise": ["--hidden", "8", "--params", "100"], "features": ["folder", "videos", "--out", "f"]}
 
 
 def _multi_word(parser: argparse.ArgumentParser) -> list[tuple[argparse.Action, str]]:

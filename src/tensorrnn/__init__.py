@@ -4,7 +4,11 @@ The public API of the modelling side is re-exported here; the data pipeline live
 :mod:`tensorrnn.data` (needs the ``video`` extra) and the training application in
 :mod:`tensorrnn.train` (needs the ``train`` extra), so that ``import tensorrnn`` costs only torch.
 """
-from tensorrnn.nn import (
+from tensorrnn.compat import torchvision_beside_cpu_torch
+
+torchvision_beside_cpu_torch()   # before anything imports torchvision (torchmetrics does)
+
+from tensorrnn.nn import (  # noqa: E402
     BTGRU, BTLSTM, BTRNN, HTGRU, HTLSTM, HTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTMLP, TTRNN, BTLinear, DenseLinear,
     FactorizedLinear, HTLinear, SequenceClassifier, TensorizedGRU, TensorizedLSTM, TensorizedRNN, TRLinear,
     TTLinear, build_classifier, factorized_linear, summary,

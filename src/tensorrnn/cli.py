@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("tensorrnn.deploy.export", "main", "export a checkpoint to ONNX / torch.export, verified on clips"),
     "demo": ("tensorrnn.train.demo", "main", "generate demo videos, train TT-GRU vs GRU, report"),
     "prepare": ("tensorrnn.data.prepare", "main", "decode a dataset once into a clip store; --list / --clear the stores"),
+    "features": ("tensorrnn.data.features", "main", "per-frame features of a dataset's videos from a torchvision backbone"),
     "params": ("tensorrnn.experiments.params", "main", "the papers' parameter tables, from the modules"),
     "advise": ("tensorrnn.experiments.advise", "main", "shapes and ranks per format for a parameter or MACs budget"),
     "experiment": ("tensorrnn.experiments.cli", "main", "the papers' synthetic experiments (recover)"),

@@ -1,0 +1,274 @@
+"""``tensorrnn features``: per-frame features of a dataset's clips from a pretrained image
+backbone, written where ``tensorrnn fit`` reads them.
+
+    tensorrnn features ucf11 UCF11_updated_mpg --backbone inception_v3 --out UCF11_features
+    tensorrnn fit --config configs/ucf11_cnn_tr_lstm.yaml --data.root UCF11_features
+
+Every video of the dataset (any layout ``fit`` reads) is decoded, its frames (every frame, or
+every ``--every``-th) go through a torchvision classification backbone without its last layer
+(``inception_v3``: 2,048 features a frame, as the TR-LSTM paper; ``resnet18``: 512;
+``mobilenet_v3_small``: 576), preprocessed as its weights expect (``weights.transforms()``), in
+batches on ``--device``, and the features of each video are written as one ``.npy`` array
+``(T, F)`` at the video's path under ``--out`` (the root of ``data.features: true``).
+
+Weights: ``default`` is the backbone's weights enum's ``DEFAULT`` (torchvision downloads it
+once), ``none`` a random initialisation (for tests: the features mean nothing), or the path of
+a local state dict of the whole torchvision model. ``--out/features.json`` records the backbone,
+its weights and the frame policy; a rerun with the same ones resumes (videos whose ``.npy``
+exists are skipped; every file is written atomically), another backbone into the same folder is
+refused. A video that cannot be decoded is named in a warning and skipped.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from tensorrnn.data.datasets.registry import DATASETS
+from tensorrnn.data.video import VideoError, read_frames
+from tensorrnn.errors import ArgumentParser, UsageError
+from tensorrnn.files import atomic_write_bytes, atomic_write_text
+
+#: Backbones named in the help (any torchvision classification model works).
+BACKBONES = ("inception_v3", "resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0")
+#: The record of how a features folder was made.
+RECORD = "features.json"
+
+
+def import_torchvision():
+    """``torchvision`` (imported on first use: ``tensorrnn[features]``). Beside a CPU torch, a
+    CUDA build of it imports thanks to :func:`tensorrnn.compat.torchvision_beside_cpu_torch`."""
+    try:
+        import torchvision
+    except ImportError as err:
+        raise UsageError(f"tensorrnn features needs torchvision ({err}); "
+                         "expected: pip install 'tensorrnn[features]'") from None
+    return torchvision
+
+
+@dataclass
+class Backbone:
+    """A torchvision backbone without its last layer, with the preprocessing of its weights.
+
+    Attributes:
+        name: the torchvision model name (``"inception_v3"``).
+        weights: ``"none"``, the weights enum's name (``"Inception_V3_Weights.IMAGENET1K_V1"``) or a
+            state dict's path.
+        module: the model, its last layer an ``nn.Identity``, in eval mode on its device.
+        transform: uint8 frames ``(N, 3, H, W)`` -> the float input the model expects.
+        feature_size: features a frame.
+    """
+
+    name: str
+    weights: str
+    module: nn.Module
+    transform: nn.Module
+    feature_size: int
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def __call__(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Features ``(T, F)`` float32 of uint8 RGB frames ``(T, H, W, 3)``, ``batch_size`` at a time."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(frames), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size])).permute(0, 3, 1, 2)
+                x = self.transform(x.to(self.device)).to(next(self.module.parameters()).dtype)
+                out.append(self.module(x).float().cpu())
+        return torch.cat(out).numpy()
+
+
+def _strip_head(model: nn.Module, name: str) -> nn.Module:
+    """The model with its last layer (the classifier) replaced by ``nn.Identity``: its output is
+    the pooled features the classifier read."""
+    for attr in ("fc", "classifier", "heads", "head"):
+        if isinstance(getattr(model, attr, None), nn.Module):
+            setattr(model, attr, nn.Identity())
+            return model
+    raise ValueError(f"--backbone={name!r}: found no classifier layer (fc, classifier, heads or head) to remove; "
+                     "expected a torchvision classification model such as resnet18")
+
+
+def load_backbone(name: str, weights: str = "default", device: str | torch.device = "cpu") -> Backbone:
+    """The torchvision classification model ``name`` as a per-frame feature extractor.
+
+    ``weights``: ``"default"`` (the weights enum's ``DEFAULT``, downloaded once by torchvision),
+    ``"none"`` (a random initialisation) or the path of a local state dict of the whole model.
+    The preprocessing is the weights enum's ``transforms()`` (for ``none`` and a file: its
+    ``DEFAULT``'s, which a state dict of the same architecture was trained with).
+    """
+    torchvision = import_torchvision()
+    from torchvision.models import get_model, get_model_weights, list_models
+
+    classification = list_models(module=torchvision.models)
+    if name not in classification:
+        close = [m for m in classification if name.split("_")[0] in m][:6]
+        raise ValueError(f"--backbone={name!r}: not a torchvision classification model; expected e.g. "
+                         f"{', '.join(close or BACKBONES)}")
+    enum = get_model_weights(name)
+    options = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
+    if weights == "default":
+        chosen = enum.DEFAULT
+        model = get_model(name, weights=chosen)
+        label = f"{type(chosen).__name__}.{chosen.name}"
+    else:
+        model = get_model(name, weights=None, **options)
+        label = "none"
+        if weights != "none":
+            path = Path(weights)
+            if not path.is_file():
+                raise FileNotFoundError(f"--weights {str(path)!r}: no such file; expected 'default', 'none' or the "
+                                        f"path of a state dict of torchvision's {name}")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = state.get("state_dict", state) if isinstance(state, dict) else state
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            wanted = [k for k in missing if not k.startswith("AuxLogits.")]
+            if wanted or unexpected:
+                raise ValueError(f"--weights {str(path)!r}: not a state dict of torchvision's {name} "
+                                 f"({len(wanted)} missing keys, e.g. {wanted[:2]}; {len(unexpected)} unexpected, "
+                                 f"e.g. {unexpected[:2]})")
+            label = str(path.resolve())
+        chosen = enum.DEFAULT
+    if hasattr(model, "aux_logits"):
+        model.aux_logits, model.AuxLogits = False, None
+    module = _strip_head(model, name).eval().to(device)
+    transform = chosen.transforms()
+    crop = list(transform.crop_size)
+    with torch.inference_mode():
+        probe = torch.zeros(1, 3, crop[0], crop[-1], device=device)
+        feature_size = int(module(probe).shape[-1])
+    return Backbone(name, label, module, transform, feature_size)
+
+
+def _videos(dataset) -> list[Path]:
+    """The dataset's distinct video files, in its order."""
+    return list(dict.fromkeys(clip.path for clip in dataset.clips))
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _check_record(out: Path, record: dict) -> None:
+    """Refuse to add features of another backbone, weights or frame policy to ``out``."""
+    path = out / RECORD
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: unreadable ({err}); expected the record of an earlier tensorrnn features run, "
+                         "or an empty --out folder") from None
+    differ = {k: (old.get(k), v) for k, v in record.items() if k in ("backbone", "weights", "every") and old.get(k) != v}
+    if differ:
+        shown = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in differ.items())
+        raise UsageError(f"--out {str(out)!r} holds features made otherwise ({shown}); expected the same backbone, "
+                         "weights and --every to resume, or another --out folder")
+
+
+def extract(dataset: str, root: str | os.PathLike, out: str | os.PathLike, backbone: Backbone, every: int = 1,
+            batch_size: int = 32, progress: bool = True, **options) -> dict:
+    """Write the per-frame features of every video of ``dataset`` at ``root`` under ``out`` (see
+    the module). Returns ``{"videos", "written", "skipped", "bad": [(path, reason)], "frames"}``."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"--every={every!r}: expected an integer >= 1 (1: every frame)")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"--batch-size={batch_size!r}: expected an integer >= 1")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset={dataset!r}: expected one of {', '.join(DATASETS)}")
+    if dataset == "kth" and every != 1:
+        raise ValueError(f"--every={every}: KTH's clips are frame ranges of its videos, which the features must "
+                         "keep; expected --every 1 for kth")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ignored \d+ entries")
+        ds = DATASETS[dataset](root, size=None, progress=progress, max_bad_fraction=1.0, **options)
+    root, out = Path(ds.root), Path(out)
+    import torchvision
+
+    record = {"backbone": backbone.name, "weights": backbone.weights, "feature_size": backbone.feature_size,
+              "every": every, "dataset": dataset, "root": str(root.resolve()),
+              "transform": repr(backbone.transform), "torchvision": torchvision.__version__}
+    _check_record(out, record)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / RECORD, json.dumps(record, indent=2) + "\n")
+    bad = [(Path(p), reason) for p, reason in ds.bad_clips]
+    for path, reason in bad:
+        warnings.warn(f"{path}: skipped ({reason})", stacklevel=2)
+    videos = _videos(ds)
+    written = skipped = frames_done = 0
+    from tqdm import tqdm
+
+    for path in tqdm(videos, desc=f"features ({backbone.name})", unit="video", disable=not progress):
+        target = (out / path.relative_to(root)).with_suffix(".npy")
+        if target.exists():
+            skipped += 1
+            continue
+        try:
+            frames = read_frames(path)[::every]
+        except (VideoError, OSError) as err:
+            warnings.warn(f"{path}: skipped ({err})", stacklevel=2)
+            bad.append((path, str(err)))
+            continue
+        features = backbone(frames, batch_size)
+        _save(target, features)
+        written += 1
+        frames_done += len(features)
+    return {"videos": len(videos), "written": written, "skipped": skipped, "bad": bad, "frames": frames_done,
+            "feature_size": backbone.feature_size, "out": out}
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="tensorrnn features", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", choices=sorted(DATASETS), help="dataset layout")
+    parser.add_argument("root", help="dataset folder (its videos)")
+    parser.add_argument("--out", required=True, help="folder of the features: the data.root of data.features: true")
+    parser.add_argument("--backbone", default="resnet18",
+                        help=f"torchvision classification model, e.g. {', '.join(BACKBONES)} (default: %(default)s; "
+                             "inception_v3 is the TR-LSTM paper's)")
+    parser.add_argument("--weights", default="default",
+                        help="default: the backbone's DEFAULT weights (downloaded once by torchvision); none: random "
+                             "(for tests); or a local state dict file (default: %(default)s)")
+    parser.add_argument("--every", type=int, default=1, help="every K-th frame of each video (default: 1, all)")
+    parser.add_argument("--batch-size", "--batch_size", type=int, default=32,
+                        help="frames a forward pass (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ... "
+                                                          "(default: %(default)s)")
+    parser.add_argument("--split", type=int, default=1, help="official split, for hmdb51/ucf101 (default: 1)")
+    parser.add_argument("--no-progress", "--no_progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device={args.device!r}: expected auto, cpu, cuda or cuda:N") from None
+    options = ({"split": args.split, "subset": "all"} if args.dataset in ("hmdb51", "ucf101")
+               else {"subset": "all"} if args.dataset == "hollywood2" else {})
+    backbone = load_backbone(args.backbone, args.weights, device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = extract(args.dataset, args.root, args.out, backbone, args.every, args.batch_size,
+                          progress=not args.no_progress, **options)
+    print(f"{args.dataset}: {summary['videos']} videos, {summary['written']} written, {summary['skipped']} already "
+          f"there, {len(summary['bad'])} bad; {summary['frames']:,} frames x {summary['feature_size']} features "
+          f"({backbone.name}, weights {backbone.weights}) in {summary['out']}")
+    for path, reason in summary["bad"]:
+        print(f"  bad: {path}: {reason}")
+    for warning in caught:
+        if "skipped" not in str(warning.message):
+            print(f"  warning: {warning.message}")
+    return 0

@@ -1,0 +1,138 @@
+"""``tensorrnn features``: per-frame features of a dataset's videos from a torchvision backbone
+(random weights: these machines cannot download), written where ``fit`` reads them."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from tensorrnn.cli import main as cli_main
+from tensorrnn.data.datasets.registry import build_dataset
+from tensorrnn.data.features import RECORD, extract, load_backbone
+from tensorrnn.data.synthetic import write_video
+from tensorrnn.data.video import read_frames
+from tensorrnn.errors import UsageError
+from tensorrnn.testing import write_corrupt
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """A ``folder`` layout: 2 classes x 2 videos of 5 frames, 64x48."""
+    root = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    for label in ("left", "right"):
+        for i in range(2):
+            write_video(root / label / f"clip{i}.mp4", rng.integers(0, 256, (5, 48, 64, 3), dtype=np.uint8))
+    return root
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.manual_seed(0)
+    return load_backbone("resnet18", "none")
+
+
+def test_the_features_of_a_video_are_the_backbone_run_by_hand_on_its_frames(videos, backbone, tmp_path):
+    summary = extract("folder", videos, tmp_path, backbone, every=2, batch_size=2, progress=False)
+    assert (summary["videos"], summary["written"], summary["bad"], backbone.feature_size) == (4, 4, [], 512)
+    path = videos / "right" / "clip1.mp4"
+    features = np.load(tmp_path / "right" / "clip1.npy")
+    # by hand, in float64: every 2nd decoded frame, the weights' preprocessing, the model without its fc
+    frames = torch.from_numpy(read_frames(path)[::2]).permute(0, 3, 1, 2)
+    model = backbone.module.double()
+    try:
+        with torch.no_grad():
+            expected = model(backbone.transform(frames).double()).numpy()
+    finally:
+        backbone.module.float()
+    assert features.shape == (3, 512) and features.dtype == np.float32
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+    assert np.abs(features[0] - features[1]).max() > 1e-3          # the frames differ, so do their features
+
+
+def test_fit_reads_the_features_folder(videos, backbone, tmp_path):
+    extract("folder", videos, tmp_path, backbone, progress=False)
+    ds = build_dataset("folder", tmp_path, features=True, num_frames=4, size=None, sampling="uniform")
+    assert len(ds) == 4 and ds.classes == ["left", "right"]
+    x, target = ds[0][:2]
+    assert tuple(x.shape) == (4, 512)
+
+
+def test_a_rerun_resumes_and_another_backbone_is_refused(videos, backbone, tmp_path):
+    extract("folder", videos, tmp_path, backbone, progress=False)
+    first = np.load(tmp_path / "left" / "clip0.npy")
+    stamp = (tmp_path / "right" / "clip0.npy").stat().st_mtime_ns
+    (tmp_path / "left" / "clip0.npy").unlink()                     # as if interrupted before it
+    again = extract("folder", videos, tmp_path, backbone, progress=False)
+    assert (again["written"], again["skipped"]) == (1, 3)
+    np.testing.assert_array_equal(np.load(tmp_path / "left" / "clip0.npy"), first)
+    assert (tmp_path / "right" / "clip0.npy").stat().st_mtime_ns == stamp
+    assert not list(tmp_path.rglob("*.tmp*"))
+    torch.manual_seed(1)
+    other = load_backbone("mobilenet_v3_small", "none")
+    with pytest.raises(UsageError, match=r"backbone: 'resnet18' there, 'mobilenet_v3_small' now"):
+        extract("folder", videos, tmp_path, other, progress=False)
+    with pytest.raises(UsageError, match=r"every: 1 there, 2 now"):
+        extract("folder", videos, tmp_path, backbone, every=2, progress=False)
+
+
+def test_a_video_that_cannot_be_decoded_is_named_and_skipped(videos, backbone, tmp_path):
+    root = tmp_path / "videos"
+    for path in videos.rglob("*.mp4"):
+        (root / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (root / path.parent.name / path.name).write_bytes(path.read_bytes())
+    bad = write_corrupt(root / "left" / "broken.mp4")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = extract("folder", root, tmp_path / "out", backbone, progress=False)
+    assert summary["written"] == 4 and [p for p, _ in summary["bad"]] == [bad]
+    assert any(str(bad) in str(w.message) and "skipped" in str(w.message) for w in caught)
+    assert not (tmp_path / "out" / "left" / "broken.npy").exists()
+
+
+def test_the_command_writes_the_record_and_bad_arguments_name_themselves(videos, tmp_path, capsys):
+    torch.manual_seed(0)
+    assert cli_main(["features", "folder", str(videos), "--out", str(tmp_path), "--weights", "none",
+                     "--backbone", "mobilenet_v3_small", "--no-progress"]) == 0
+    assert "4 videos, 4 written" in capsys.readouterr().out
+    record = (tmp_path / RECORD).read_text()
+    assert '"backbone": "mobilenet_v3_small"' in record and '"feature_size": 576' in record
+    assert np.load(tmp_path / "left" / "clip1.npy").shape == (5, 576)
+    assert cli_main(["features", "folder", str(videos), "--out", str(tmp_path / "x"), "--backbone", "resnet_18",
+                     "--weights", "none"]) == 2
+    assert "--backbone='resnet_18': not a torchvision classification model" in capsys.readouterr().err
+    assert cli_main(["features", "folder", str(videos), "--out", str(tmp_path / "x"), "--weights",
+                     str(tmp_path / "nope.pt")]) == 2
+    assert "nope.pt" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"--every=0: expected an integer >= 1"):
+        extract("folder", videos, tmp_path / "y", load_backbone("mobilenet_v3_small", "none"), every=0)
+
+
+def test_a_local_state_dict_is_loaded_and_a_wrong_one_refused(videos, tmp_path):
+    from torchvision.models import get_model
+
+    torch.manual_seed(3)
+    model = get_model("mobilenet_v3_small", weights=None).eval()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    backbone = load_backbone("mobilenet_v3_small", str(tmp_path / "weights.pt"))
+    frames = read_frames(videos / "left" / "clip0.mp4")
+    model.classifier = torch.nn.Identity()
+    with torch.no_grad():
+        expected = model(backbone.transform(torch.from_numpy(frames).permute(0, 3, 1, 2))).numpy()
+    np.testing.assert_allclose(backbone(frames), expected, rtol=1e-5, atol=1e-6)
+    assert backbone.weights == str((tmp_path / "weights.pt").resolve())
+    with pytest.raises(ValueError, match=r"not a state dict of torchvision's resnet18"):
+        load_backbone("resnet18", str(tmp_path / "weights.pt"))
+
+
+def test_torchvision_and_lightning_import_after_tensorrnn_in_a_fresh_process():
+    # torchmetrics imports torchvision, which beside a CPU torch needs tensorrnn.compat first
+    import subprocess
+    import sys
+
+    code = ("import tensorrnn, lightning, torchvision.models as m; "
+            "print(m.resnet18(weights=None).fc.in_features)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "512", done.stderr[-2000:]

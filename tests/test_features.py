@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +137,36 @@ def test_torchvision_and_lightning_import_after_tensorrnn_in_a_fresh_process():
             "print(m.resnet18(weights=None).fc.in_features)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "512", done.stderr[-2000:]
+
+
+def test_two_commands_make_features_and_train_on_them(tmp_path, capsys):
+    # tensorrnn features, then tensorrnn fit on the features folder: in_shape auto factorises the
+    # backbone's 576 features a frame, frame_diff off as in the *_cnn_* configs
+    import json
+
+    import yaml
+
+    from tensorrnn.data.synthetic import make_demo_videos
+
+    videos = make_demo_videos(tmp_path / "videos", num_classes=3, groups=3, clips_per_group=2, size=(32, 24),
+                              num_frames=6, progress=False)
+    torch.manual_seed(0)
+    assert cli_main(["features", "ucf11", str(videos), "--out", str(tmp_path / "features"), "--weights", "none",
+                     "--backbone", "mobilenet_v3_small", "--no-progress"]) == 0
+    config = {"seed_everything": 0,
+              "model": {"arch": "gru", "factorization": "tt", "in_shape": "auto", "hidden_shape": [2, 2, 2, 2],
+                        "rank": 2, "frame_diff": False},
+              "data": {"dataset": "ucf11", "root": str(tmp_path / "features"), "features": True, "split": "tt_rnn",
+                       "num_frames": 4, "batch_size": 6, "num_workers": 0, "dataset_options": {"progress": False}},
+              "trainer": {"max_epochs": 1, "default_root_dir": str(tmp_path / "runs"), "enable_progress_bar": False,
+                          "enable_model_summary": False}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    assert cli_main(["fit", "--config", str(tmp_path / "c.yaml")]) == 0
+    metrics = [line for line in capsys.readouterr().out.splitlines() if line.startswith("metrics: ")][-1]
+    record = json.loads(Path(metrics.removeprefix("metrics: ")).read_text())
+    from tensorrnn.train.checkpoint import load_model
+
+    model, _ = load_model(record["last_model_path"])
+    assert model.in_features == 576
+    assert "test/acc" in record["test"]

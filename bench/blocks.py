@@ -48,6 +48,7 @@ SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "cuts": ("bench_cuts", "markdown", ("cuts.json",)),
     "motion": ("bench_motion", "markdown", ("motion.json",)),
     "deploy": ("bench_deploy", "markdown", ("deploy.json",)),
+    "features": ("bench_features", "markdown", ("features.json",)),
 }
 
 #: A block: its markers are lines of their own (a page may mention a marker in its text).

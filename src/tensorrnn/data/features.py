@@ -76,13 +76,17 @@ class Backbone:
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.module.parameters()).dtype
+
     def __call__(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Features ``(T, F)`` float32 of uint8 RGB frames ``(T, H, W, 3)``, ``batch_size`` at a time."""
         out = []
         with torch.inference_mode():
             for start in range(0, len(frames), batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size])).permute(0, 3, 1, 2)
-                x = self.transform(x.to(self.device)).to(next(self.module.parameters()).dtype)
+                x = self.transform(x.to(self.device)).to(self.dtype)
                 out.append(self.module(x).float().cpu())
         return torch.cat(out).numpy()
 
@@ -194,11 +198,9 @@ def extract(dataset: str, root: str | os.PathLike, out: str | os.PathLike, backb
         warnings.filterwarnings("ignore", message=r".*ignored \d+ entries")
         ds = DATASETS[dataset](root, size=None, progress=progress, max_bad_fraction=1.0, **options)
     root, out = Path(ds.root), Path(out)
-    import torchvision
-
     record = {"backbone": backbone.name, "weights": backbone.weights, "feature_size": backbone.feature_size,
               "every": every, "dataset": dataset, "root": str(root.resolve()),
-              "transform": repr(backbone.transform), "torchvision": torchvision.__version__}
+              "transform": repr(backbone.transform), "torchvision": import_torchvision().__version__}
     _check_record(out, record)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / RECORD, json.dumps(record, indent=2) + "\n")

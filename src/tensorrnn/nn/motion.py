@@ -48,7 +48,7 @@ MAX_SHIFT = 0.15
 MAX_WARP = 0.25
 #: Bands of the frame that estimate the shift each and vote (see :func:`estimate_shift`).
 STRIPS = 6
-#: A shift is the camera's (:func:`supported`) where aligning by it brings the pixels of at least
+#: A shift is the camera's (:func:`camera_shift`) where aligning by it brings the pixels of at least
 #: CAMERA_SHARE of the frame's BLOCKS x BLOCKS blocks closer, by a share SUPPORT of their
 #: unaligned difference: an actor over a still scene moves a few blocks, the camera all those
 #: with any texture. (On the generated still-camera clips the bands' vote alone moves 17% of the
@@ -134,7 +134,7 @@ def _clusters(shifts: torch.Tensor, weights: torch.Tensor, tolerance: float = 1.
     """``(N, K)`` estimates and weights -> ``(N, 2)``: the weighted mean of the estimates within
     ``tolerance`` of their weighted median (the majority's motion), and likewise of the others
     (the minority's; the majority's again where there are none). An actor that fills half the
-    bands makes the minority the camera's, so both go to :func:`supported`."""
+    bands makes the minority the camera's, so both are checked (:func:`closer_share`)."""
     def near(median: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inliers = ((shifts - median).abs() <= tolerance).to(weights.dtype) * mask
         w = inliers * weights
@@ -308,12 +308,11 @@ def _cut(prev: FrameFeatures, cur: FrameFeatures, aligned: torch.Tensor, cover: 
             & (residual_ratio(prev.grey.unsqueeze(-1), cur.grey.unsqueeze(-1), aligned, cover) > CUT_RESIDUAL))
 
 
-def _block_means(x: torch.Tensor, blocks: int, size: int = 0) -> torch.Tensor:
+def _block_means(x: torch.Tensor, blocks: int) -> torch.Tensor:
     """``(N, H, W)`` -> ``(N, blocks, blocks)``: the mean of each block (the remainder rows and
-    columns left out); with ``size``, blocks of ``size x size`` pixels instead."""
+    columns left out)."""
     N, H, W = x.shape
-    block = (size, size) if size else (H // blocks, W // blocks)
-    return F.avg_pool2d(x.unsqueeze(1), block)[:, 0]
+    return F.avg_pool2d(x.unsqueeze(1), (H // blocks, W // blocks))[:, 0]
 
 
 def closer_share(prev_grey: torch.Tensor, cur_grey: torch.Tensor, aligned: torch.Tensor, cover: torch.Tensor,
@@ -327,13 +326,6 @@ def closer_share(prev_grey: torch.Tensor, cur_grey: torch.Tensor, aligned: torch
     lead = after.shape[:-2]
     before, after = (_block_means(x.expand(after.shape).flatten(0, -3), blocks) for x in (before, after))
     return (after < (1 - SUPPORT) * before).to(before.dtype).mean((1, 2)).view(lead)
-
-
-def supported(prev_grey: torch.Tensor, cur_grey: torch.Tensor, aligned: torch.Tensor, cover: torch.Tensor,
-              blocks: int = BLOCKS) -> torch.Tensor:
-    """``(N,)`` bool: the shift that moved ``prev_grey`` to ``aligned`` is the camera's: it brings
-    at least :data:`CAMERA_SHARE` of the blocks closer (:func:`closer_share`)."""
-    return closer_share(prev_grey, cur_grey, aligned, cover, blocks) >= CAMERA_SHARE
 
 
 def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[torch.Tensor, ...]:
@@ -355,8 +347,8 @@ def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[
     shift = candidates.flatten(0, 1)[pick] * camera.to(candidates.dtype)
     # the previous half-size grey frame moved by it (by nothing where no candidate is the camera's)
     still = ~camera.view(N, 1, 1, 1)
-    return (shift, torch.where(still, grey.unsqueeze(-1), moved[pick]),
-            torch.where(still, torch.ones_like(covered[pick]), covered[pick]))
+    cover = covered[pick]
+    return shift, torch.where(still, grey.unsqueeze(-1), moved[pick]), torch.where(still, torch.ones_like(cover), cover)
 
 
 def camera_shift(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:

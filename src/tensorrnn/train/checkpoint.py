@@ -149,6 +149,8 @@ NOT_RECIPE = frozenset({
     "data.root", "data.cache_dir", "data.annotations", "data.classes_file", "data.dataset_options.splits_dir",
     # how fast the clips are read, and console output: the samples do not depend on them
     "data.num_workers", "data.load_threads", "data.dataset_options.build_workers", "data.dataset_options.progress",
+    # where the augmentation runs: the same draws of the same transforms (rounded to grey levels or not)
+    "data.augment_on",
     # linked from the data by the CLI: the classes (and their order) are compared by
     # check_compatible, frame_features follows data.size / data.features, which count
     "model.num_classes", "model.multilabel", "model.class_names", "model.frame_features",

@@ -24,6 +24,8 @@ from tensorrnn.papers import FRAMES_PER_CLIP, UCF11_FRAME_SIZE
 THREE_OFFICIAL_SPLITS = ("hmdb51", "ucf101")
 #: How the validation clips are taken from the training part of a split.
 VAL_SPLITS = ("auto", "groups", "clips", "none", "test")
+#: Where the training clips are augmented (``data.augment_on``).
+AUGMENT_ON = ("device", "loader")
 #: ``val_split="auto"`` holds out whole groups when the training part has at least this many.
 MIN_VAL_GROUPS = 5
 #: ... and otherwise a share of the training clips when there are at least this many per class.
@@ -138,6 +140,12 @@ class VideoDataModule(L.LightningDataModule):
             "left to right" into "right to left"; turn it on for mirror-symmetric actions
             (UCF11, HMDB51, UCF101, KTH and Weizmann configs do: none of their classes is a
             direction).
+        augment_on: where the training clips' augmentation runs: ``device`` (on the batch,
+            after its transfer to the model's device, clip by clip: the loader only decodes and
+            draws each clip's parameters) or ``loader`` (each clip in the loading threads or
+            workers, as uint8: worth it with ``num_workers`` on spare CPU cores beside a busy
+            GPU). The same draws of the same transforms either way; ``device`` keeps the
+            brightness and contrast in float where ``loader`` rounds them to grey levels.
         features: read per-frame feature arrays (one ``.npy`` of shape ``(T, F)`` per clip)
             instead of decoding video.
         cache_dir: the folder of the clip stores, every clip decoded once (see ``tensorrnn
@@ -195,6 +203,7 @@ class VideoDataModule(L.LightningDataModule):
         brightness: float = 0.2,
         contrast: float = 0.2,
         flip: float = 0.0,
+        augment_on: str = "device",
         features: bool = False,
         cache_dir: Optional[str] = "auto",
         store: str = "jpeg",
@@ -236,6 +245,8 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.val_fraction={val_fraction!r}: expected 0 < value < 1")
         if val_split not in VAL_SPLITS:
             raise ValueError(f"data.val_split={val_split!r}: expected one of {', '.join(map(repr, VAL_SPLITS))}")
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(f"data.augment_on={augment_on!r}: expected one of {', '.join(map(repr, AUGMENT_ON))}")
         crop_scale = [float(v) for v in crop_scale] if isinstance(crop_scale, (list, tuple)) else crop_scale
         try:  # one error line named by the config key
             from tensorrnn.data.transforms import ClipAugment
@@ -516,6 +527,7 @@ class VideoDataModule(L.LightningDataModule):
             # written straight into their batch by load_threads threads (collate_clips: no copy)
             dataset = copy.copy(dataset)
             dataset.deferred_scaling = True
+            dataset.deferred_augmentation = hp.augment_on == "device"
             dataset.load_threads = self.load_threads
         return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle,
                           num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0,
@@ -523,9 +535,18 @@ class VideoDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Scale a batch of uint8 frames (the loaders' deferred scaling) as the dataset would
-        have scaled each clip, bit for bit (:func:`~tensorrnn.data.sampling.scale_frames`)."""
+        have scaled each clip, bit for bit (:func:`~tensorrnn.data.sampling.scale_frames`); a
+        training batch that carries its clips' augmentation (``augment_on: device``) is
+        augmented and scaled clip by clip here, on the model's device
+        (:func:`~tensorrnn.data.transforms.augment_batch`), and goes on as ``[frames, target]``."""
+        from tensorrnn.data.datasets import AugmentedSample
         from tensorrnn.data.sampling import scale_frames
+        from tensorrnn.data.transforms import augment_batch
 
+        if isinstance(batch, AugmentedSample):
+            # on a CPU the loading threads, idle while the batch is augmented, share its clips
+            return [augment_batch(batch.frames, batch.augment, self.hparams.scaling, threads=self.load_threads),
+                    batch.target]
         if isinstance(batch, (list, tuple)) and isinstance(batch[0], torch.Tensor) and batch[0].dtype == torch.uint8:
             batch = type(batch)([scale_frames(batch[0], self.hparams.scaling), *batch[1:]])
         return batch

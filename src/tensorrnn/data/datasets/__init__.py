@@ -35,7 +35,9 @@ and file stem, case-insensitively), so a split file can never reach outside the 
 with no file are reported (warning and ``missing``), not a ``KeyError``.
 """
 from tensorrnn.data.datasets.annotations import AnnotationList
-from tensorrnn.data.datasets.clips import ClipRecord, VideoClipDataset, collate_clips, default_load_threads
+from tensorrnn.data.datasets.clips import (
+    AugmentedSample, ClipRecord, VideoClipDataset, collate_clips, default_load_threads,
+)
 from tensorrnn.data.datasets.folder import VideoFolder
 from tensorrnn.data.datasets.hmdb51 import HMDB51
 from tensorrnn.data.datasets.hollywood2 import Hollywood2
@@ -49,6 +51,6 @@ from tensorrnn.data.datasets.youtube_celebrities import YouTubeCelebrities
 
 __all__ = [
     "DATASETS", "FEATURE_EXTENSION", "HMDB51", "KTH", "UCF11", "UCF101", "VIDEO_EXTENSIONS", "AnnotationList",
-    "ClipRecord", "Hollywood2", "VideoClipDataset", "VideoFolder", "Weizmann", "YouTubeCelebrities",
+    "AugmentedSample", "ClipRecord", "Hollywood2", "VideoClipDataset", "VideoFolder", "Weizmann", "YouTubeCelebrities",
     "build_dataset", "collate_clips", "default_load_threads",
 ]

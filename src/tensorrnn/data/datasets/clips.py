@@ -19,10 +19,9 @@ import operator
 import os
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -33,6 +32,7 @@ from tensorrnn.data.sampling import (
     PAD_BYTE, ClipTooShortError, check_sampling, defer_scaling, pad_indices, sample_indices, scale_pixels,
 )
 from tensorrnn.data.store import STORES, open_store
+from tensorrnn.data.threads import map_shares
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, VideoError, check_size, probe, read_frames
 
 #: How many bad files are named one by one before the summary line.
@@ -42,36 +42,12 @@ MAX_WARNINGS = 10
 _SCRATCH = threading.local()
 #: The random draw of the sample a thread is building (see :meth:`VideoClipDataset.__getitems__`).
 _DRAW = threading.local()
-#: The loading threads of this process, by count (a forked DataLoader worker makes its own).
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _forget_pools() -> None:
-    """In a forked child (a DataLoader worker): the parent's threads do not exist here."""
-    global _POOLS_LOCK
-    _POOLS.clear()
-    _POOLS_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pools)
-
-
 def default_load_threads(num_workers: int, ranks: int = 1) -> int:
     """Loading threads per process for ``num_workers`` DataLoader workers in each of ``ranks``
     processes on this machine (DDP): the CPU cores shared among the loading processes (a rank's
     main process alone when it has no workers), at most 8."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(8, cores // (max(1, ranks) * max(1, num_workers))))
-
-
-def _thread_pool(threads: int) -> ThreadPoolExecutor:
-    with _POOLS_LOCK:
-        pool = _POOLS.get(threads)
-        if pool is None:
-            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="tensorrnn-load")
-    return pool
 
 
 def _scratch(shape: tuple[int, ...]) -> np.ndarray:
@@ -89,16 +65,30 @@ def _scratch(shape: tuple[int, ...]) -> np.ndarray:
     return buffer[:need].reshape(shape)
 
 
-def collate_clips(samples: Sequence[tuple]) -> list:
+class AugmentedSample(NamedTuple):
+    """A training sample whose augmentation is left to its batch (``deferred_augmentation``),
+    and, collated, the batch: uint8 frames ``(T, H, W, 3)``, the target, and the clip's row of
+    augmentation parameters ``(8,)`` (:meth:`~tensorrnn.data.transforms.ClipAugment.param_row`)
+    that :func:`~tensorrnn.data.transforms.augment_batch` applies on the model's device."""
+
+    frames: torch.Tensor
+    target: torch.Tensor
+    augment: torch.Tensor
+
+
+def collate_clips(samples: Sequence[tuple]) -> list | AugmentedSample:
     """``default_collate`` for the datasets' samples, without copying the frames when they are
     the rows, in order, of one tensor (as :meth:`VideoClipDataset.__getitems__` writes a
-    batch's uint8 frames): that tensor is the batch's frames. The DataLoaders of
-    :class:`~tensorrnn.train.datamodule.VideoDataModule` use it."""
+    batch's uint8 frames): that tensor is the batch's frames. :class:`AugmentedSample` samples
+    collate into one. The DataLoaders of :class:`~tensorrnn.train.datamodule.VideoDataModule` use it."""
     frames = [sample[0] for sample in samples]
     whole = _rows_of(frames)
     if whole is None:
-        return default_collate(samples)
-    return [whole, *default_collate([tuple(sample[1:]) for sample in samples])]
+        return default_collate(samples)  # a list, or an AugmentedSample of AugmentedSamples
+    rest = default_collate([tuple(sample[1:]) for sample in samples])
+    if isinstance(samples[0], AugmentedSample):
+        return AugmentedSample(whole, *rest)
+    return [whole, *rest]
 
 
 def _rows_of(tensors: list) -> torch.Tensor | None:
@@ -213,6 +203,11 @@ class VideoClipDataset(Dataset):
         #: the training loaders of :class:`~tensorrnn.train.datamodule.VideoDataModule` set it).
         #: Ignored for ``"standard"`` scaling and for features.
         self.deferred_scaling = False
+        #: With deferred scaling, leave the augmentation to the batch too: a sample is an
+        #: :class:`AugmentedSample` of unaugmented uint8 frames and the parameters its clip drew
+        #: (the same draws as augmenting it here), which
+        #: :func:`~tensorrnn.data.transforms.augment_batch` applies on the model's device.
+        self.deferred_augmentation = False
         if isinstance(load_threads, bool) or not isinstance(load_threads, (int, np.integer)) or load_threads < 1:
             raise ValueError(f"load_threads={load_threads!r}: expected an integer >= 1")
         #: Threads that build the samples of a batch (:meth:`__getitems__`).
@@ -307,8 +302,9 @@ class VideoClipDataset(Dataset):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
         index %= len(self)  # frames of a seeded sample depend on the index: ds[-1] is ds[N - 1]
         clip = self.clips[index]
+        rows = [] if self._deferring_augmentation else None
         try:
-            loaded = self._load(index, clip, range(self.views) if self.views else (None,), out)
+            loaded = self._load(index, clip, range(self.views) if self.views else (None,), out, rows)
             if out is not None:
                 frames = out
             else:
@@ -323,6 +319,8 @@ class VideoClipDataset(Dataset):
             target = torch.tensor(clip.target, dtype=torch.int64)
         if self.views:
             return frames, target, torch.tensor(self.views)
+        if rows is not None:
+            return AugmentedSample(frames, target, rows[0])
         return frames, target
 
     def __getitems__(self, indices: Sequence[int]) -> list:
@@ -342,19 +340,22 @@ class VideoClipDataset(Dataset):
         batch = self._batch_frames(len(indices))
         outs = [None] * len(indices) if batch is None else list(batch)
         jobs = list(zip(indices, draws, outs))
-        threads = min(self.load_threads, len(jobs))
-        if self._cache is not None and self._cache.FORMAT == "raw" and not self._augmenting:
+        threads = self.load_threads
+        if self._cache is not None and self._cache.FORMAT == "raw" and (not self._augmenting
+                                                                        or self._deferring_augmentation):
             threads = 1  # copying frames out of a memory map: faster alone than handed to threads (measured)
-        if threads <= 1:
-            return [self._drawn(*job) for job in jobs]
-        # one contiguous share of the batch per thread: fewer hand-overs than a task per sample
-        shares = [jobs[len(jobs) * k // threads:len(jobs) * (k + 1) // threads] for k in range(threads)]
-        built = _thread_pool(threads).map(lambda share: [self._drawn(*job) for job in share], shares)
-        return [sample for share in built for sample in share]
+        return map_shares(lambda job: self._drawn(*job), jobs, threads)
 
     @property
     def _augmenting(self) -> bool:
         return self.augment is not None and self.augment.active
+
+    @property
+    def _deferring_augmentation(self) -> bool:
+        """Samples are :class:`AugmentedSample` samples: uint8 single-view clips whose augmentation
+        the batch applies (``deferred_augmentation`` with deferred scaling, on video)."""
+        return (self.deferred_augmentation and self._augmenting and self.deferred_scaling
+                and self.scaling in PAD_BYTE and not self.features and not self.views and self.sampling != "all")
 
     def _batch_frames(self, count: int) -> torch.Tensor | None:
         """One uint8 tensor for the frames of ``count`` samples, each sample written into its row
@@ -408,15 +409,20 @@ class VideoClipDataset(Dataset):
         scaling) uint8 (:meth:`~tensorrnn.data.transforms.ClipAugment.apply_uint8`)."""
         if not self._augmenting:
             return frames
-        rng = self._generator(index, 1 << 30)  # its own stream: frame choice and look independent
-        if rng is None:  # torch's global generator, seeded per DataLoader worker and epoch
-            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
-        return self.augment(frames, rng, uint8=uint8 and frames.dtype == np.uint8)  # (k, H, W, 3)
+        return self.augment(frames, self._augment_rng(index), uint8=uint8 and frames.dtype == np.uint8)  # (k, H, W, 3)
 
-    def _load(self, index: int, clip: ClipRecord, views=(None,), out: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def _augment_rng(self, index: int) -> np.random.Generator:
+        """The generator of sample ``index``'s augmentation: its own stream, so frame choice and
+        look are independent; outside a batch, unseeded, one drawn from torch's global
+        generator (seeded per DataLoader worker and epoch)."""
+        rng = self._generator(index, 1 << 30)
+        return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item())) if rng is None else rng
+
+    def _load(self, index: int, clip: ClipRecord, views=(None,), out: torch.Tensor | None = None,
+              rows: list | None = None) -> list[torch.Tensor]:
         """The samples of ``views`` (``None``: the single, training sample) of one clip; the
         frames all of them use are read once (one decode of the video for K views); see
-        :meth:`sample_frames` for ``out``."""
+        :meth:`sample_frames` for ``out`` and ``rows``."""
         if self.features:
             array = np.load(clip.path, mmap_mode="r")  # (T, F)
             (start, count), read = _span(clip, len(array)), lambda idx: np.asarray(array[idx], dtype=np.float32)
@@ -433,16 +439,18 @@ class VideoClipDataset(Dataset):
                 self._counts[index] = count
             read = lambda idx: read_frames(clip.path, idx, self.size, self.max_pixels,  # noqa: E731
                                            self.max_video_frames)
-        return self.sample_frames(index, count, (lambda idx: read(idx + start)) if start else read, views, out)
+        return self.sample_frames(index, count, (lambda idx: read(idx + start)) if start else read, views, out, rows)
 
     def sample_frames(self, index: int, count: int, read, views=(None,),
-                      out: torch.Tensor | None = None) -> list[torch.Tensor]:
+                      out: torch.Tensor | None = None, rows: list | None = None) -> list[torch.Tensor]:
         """The samples of ``views`` of sample ``index`` from a clip of ``count`` frames whose
         frames ``read(indices)`` returns (uint8 ``(n, H, W, 3)``, or ``(n, F)`` features): frame
         choice, augmentation, padding and scaling as for a file (``tensorrnn predict --timeline``
         reads the frames of a window from its buffer this way). With deferred scaling, ``out``
         (uint8, ``(T, H, W, 3)``, or ``(K, T, H, W, 3)`` for views) receives the samples, which
-        are then its rows."""
+        are then its rows. ``rows``: a list that receives each sample's row of augmentation
+        parameters (:meth:`~tensorrnn.data.transforms.ClipAugment.param_row`) instead of the
+        samples being augmented here (deferred augmentation: uint8 samples, deferred scaling)."""
         plans = [self.frame_indices(index, count, view) for view in views]
         union = np.unique(np.concatenate([idx for idx, _ in plans]))
         frames = read(union)  # (n, H, W, 3) uint8, or (n, F) features
@@ -457,8 +465,12 @@ class VideoClipDataset(Dataset):
                 samples.append(torch.cat([x.new_zeros((front, x.shape[1])), x]) if front else x)
             elif self.deferred_scaling and self.scaling in PAD_BYTE:
                 slot = None if out is None else out[view] if self.views else out
-                samples.append(defer_scaling(self._augmented(index, x, uint8=True), self.scaling, front=front,
-                                             out=slot))  # uint8
+                if rows is not None:  # the batch augments: draw, do not apply
+                    rows.append(self.augment.param_row(self.augment.params(self._augment_rng(index), *x.shape[1:3]),
+                                                       front))
+                else:
+                    x = self._augmented(index, x, uint8=True)
+                samples.append(defer_scaling(x, self.scaling, front=front, out=slot))  # uint8
             else:
                 samples.append(scale_pixels(self._augmented(index, x), self.scaling, front=front))  # (front + k, H, W, 3)
         return samples

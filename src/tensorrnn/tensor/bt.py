@@ -175,7 +175,7 @@ class _Sweep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, keep_first: bool, swept: tuple, merged: Tensor, *weights: Tensor) -> Tensor:
         out, states = _Sweep._run(x, swept, merged, weights)
-        ctx.swept = swept
+        ctx.swept, ctx.dtype = swept, plan.autocast_dtype(x)
         ctx.keep_first = keep_first or len(weights) <= 1  # a single step's input is x itself
         ctx.save_for_backward(merged, *weights, *(states if ctx.keep_first else [x, *states[2:]]))
         return out
@@ -198,7 +198,7 @@ class _Sweep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         steps = len(ctx.needs_input_grad) - 4
-        saved = ctx.saved_tensors
+        *saved, grad = plan.in_dtype(ctx.dtype, *ctx.saved_tensors, grad)  # the forward's dtype (autocast)
         merged, weights, inputs = saved[0], saved[1:1 + steps], list(saved[1 + steps:])
         ranks, m_split = ctx.swept
         blocks = merged.shape[0]

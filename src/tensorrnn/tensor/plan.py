@@ -90,10 +90,32 @@ def expression(eq: str, shapes: tuple[tuple[int, ...], ...]) -> opt_einsum.contr
     return opt_einsum.contract_expression(eq, *shapes, optimize=_optimizer())
 
 
+def autocast_dtype(t: Tensor) -> torch.dtype | None:
+    """The dtype autocast computes matrix products in on ``t``'s device (``torch.bfloat16`` under
+    ``bf16-mixed``), or None where autocast is off."""
+    device = t.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+
+def in_dtype(dtype: torch.dtype | None, *tensors: Tensor | None) -> list[Tensor | None]:
+    """``tensors``, the floating-point ones cast to ``dtype`` (all as they are when it is None).
+
+    The hand-written backwards of this package's autograd Functions compute in the dtype their
+    forward computed in: under autocast the forward's products ran in bfloat16 (or float16) while
+    the saved weights are float32, and a backward runs without autocast, so it casts both
+    itself; autograd then casts each gradient to its input's dtype."""
+    if dtype is None:
+        return list(tensors)
+    return [t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors]
+
+
 def contract(network: Network, *operands: Tensor) -> Tensor:
     """Contract ``operands`` (input first) along ``network`` with the cached plan for their shapes."""
     eq = network.equation()
     shapes = tuple(tuple(op.shape) for op in operands)
+    # under autocast: the pairwise tensordots are not autocast ops, so cast every operand to the
+    # products' dtype once (else a float32 core meets a bfloat16 intermediate)
+    operands = in_dtype(autocast_dtype(operands[0]), *operands)
     return expression(eq, shapes)(*operands, backend="torch")
 
 
@@ -220,11 +242,12 @@ class _InputGemm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, w: Tensor) -> Tensor:
         ctx.save_for_backward(a, w)
+        ctx.dtype = autocast_dtype(a)
         return a @ w
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        a, w = ctx.saved_tensors
+        a, w, grad = in_dtype(ctx.dtype, *ctx.saved_tensors, grad)
         da = grad @ w.T if ctx.needs_input_grad[0] else None
         dw = (grad.T @ a).T if ctx.needs_input_grad[1] else None
         return da, dw
@@ -250,11 +273,12 @@ class _SharedWeightBmm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w: Tensor, s: Tensor) -> Tensor:
         ctx.save_for_backward(w, s)
+        ctx.dtype = autocast_dtype(s)
         return torch.bmm(w.expand(s.shape[0], *w.shape), s)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        w, s = ctx.saved_tensors
+        w, s, grad = in_dtype(ctx.dtype, *ctx.saved_tensors, grad)
         dw = torch.tensordot(grad, s, dims=([0, 2], [0, 2])) if ctx.needs_input_grad[0] else None
         ds = torch.bmm(w.T.expand(s.shape[0], w.shape[1], w.shape[0]), grad) if ctx.needs_input_grad[1] else None
         return dw, ds

@@ -86,7 +86,8 @@ def test_a_clip_does_not_depend_on_its_batch(uint8_resize):
         assert torch.equal(augment_batch(frames, params, "unit", uint8_resize=uint8_resize, threads=threads), whole)
 
 
-@pytest.mark.parametrize("scaling,low,high", [("center", -128.0, 127.0), ("unit", -1.0, 127 / 128), ("none", 0.0, 255.0)])
+@pytest.mark.parametrize("scaling,low,high",
+                         [("center", -128.0, 127.0), ("unit", -1.0, 127 / 128), ("none", 0.0, 255.0)])
 def test_identity_parameters_are_the_scaling_alone(scaling, low, high):
     frames = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, H, W, 3), dtype=np.uint8))
     identity = ClipAugment.param_row(ClipAugment().params(np.random.default_rng(0), H, W))
@@ -122,7 +123,7 @@ def test_bad_input_named(frames, params, scaling, match):
         augment_batch(frames, params, scaling)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine: the CPU paths are tested above")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the CPU paths are tested above")
 def test_cuda_equals_the_float_path_on_the_cpu():
     frames, params, _ = drawn_batch()
     cpu = augment_batch(frames, params, "unit", uint8_resize=False)

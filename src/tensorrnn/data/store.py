@@ -35,6 +35,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tensorrnn.data.cache import CACHE_VERSION, FrameCache, _ShardWriter
 from tensorrnn.data.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
@@ -83,6 +84,43 @@ def decode_into(jpegs, out: np.ndarray) -> np.ndarray:
     for k, jpeg in enumerate(jpegs):
         decode(jpeg, colorspace="RGB", buffer=out[k])
     return out
+
+
+def decode_frames(jpegs, size: tuple[int, int], device="cpu", threads: int = 1) -> torch.Tensor:
+    """Decode JPEGs (bytes-like, frames of one ``size``) into one uint8 tensor on ``device``.
+
+    On a CPU: :func:`decode_into`, the store's own decoder (bit for bit what a read gives),
+    shared over ``threads`` loading threads. On a CUDA device: one call of torchvision's
+    ``decode_jpeg`` for the whole list, with nvjpeg (needs torchvision, the ``features`` extra);
+    nvjpeg's inverse DCT and chroma upsampling may differ from libjpeg-turbo's by a grey level
+    or two.
+
+    Shape:
+        ``N`` JPEGs of ``size = (W, H)`` -> ``(N, H, W, 3)`` uint8 on ``device``.
+    """
+    from tensorrnn.data.threads import map_shares
+
+    device = torch.device(device)
+    width, height = size
+    if device.type == "cpu":
+        out = np.empty((len(jpegs), height, width, 3), np.uint8)
+        map_shares(lambda k: decode_into(jpegs[k:k + 1], out[k:k + 1]), range(len(jpegs)), threads)
+        return torch.from_numpy(out)
+    if device.type != "cuda":
+        raise ValueError(f"device={str(device)!r}: JPEG decoding runs on 'cpu' or a CUDA device")
+    if not jpegs:
+        return torch.empty((0, height, width, 3), dtype=torch.uint8, device=device)
+    try:
+        from torchvision.io import decode_jpeg
+    except ImportError as err:
+        raise ImportError("decoding JPEGs on a CUDA device needs torchvision (pip install 'tensorrnn[features]'); "
+                          "or data.decode_on loader") from err
+    encoded = [torch.frombuffer(bytearray(jpeg), dtype=torch.uint8) for jpeg in jpegs]  # on the CPU, as it wants
+    images = decode_jpeg(encoded, mode="RGB", device=device)  # N tensors (3, H, W)
+    wrong = next((tuple(x.shape) for x in images if tuple(x.shape) != (3, height, width)), None)
+    if wrong is not None:
+        raise ValueError(f"a JPEG decoded to {wrong}: expected frames of {width}x{height} (3, {height}, {width})")
+    return torch.stack(images).permute(0, 2, 3, 1).contiguous()  # (N, H, W, 3)
 
 
 class JpegStore(FrameCache):
@@ -151,8 +189,23 @@ class JpegStore(FrameCache):
         return blob, starts
 
     def _take(self, opened, positions: np.ndarray, out: np.ndarray) -> None:
+        decode_into(self._jpegs(opened, positions), out)
+
+    @staticmethod
+    def _jpegs(opened, positions: np.ndarray) -> list:
         blob, starts = opened
-        decode_into([blob[starts[i]:starts[i + 1]] for i in positions.tolist()], out)
+        return [blob[starts[i]:starts[i + 1]] for i in positions.tolist()]
+
+    def read_jpegs(self, rel: str, indices) -> list[bytes]:
+        """The stored JPEGs of frames ``indices`` of a clip, undecoded (copies of their bytes):
+        what :func:`decode_frames` decodes on the model's device (``data.decode_on device``)."""
+        shard, offset, count = self.entries[rel]
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= count):
+            raise IndexError(f"{rel}: frame indices {idx.tolist()} outside 0..{count - 1}")
+        if shard not in self._maps:
+            self._maps[shard] = self._open(shard)
+        return [bytes(jpeg) for jpeg in self._jpegs(self._maps[shard], offset + idx)]
 
 
 class _JpegShardWriter(_ShardWriter):

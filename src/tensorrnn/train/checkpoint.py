@@ -149,8 +149,9 @@ NOT_RECIPE = frozenset({
     "data.root", "data.cache_dir", "data.annotations", "data.classes_file", "data.dataset_options.splits_dir",
     # how fast the clips are read, and console output: the samples do not depend on them
     "data.num_workers", "data.load_threads", "data.dataset_options.build_workers", "data.dataset_options.progress",
-    # where the augmentation runs: the same draws of the same transforms (rounded to grey levels or not)
-    "data.augment_on",
+    # where the augmentation and the decoding run: the same draws of the same transforms and frames
+    # (rounded to grey levels or not; nvjpeg within a grey level or two of libjpeg-turbo)
+    "data.augment_on", "data.decode_on",
     # linked from the data by the CLI: the classes (and their order) are compared by
     # check_compatible, frame_features follows data.size / data.features, which count
     "model.num_classes", "model.multilabel", "model.class_names", "model.frame_features",

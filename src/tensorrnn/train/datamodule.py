@@ -26,6 +26,8 @@ THREE_OFFICIAL_SPLITS = ("hmdb51", "ucf101")
 VAL_SPLITS = ("auto", "groups", "clips", "none", "test")
 #: Where the training clips are augmented (``data.augment_on``).
 AUGMENT_ON = ("device", "loader")
+#: Where the training clips' JPEGs are decoded (``data.decode_on``).
+DECODE_ON = ("auto", "loader", "device")
 #: ``val_split="auto"`` holds out whole groups when the training part has at least this many.
 MIN_VAL_GROUPS = 5
 #: ... and otherwise a share of the training clips when there are at least this many per class.
@@ -146,6 +148,11 @@ class VideoDataModule(L.LightningDataModule):
             workers, as uint8: worth it with ``num_workers`` on spare CPU cores beside a busy
             GPU). The same draws of the same transforms either way; ``device`` keeps the
             brightness and contrast in float where ``loader`` rounds them to grey levels.
+        decode_on: where the training clips' frames are decoded from the JPEG store: ``loader``
+            (the loading threads, with libjpeg-turbo), ``device`` (the batch's JPEGs after the
+            transfer, on the model's device: one nvjpeg call on a GPU, needs torchvision) or
+            ``auto``: ``device`` when the model is on a CUDA device and torchvision is
+            installed, else ``loader``. Evaluation clips and a ``raw`` store are decoded by the loader.
         features: read per-frame feature arrays (one ``.npy`` of shape ``(T, F)`` per clip)
             instead of decoding video.
         cache_dir: the folder of the clip stores, every clip decoded once (see ``tensorrnn
@@ -204,6 +211,7 @@ class VideoDataModule(L.LightningDataModule):
         contrast: float = 0.2,
         flip: float = 0.0,
         augment_on: str = "device",
+        decode_on: str = "auto",
         features: bool = False,
         cache_dir: Optional[str] = "auto",
         store: str = "jpeg",
@@ -247,6 +255,8 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.val_split={val_split!r}: expected one of {', '.join(map(repr, VAL_SPLITS))}")
         if augment_on not in AUGMENT_ON:
             raise ValueError(f"data.augment_on={augment_on!r}: expected one of {', '.join(map(repr, AUGMENT_ON))}")
+        if decode_on not in DECODE_ON:
+            raise ValueError(f"data.decode_on={decode_on!r}: expected one of {', '.join(map(repr, DECODE_ON))}")
         crop_scale = [float(v) for v in crop_scale] if isinstance(crop_scale, (list, tuple)) else crop_scale
         try:  # one error line named by the config key
             from tensorrnn.data.transforms import ClipAugment
@@ -528,10 +538,25 @@ class VideoDataModule(L.LightningDataModule):
             dataset = copy.copy(dataset)
             dataset.deferred_scaling = True
             dataset.deferred_augmentation = hp.augment_on == "device"
+            dataset.deferred_decoding = name == "train" and self.decodes_on_device
             dataset.load_threads = self.load_threads
         return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle,
                           num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0,
                           drop_last=False, collate_fn=collate_clips)
+
+    @property
+    def decodes_on_device(self) -> bool:
+        """Whether the training batches' JPEGs are decoded after the transfer (``decode_on``)."""
+        hp = self.hparams
+        if hp.get("decode_on", "auto") != "auto":
+            return hp.decode_on == "device"
+        trainer = getattr(self, "trainer", None)
+        device = getattr(getattr(trainer, "strategy", None), "root_device", None) if trainer is not None else None
+        if hp.store != "jpeg" or device is None or device.type != "cuda":
+            return False
+        import importlib.util
+
+        return importlib.util.find_spec("torchvision") is not None
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Scale a batch of uint8 frames (the loaders' deferred scaling) as the dataset would
@@ -539,10 +564,14 @@ class VideoDataModule(L.LightningDataModule):
         training batch that carries its clips' augmentation (``augment_on: device``) is
         augmented and scaled clip by clip here, on the model's device
         (:func:`~tensorrnn.data.transforms.augment_batch`), and goes on as ``[frames, target]``."""
-        from tensorrnn.data.datasets import AugmentedSample
-        from tensorrnn.data.sampling import scale_frames
+        from tensorrnn.data.datasets import AugmentedSample, EncodedSample, decode_batch
+        from tensorrnn.data.sampling import PAD_BYTE, scale_frames
         from tensorrnn.data.transforms import augment_batch
 
+        if isinstance(batch, EncodedSample):  # decode_on: device; a CPU's loading threads share the JPEGs
+            frames = decode_batch(batch, tuple(self.hparams.size), PAD_BYTE[self.hparams.scaling], self.load_threads)
+            batch = (AugmentedSample(frames, batch.target, batch.augment) if batch.augment is not None
+                     else [frames, batch.target])
         if isinstance(batch, AugmentedSample):
             # on a CPU the loading threads, idle while the batch is augmented, share its clips
             return [augment_batch(batch.frames, batch.augment, self.hparams.scaling, threads=self.load_threads),

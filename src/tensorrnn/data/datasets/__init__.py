@@ -36,7 +36,7 @@ with no file are reported (warning and ``missing``), not a ``KeyError``.
 """
 from tensorrnn.data.datasets.annotations import AnnotationList
 from tensorrnn.data.datasets.clips import (
-    AugmentedSample, ClipRecord, VideoClipDataset, collate_clips, default_load_threads,
+    AugmentedSample, ClipRecord, EncodedSample, VideoClipDataset, collate_clips, decode_batch, default_load_threads,
 )
 from tensorrnn.data.datasets.folder import VideoFolder
 from tensorrnn.data.datasets.hmdb51 import HMDB51
@@ -51,6 +51,7 @@ from tensorrnn.data.datasets.youtube_celebrities import YouTubeCelebrities
 
 __all__ = [
     "DATASETS", "FEATURE_EXTENSION", "HMDB51", "KTH", "UCF11", "UCF101", "VIDEO_EXTENSIONS", "AnnotationList",
-    "AugmentedSample", "ClipRecord", "Hollywood2", "VideoClipDataset", "VideoFolder", "Weizmann", "YouTubeCelebrities",
-    "build_dataset", "collate_clips", "default_load_threads",
+    "AugmentedSample", "ClipRecord", "EncodedSample", "Hollywood2", "VideoClipDataset", "VideoFolder", "Weizmann",
+    "YouTubeCelebrities",
+    "build_dataset", "collate_clips", "decode_batch", "default_load_threads",
 ]

@@ -76,11 +76,51 @@ class AugmentedSample(NamedTuple):
     augment: torch.Tensor
 
 
-def collate_clips(samples: Sequence[tuple]) -> list | AugmentedSample:
+class EncodedSample(NamedTuple):
+    """A training sample whose decoding is left to its batch (``deferred_decoding``), and,
+    collated, the batch: the stored JPEGs of its sampled frames (a list of ``bytes``; a batch:
+    a list of those lists, which no device transfer touches), the padding frames in front
+    (``()``, a batch ``(B,)`` int64), the target and the clip's row of augmentation parameters
+    (``(8,)``, or ``None`` without augmentation). :func:`decode_batch` decodes a batch on the
+    model's device."""
+
+    jpegs: list
+    front: torch.Tensor
+    target: torch.Tensor
+    augment: torch.Tensor | None
+
+
+def decode_batch(batch: EncodedSample, size: tuple[int, int], pad: int, threads: int = 1) -> torch.Tensor:
+    """The uint8 frames ``(B, T, H, W, 3)`` of an :class:`EncodedSample` batch, decoded in one
+    call on the device its target is on (:func:`~tensorrnn.data.store.decode_frames`), each
+    clip's ``front`` padding frames set to ``pad`` (:data:`~tensorrnn.data.sampling.PAD_BYTE`)."""
+    from tensorrnn.data.store import decode_frames
+
+    device = batch.target.device
+    fronts = batch.front.tolist()
+    steps = {len(jpegs) + front for jpegs, front in zip(batch.jpegs, fronts)}
+    if len(steps) != 1:
+        raise ValueError(f"an encoded batch of clips of {sorted(steps)} frames: expected one length")
+    width, height = size
+    decoded = decode_frames([jpeg for jpegs in batch.jpegs for jpeg in jpegs], size, device, threads)  # (N, H, W, 3)
+    frames = torch.full((len(fronts), steps.pop(), height, width, 3), pad, dtype=torch.uint8, device=device)
+    start = 0
+    for row, (jpegs, front) in enumerate(zip(batch.jpegs, fronts)):
+        frames[row, front:] = decoded[start:start + len(jpegs)]
+        start += len(jpegs)
+    return frames
+
+
+def collate_clips(samples: Sequence[tuple]) -> list | AugmentedSample | EncodedSample:
     """``default_collate`` for the datasets' samples, without copying the frames when they are
     the rows, in order, of one tensor (as :meth:`VideoClipDataset.__getitems__` writes a
     batch's uint8 frames): that tensor is the batch's frames. :class:`AugmentedSample` samples
     collate into one. The DataLoaders of :class:`~tensorrnn.train.datamodule.VideoDataModule` use it."""
+    if isinstance(samples[0], EncodedSample):
+        rows = [sample.augment for sample in samples]
+        return EncodedSample([sample.jpegs for sample in samples], torch.tensor([s.front for s in samples]),
+                             default_collate([sample.target for sample in samples]),
+                             None if rows[0] is None else torch.stack(rows))
     frames = [sample[0] for sample in samples]
     whole = _rows_of(frames)
     if whole is None:
@@ -208,6 +248,10 @@ class VideoClipDataset(Dataset):
         #: (the same draws as augmenting it here), which
         #: :func:`~tensorrnn.data.transforms.augment_batch` applies on the model's device.
         self.deferred_augmentation = False
+        #: With deferred scaling and a JPEG store, leave the decoding to the batch too: a
+        #: sample is an :class:`EncodedSample` of its frames' stored JPEGs, which
+        #: :func:`decode_batch` decodes on the model's device (nvjpeg on a GPU).
+        self.deferred_decoding = False
         if isinstance(load_threads, bool) or not isinstance(load_threads, (int, np.integer)) or load_threads < 1:
             raise ValueError(f"load_threads={load_threads!r}: expected an integer >= 1")
         #: Threads that build the samples of a batch (:meth:`__getitems__`).
@@ -304,6 +348,8 @@ class VideoClipDataset(Dataset):
         clip = self.clips[index]
         rows = [] if self._deferring_augmentation else None
         try:
+            if self._deferring_decoding:
+                return self._encoded(index, clip)
             loaded = self._load(index, clip, range(self.views) if self.views else (None,), out, rows)
             if out is not None:
                 frames = out
@@ -313,15 +359,30 @@ class VideoClipDataset(Dataset):
             raise ClipTooShortError(f"clip {index} ({clip.path}): {err}") from None
         except (VideoError, OSError, ValueError) as err:
             raise VideoError(f"clip {index} ({clip.path}): {err}") from None
-        if self.multilabel:
-            target = torch.tensor(clip.target, dtype=torch.float32)
-        else:
-            target = torch.tensor(clip.target, dtype=torch.int64)
+        target = self._target(clip)
         if self.views:
             return frames, target, torch.tensor(self.views)
         if rows is not None:
             return AugmentedSample(frames, target, rows[0])
         return frames, target
+
+    def _target(self, clip: ClipRecord) -> torch.Tensor:
+        if self.multilabel:
+            return torch.tensor(clip.target, dtype=torch.float32)
+        return torch.tensor(clip.target, dtype=torch.int64)
+
+    def _encoded(self, index: int, clip: ClipRecord) -> EncodedSample:
+        """Sample ``index`` undecoded: its frames' JPEGs, the same frame choice and augmentation
+        draws as a decoded sample's."""
+        rel = self._cache.rel(clip.path)
+        start, count = _span(clip, self._cache.num_frames(rel))
+        idx, front = self.frame_indices(index, count)
+        jpegs = self._cache.read_jpegs(rel, idx + start)
+        row = None
+        if self._augmenting:
+            width, height = self.size
+            row = self.augment.param_row(self.augment.params(self._augment_rng(index), height, width), front)
+        return EncodedSample(jpegs, front, self._target(clip), row)
 
     def __getitems__(self, indices: Sequence[int]) -> list:
         """The samples at ``indices`` (a batch: ``DataLoader`` fetches batches this way), built
@@ -351,6 +412,14 @@ class VideoClipDataset(Dataset):
         return self.augment is not None and self.augment.active
 
     @property
+    def _deferring_decoding(self) -> bool:
+        """Samples are :class:`EncodedSample` samples: single-view clips of a JPEG store whose
+        decoding (and augmentation) the batch does (``deferred_decoding`` with deferred scaling)."""
+        return (self.deferred_decoding and self.deferred_scaling and self.scaling in PAD_BYTE
+                and self._cache is not None and self._cache.FORMAT == "jpeg" and not self.features
+                and not self.views and self.sampling != "all")
+
+    @property
     def _deferring_augmentation(self) -> bool:
         """Samples are :class:`AugmentedSample` samples: uint8 single-view clips whose augmentation
         the batch applies (``deferred_augmentation`` with deferred scaling, on video)."""
@@ -362,7 +431,7 @@ class VideoClipDataset(Dataset):
         (:func:`collate_clips` then takes it whole, without a copy), when samples are uint8 of
         one shape (deferred scaling, fixed size and frame count); else None."""
         if (not self.deferred_scaling or self.scaling not in PAD_BYTE or self.features or self.size is None
-                or self.sampling == "all"):
+                or self.sampling == "all" or self._deferring_decoding):
             return None
         width, height = self.size
         shape = (count, *((self.views,) if self.views else ()), self.num_frames, height, width, 3)

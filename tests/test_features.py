@@ -167,6 +167,51 @@ def test_two_commands_make_features_and_train_on_them(tmp_path, capsys):
     record = json.loads(Path(metrics.removeprefix("metrics: ")).read_text())
     from tensorrnn.train.checkpoint import load_model
 
-    model, _ = load_model(record["last_model_path"])
+    model, data = load_model(record["last_model_path"])
     assert model.in_features == 576
     assert "test/acc" in record["test"]
+    assert data["feature_record"]["backbone"] == "mobilenet_v3_small" and data["feature_record"]["weights"] == "none"
+    # predict takes the video itself: the backbone the checkpoint names makes its features as
+    # tensorrnn features made the training ones, so it scores as its .npy file does
+    video = sorted(videos.rglob("*.avi"))[0]
+    npy = (tmp_path / "features" / video.relative_to(videos)).with_suffix(".npy")
+    capsys.readouterr()
+    other = sorted(videos.rglob("*.avi"))[-1]  # another class's video: other scores (the check can fail)
+    assert cli_main(["predict", "--ckpt_path", record["last_model_path"], str(video), str(npy), str(other),
+                     "--json"]) == 0
+    by_video, by_features, by_other = json.loads(capsys.readouterr().out)
+    scores = [{p["class"]: p["probability"] for p in r["predictions"]} for r in (by_video, by_features, by_other)]
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+    assert max(abs(scores[0][c] - scores[2][c]) for c in scores[0]) > 1e-4
+
+
+def test_predict_names_a_feature_model_without_a_backbone(tmp_path, capsys):
+    """A features folder made by other tools (no features.json): predict takes its .npy files
+    only, and says so for a video."""
+    import json
+
+    import yaml
+
+    from tensorrnn.data.synthetic import make_demo_videos
+
+    videos = make_demo_videos(tmp_path / "videos", num_classes=2, groups=2, clips_per_group=2, size=(16, 12),
+                              num_frames=5, progress=False)
+    for video in videos.rglob("*.avi"):
+        target = (tmp_path / "features" / video.relative_to(videos)).with_suffix(".npy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32))
+    config = {"seed_everything": 0,
+              "model": {"arch": "gru", "factorization": "tt", "in_shape": [2, 4], "hidden_shape": [2, 2],
+                        "rank": 2, "frame_diff": False},
+              "data": {"dataset": "ucf11", "root": str(tmp_path / "features"), "features": True, "split": "tt_rnn",
+                       "num_frames": 4, "batch_size": 4, "num_workers": 0, "val_split": "none",
+                       "dataset_options": {"progress": False}},
+              "trainer": {"max_epochs": 1, "default_root_dir": str(tmp_path / "runs"), "enable_progress_bar": False,
+                          "enable_model_summary": False}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert cli_main(["fit", "--config", str(tmp_path / "c.yaml")]) == 0
+    metrics = [line for line in capsys.readouterr().out.splitlines() if line.startswith("metrics: ")][-1]
+    checkpoint = json.loads(Path(metrics.removeprefix("metrics: ")).read_text())["last_model_path"]
+    video = sorted(videos.rglob("*.avi"))[0]
+    assert cli_main(["predict", "--ckpt_path", checkpoint, str(video)]) == 2
+    assert "names no backbone" in capsys.readouterr().err

@@ -12,11 +12,15 @@ batches on ``--device``, and the features of each video are written as one ``.np
 ``(T, F)`` at the video's path under ``--out`` (the root of ``data.features: true``).
 
 Weights: ``default`` is the backbone's weights enum's ``DEFAULT`` (torchvision downloads it
-once), ``none`` a random initialisation (for tests: the features mean nothing), or the path of
-a local state dict of the whole torchvision model. ``--out/features.json`` records the backbone,
-its weights and the frame policy; a rerun with the same ones resumes (videos whose ``.npy``
-exists are skipped; every file is written atomically), another backbone into the same folder is
-refused. A video that cannot be decoded is named in a warning and skipped.
+once), ``none`` a random initialisation, seeded so that it is the same on every call (for
+tests: the features mean nothing), or the path of a local state dict of the whole torchvision
+model. ``--out/features.json`` records the backbone, its weights and the frame policy; a rerun
+with the same ones resumes (videos whose ``.npy`` exists are skipped; every file is written
+atomically), another backbone into the same folder is refused. A video that cannot be decoded is named in a warning and skipped.
+
+A model trained on such a folder keeps its record in its checkpoint (``fit``), so ``tensorrnn
+predict`` on it takes videos: :func:`backbone_from_record` rebuilds the backbone and
+:func:`video_features` makes a video's features as this command made the training ones.
 """
 from __future__ import annotations
 
@@ -120,12 +124,18 @@ def load_backbone(name: str, weights: str = "default", device: str | torch.devic
                          f"{', '.join(close or BACKBONES)}")
     enum = get_model_weights(name)
     options = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
-    if weights == "default":
-        chosen = enum.DEFAULT
+    named = weights.split(".", 1)[1] if weights.startswith(f"{enum.__name__}.") else None  # as a record names them
+    if weights == "default" or named is not None:
+        if named is not None and named not in enum.__members__:
+            raise ValueError(f"--weights {weights!r}: not one of {enum.__name__}'s "
+                             f"({', '.join(enum.__members__)})")
+        chosen = enum.DEFAULT if named is None else enum[named]
         model = get_model(name, weights=chosen)
         label = f"{type(chosen).__name__}.{chosen.name}"
     else:
-        model = get_model(name, weights=None, **options)
+        with torch.random.fork_rng(devices=[]):  # "none": the same random backbone on every call
+            torch.manual_seed(0)
+            model = get_model(name, weights=None, **options)
         label = "none"
         if weights != "none":
             path = Path(weights)
@@ -151,6 +161,45 @@ def load_backbone(name: str, weights: str = "default", device: str | torch.devic
         probe = torch.zeros(1, 3, crop[0], crop[-1], device=device)
         feature_size = int(module(probe).shape[-1])
     return Backbone(name, label, module, transform, feature_size)
+
+
+def video_features(backbone: Backbone, path: str | os.PathLike, every: int = 1, batch_size: int = 32) -> np.ndarray:
+    """The features ``(T, F)`` of every ``every``-th frame of the video at ``path``: what
+    ``tensorrnn features`` writes for it (and ``predict`` computes for a feature model)."""
+    return backbone(read_frames(path)[::every], batch_size)
+
+
+def read_record(folder: str | os.PathLike) -> dict | None:
+    """The record of the features folder ``folder`` (``features.json``), or None without one
+    (features made by other tools)."""
+    path = Path(folder) / RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: unreadable ({err}); expected the record of a tensorrnn features run") from None
+    missing = [key for key in ("backbone", "weights", "feature_size", "every") if key not in record]
+    if missing:
+        raise ValueError(f"{path}: no {', '.join(missing)}; expected the record of a tensorrnn features run")
+    return record
+
+
+def backbone_from_record(record: dict, device: str | torch.device = "cpu") -> Backbone:
+    """The backbone a features record names, as it made the features (its weights' identity:
+    an enum member, ``none``'s seeded initialisation, or the state dict file, which must exist)."""
+    import re
+
+    weights = record["weights"]
+    enum_member = re.fullmatch(r"\w+_Weights\.\w+", weights) is not None  # e.g. ResNet18_Weights.IMAGENET1K_V1
+    if weights != "none" and not enum_member and not Path(weights).is_file():
+        raise FileNotFoundError(f"the model's features were made by {record['backbone']} with the weights "
+                                f"{weights!r}, which are not on this machine; expected that file")
+    backbone = load_backbone(record["backbone"], weights, device)
+    if backbone.feature_size != int(record["feature_size"]):
+        raise ValueError(f"backbone {record['backbone']} ({weights}) gives {backbone.feature_size} features a frame; "
+                         f"the model was trained on {record['feature_size']}")
+    return backbone
 
 
 def _videos(dataset) -> list[Path]:
@@ -217,12 +266,11 @@ def extract(dataset: str, root: str | os.PathLike, out: str | os.PathLike, backb
             skipped += 1
             continue
         try:
-            frames = read_frames(path)[::every]
+            features = video_features(backbone, path, every, batch_size)
         except (VideoError, OSError) as err:
             warnings.warn(f"{path}: skipped ({err})", stacklevel=2)
             bad.append((path, str(err)))
             continue
-        features = backbone(frames, batch_size)
         _save(target, features)
         written += 1
         frames_done += len(features)

@@ -5,8 +5,11 @@ The checkpoint holds everything needed: the model's hyper-parameters (to rebuild
 its input normalisation statistics, and the data module's options (frame size, number of
 frames, sampling policy and number of views for evaluation, padding, pixel scaling, feature
 mode), so a file is decoded, sampled and scored as the test clips were: the class
-probabilities of ``eval_views`` views averaged. The frames are those the decoder gives, whatever
-clip store the model trained on (no JPEG round trip): ``predict``, ``--timeline``, the graphs of
+probabilities of ``eval_views`` views averaged. A model of per-frame CNN features (``tensorrnn
+features``, then ``fit`` on its folder) takes ``.npy`` files, or videos: its checkpoint keeps
+the features' record, and the backbone it names makes a video's features as it made the
+training ones. The frames are those the decoder gives, whatever clip store the model trained
+on (no JPEG round trip): ``predict``, ``--timeline``, the graphs of
 ``tensorrnn export`` and ``model.step`` read the same frames the same way. ``--timeline``
 classifies one video of any length, or a stream, window by window with constant memory
 (:mod:`tensorrnn.deploy.timeline`); every window is treated as a file of the window's length
@@ -71,12 +74,37 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def clip_loader(data: dict[str, Any], classes: list[str]):
-    """A function ``path -> views (K, T, ...)`` that decodes and samples like the test clips."""
+def clip_loader(data: dict[str, Any], classes: list[str], device: str | torch.device = "cpu"):
+    """A function ``path -> views (K, T, ...)`` that decodes and samples like the test clips.
+
+    A model of per-frame features reads ``.npy`` files as it trained on them, and videos through
+    the backbone its checkpoint names (``feature_record``, kept by ``fit`` from the features
+    folder's record), on ``device``: every ``every``-th frame's features, then sampled as the
+    test clips' features were."""
     from tensorrnn.data.datasets import ClipRecord, VideoClipDataset
     from tensorrnn.data.video import VideoError
+    from tensorrnn.train.module import FEATURE_RECORD
 
     options = clip_options(data)
+    record = data.get(FEATURE_RECORD) if options["features"] else None
+    backbone = []  # built on the first video: .npy files need none
+
+    def features_of(path: Path, one: VideoClipDataset) -> torch.Tensor:
+        from tensorrnn.data.features import backbone_from_record, video_features
+
+        if record is None:
+            raise ValueError(f"VIDEO {str(path)!r}: the model reads per-frame features (.npy) and its checkpoint "
+                             "names no backbone (its features folder had no features.json of tensorrnn features); "
+                             "expected the .npy features of the video, made as its training features were")
+        if not backbone:
+            backbone.append(backbone_from_record(record, device))
+        try:
+            features = video_features(backbone[0], path, int(record["every"]))  # (T, F)
+        except (VideoError, OSError) as err:
+            raise ValueError(f"VIDEO {str(path)!r}: cannot be read as a clip: {str(err).split(': ', 1)[-1]}") from None
+        views = range(one.views) if one.views else (None,)
+        samples = one.sample_frames(0, len(features), lambda idx: features[idx], views)
+        return torch.stack(samples) if one.views else samples[0]
 
     def load(path: Path) -> torch.Tensor:
         if path.is_dir():
@@ -84,6 +112,8 @@ def clip_loader(data: dict[str, Any], classes: list[str]):
         if not path.is_file():
             raise FileNotFoundError(f"VIDEO {str(path)!r}: no such file")
         one = VideoClipDataset(path.parent, [ClipRecord(path, 0)], classes, **options)
+        if options["features"] and path.suffix.lower() != ".npy":
+            return features_of(path, one)
         try:
             frames = one[0][0]  # (K, T, ...) views
         except (VideoError, ValueError, OSError) as err:
@@ -97,9 +127,9 @@ def clip_loader(data: dict[str, Any], classes: list[str]):
 def predict(model: VideoClassifier, data: dict[str, Any], paths: list[str | Path], top_k: int = 5) -> list[dict]:
     """Top-k ``{"class", "index", "probability"}`` per file, highest first."""
     classes = model.hparams.class_names or [str(i) for i in range(model.hparams.num_classes)]
-    load = clip_loader(data, classes)
-    clips = [load(Path(p)) for p in paths]  # decode all first: a bad file fails before any work
     device = next(model.parameters()).device
+    load = clip_loader(data, classes, device)
+    clips = [load(Path(p)) for p in paths]  # decode all first: a bad file fails before any work
     results = []
     with torch.no_grad():
         for path, frames in zip(paths, clips):

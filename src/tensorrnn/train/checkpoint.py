@@ -24,7 +24,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tensorrnn.files import atomic_write_bytes
-from tensorrnn.train.module import VideoClassifier
+from tensorrnn.train.module import FEATURE_RECORD, VideoClassifier
 
 #: Hyper-parameters that define the network's weights; a checkpoint must agree on all of them.
 MODEL_KEYS = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates",
@@ -60,7 +60,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, dict[str, Any]]:
-    """Rebuild the classifier of a checkpoint; returns it (eval mode) and the data options."""
+    """Rebuild the classifier of a checkpoint; returns it (eval mode) and the data options (with,
+    for a model of per-frame features, the record of how they were made under ``feature_record``)."""
     checkpoint = load_checkpoint(path)
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     accepted = set(inspect.signature(VideoClassifier.__init__).parameters) - {"self"}
@@ -78,6 +79,8 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[VideoClassifier, 
     if not data:
         raise ValueError(f"--ckpt_path {str(path)!r}: no data options in the checkpoint "
                          "(expected one written by tensorrnn fit)")
+    if FEATURE_RECORD in checkpoint:  # a features model: how its features were made
+        data[FEATURE_RECORD] = checkpoint[FEATURE_RECORD]
     return model.to(device).eval(), data
 
 

@@ -545,6 +545,17 @@ class VideoDataModule(L.LightningDataModule):
                           drop_last=False, collate_fn=collate_clips)
 
     @property
+    def feature_record(self) -> dict | None:
+        """With ``features``: the record of the folder's features (``features.json`` of
+        ``tensorrnn features``: backbone, weights, frame policy), which ``fit`` keeps in its
+        checkpoints so that ``predict`` can take videos; None without one."""
+        if not self.hparams.features:
+            return None
+        from tensorrnn.data.features import read_record
+
+        return read_record(self.hparams.root)
+
+    @property
     def decodes_on_device(self) -> bool:
         """Whether the training batches' JPEGs are decoded after the transfer (``decode_on``)."""
         hp = self.hparams

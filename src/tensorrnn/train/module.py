@@ -27,6 +27,8 @@ NORMALIZATIONS = ("auto", "none")
 EVAL_STAGES = ("val", "test")
 #: Training clips the input statistics are estimated from at the start of fit.
 STATISTICS_CLIPS = 64
+#: The checkpoint key of a feature model's features record (``tensorrnn features``' features.json).
+FEATURE_RECORD = "feature_record"
 
 
 class NonFiniteLossError(UsageError):
@@ -644,6 +646,10 @@ class VideoClassifier(L.LightningModule):
             raise NonFiniteLossError(
                 f"parameters {', '.join(bad[:3])} are not finite at global step {self.global_step}; "
                 "checkpoint not written (the last good one is kept)")
+        # a model of per-frame features keeps how they were made: predict then takes videos
+        record = getattr(getattr(self._trainer, "datamodule", None), "feature_record", None)
+        if record is not None:
+            checkpoint[FEATURE_RECORD] = dict(record)
 
 
 def _lr_factor(scheduler: str, warmup: int, total: int | None, step_every: int,

@@ -215,7 +215,9 @@ def markdown(r: dict) -> str:
     if "fit_augment" in r:
         a = r["fit_augment"]
         lines += ["", f"fit's augmentation: crop area {a['crop_scale'][0]:g}-{a['crop_scale'][1]:g}, brightness "
-                      f"{a['brightness']:g}, contrast {a['contrast']:g}, flip {a['flip']:g} (uint8, as the loaders serve it)."]
+                      f"{a['brightness']:g}, contrast {a['contrast']:g}, flip {a['flip']:g}, clip by clip in the loader "
+                      "(uint8, `--data.augment_on loader`; fit's default applies it to the batch after the transfer: "
+                      "[feeding the step](#feeding-the-step))."]
     lines += [
         "",
         f"TT-GRU training step (UCF11 model, rank 4, Adam, batch {r['batch']}) consumes "

@@ -164,7 +164,8 @@ def markdown(r: dict) -> str:
         f"threads, torch threads {r['machine']['torch_threads']}; best of {r['repeats']}"
         f"{'; --quick' if r['quick'] else ''}):",
         "",
-        "| `data.augment_on` | loader alone | batch augmentation + scaling | loader vs step | loader, augmentation and step (a fit) |",
+        "| `data.augment_on` | loader alone | batch augmentation + scaling | loader vs step "
+        "| loader, augmentation and step (a fit) |",
         "|---|---:|---:|---:|---:|",
     ]
     for on in AUGMENT_ON:
@@ -179,7 +180,7 @@ def markdown(r: dict) -> str:
         f"The default (`device`) loader serves {ratios['loader_device_vs_step']:.1f}x what the step consumes "
         f"(target {TARGET_VS_STEP:g}x: {'met' if ok else 'not met'}; `loader`: "
         f"{ratios['loader_loader_vs_step']:.1f}x), and a fit trains on "
-        f"{ratios['fit_device_vs_loader']:.2f}x the clips in the same CPU time.",
+        f"{ratios['fit_device_vs_loader']:.2f}x the clips in the same time.",
         f"Machine: {r['machine']['cpus']} CPUs, load average {r['machine']['load_average_start'][0]:.1f} at the "
         f"start, {r['machine']['load_average'][0]:.1f} at the end (shared: ratios within the run are the result).",
     ]

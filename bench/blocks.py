@@ -43,6 +43,7 @@ SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "rnn": ("bench_rnn", "markdown", ("rnn.json",)),
     "compute": ("bench_rnn", "compute_estimate", ("rnn.json",)),
     "data": ("bench_data", "markdown", ("data.json",)),
+    "feed": ("bench_feed", "markdown", ("feed.json",)),
     "stream": ("bench_stream", "markdown", ("stream.json",)),
     "timeline": ("bench_timeline", "markdown", ("timeline.json",)),
     "cuts": ("bench_cuts", "markdown", ("cuts.json",)),

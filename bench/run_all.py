@@ -3,7 +3,7 @@
 Each benchmark is a standalone script that writes ``bench/results/<name>.json`` and
 ``<name>.md``; this runner only starts them, one at a time (they time the same CPU), and
 reports which failed. ``accuracy`` (hours of training on 2 cores) and ``stream`` (needs
-LitData) run only when named, or with ``--quick``.
+LitData) run only when named, or with ``--quick``; ``gpu`` (a CUDA device: ``bench/gpu.sh``) only when named.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ HERE = Path(__file__).resolve().parent
 #: Benchmarks that run only when named (or with --quick): hours on the project's 2-core
 #: machines, or an evaluation against a package that is not a dependency (LitData).
 LONG = ("bench_accuracy", "bench_stream")
+#: Benchmarks that run only when named: they need a CUDA device (``bench/gpu.sh`` runs this one).
+GPU = ("bench_gpu",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: names={sorted(unknown)}: expected some of "
                              f"{[s.stem.removeprefix('bench_') for s in scripts]}")
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.names]
-    elif not args.quick:
-        scripts = [s for s in scripts if s.stem not in LONG]
+    else:
+        scripts = [s for s in scripts if s.stem not in GPU and (args.quick or s.stem not in LONG)]
     failed = []
     for script in scripts:
         print(f"== {script.name}", flush=True)

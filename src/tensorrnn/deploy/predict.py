@@ -180,6 +180,27 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _frame_features(data: dict[str, Any], device: torch.device):
+    """For a model of per-frame features: ``frame (H, W, 3) -> features (F,)`` by the backbone its
+    checkpoint names (the timeline keeps a window's frames as their features); else None."""
+    from tensorrnn.train.module import FEATURE_RECORD
+
+    if not data.get("features"):
+        return None
+    record = data.get(FEATURE_RECORD)
+    if record is None:
+        raise ValueError("--ckpt_path: the model reads per-frame features (.npy) and its checkpoint names no backbone "
+                         "(its features folder had no features.json of tensorrnn features); --timeline expected a "
+                         "model whose features tensorrnn features made")
+    if int(record["every"]) != 1:
+        raise ValueError(f"--ckpt_path: the model's features are of every {record['every']}th frame (tensorrnn "
+                         "features --every); --timeline reads every frame: expected features made with --every 1")
+    from tensorrnn.data.features import backbone_from_record
+
+    backbone = backbone_from_record(record, device)
+    return lambda frame: backbone(frame[None])[0]
+
+
 def _timeline(args: argparse.Namespace) -> int:
     """``--timeline VIDEO``: segments printed as they close, then where decoding stopped; exit code
     0 at the end of the stream, 1 when decoding failed, 130 after Ctrl-C (results printed)."""
@@ -210,7 +231,8 @@ def _timeline(args: argparse.Namespace) -> int:
     table = None if args.json else tl.SegmentTable(classes, title)
     result = tl.run_timeline(args.timeline, classify, clip_options(data), classes, window, stride, fps=args.fps,
                              input_format=args.input_format, timeout=args.timeout or tl.DEFAULT_TIMEOUT,
-                             on_window=table.add if table else None, cuts=args.cuts)
+                             on_window=table.add if table else None, cuts=args.cuts,
+                             frame_features=_frame_features(data, device))
     if table is not None:
         table.finish(result.stop)
     else:

@@ -427,9 +427,6 @@ class WindowSampler:
     def __init__(self, options: dict[str, Any], length: int) -> None:
         from tensorrnn.data.datasets import ClipRecord, VideoClipDataset
 
-        if options.get("features"):
-            raise ValueError("--ckpt_path: the model reads per-frame features (.npy arrays); "
-                             "--timeline expected a model of video frames")
         options = {**options, "validate": False, "progress": False}
         self.dataset = VideoClipDataset(Path("."), [ClipRecord(Path("window"), 0)], ["window"], **options)
         self.length = int(length)
@@ -440,8 +437,9 @@ class WindowSampler:
 
     @property
     def size(self) -> tuple[int, int] | None:
-        """``(width, height)`` of the model's frames."""
-        return self.dataset.size
+        """``(width, height)`` of the model's frames (None: the stream's, for a model of per-frame
+        features, whose backbone takes the frames as decoded)."""
+        return None if self.dataset.features else self.dataset.size
 
     def __call__(self, read: Callable[[np.ndarray], np.ndarray], count: int | None = None) -> torch.Tensor:
         """The views of a window of ``count`` frames (default: ``length``; fewer for a short shot,
@@ -636,7 +634,8 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
                  options: dict[str, Any], classes: Sequence[str], window: Span, stride: Span | None = None, *,
                  fps: float | None = None, input_format: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  on_window: Callable[[Window], None] | None = None,
-                 notify: Callable[[str], None] | None = None, cuts: bool = True) -> Timeline:
+                 notify: Callable[[str], None] | None = None, cuts: bool = True,
+                 frame_features: Callable[[np.ndarray], np.ndarray] | None = None) -> Timeline:
     """Decode ``source`` once, classifying every window as its last frame arrives; windows start
     again at every cut (see the module's docstring).
 
@@ -654,6 +653,9 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
         notify: called with a line for people (the resize notice); default: stderr.
         cuts: detect cuts (:class:`CutDetector`) and keep every window within one shot; ``False``:
             windows every ``stride`` from the first frame, across cuts.
+        frame_features: for a model of per-frame features (``options["features"]``): a frame as
+            decoded ``(H, W, 3)`` uint8 -> its features ``(F,)`` (the backbone the model's
+            features came from); the frames a window reads are kept as their features.
 
     Returns:
         A :class:`Timeline`; its ``stop`` says where and why decoding ended, its ``cuts`` where the
@@ -672,6 +674,9 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
         length = window.frames(rate)
         step = stride.frames(rate) if stride is not None else max(1, length // 2)
         sampler = WindowSampler(options, length)
+        if bool(options.get("features")) != (frame_features is not None):
+            raise ValueError("--ckpt_path: the model reads per-frame features and --timeline has no backbone to make "
+                             "them" if options.get("features") else "frame_features: given for a model of frames")
     except BaseException:
         container.close()
         raise
@@ -734,7 +739,7 @@ def run_timeline(source: str | os.PathLike, classify: Callable[[torch.Tensor], t
                 timeline.cuts.append(Cut(index, index / rate, cut))
                 buffer.restart(index)
             if rgb is not None:
-                buffer.add(index, rgb)  # (H, W, 3) uint8
+                buffer.add(index, rgb if frame_features is None else frame_features(rgb))  # (H, W, 3) uint8, or (F,)
             w = buffer.completed(index)
             if w is None:
                 continue

@@ -191,6 +191,18 @@ def test_two_commands_make_features_and_train_on_them(tmp_path, capsys):
     windows = json.loads(capsys.readouterr().out)["windows"]
     assert len(windows) == 1
     assert windows[0]["probabilities"] == pytest.approx(scores[0], abs=1e-6)
+    # export holds the backbone in front of the model, reads uint8 frames of one size (the first
+    # verified clip's: the videos the features came from, named by the record) and is checked
+    # against PyTorch on them, clip graph and step graph
+    import onnx
+
+    assert cli_main(["export", "--ckpt_path", record["last_model_path"], "--out", str(tmp_path / "m.onnx"),
+                     "--step"]) == 0
+    graph = onnx.load(str(tmp_path / "m.onnx"))
+    meta = {p.key: p.value for p in graph.metadata_props}
+    assert json.loads(meta["backbone"])["backbone"] == "resnet18" and json.loads(meta["frame_size"]) == [32, 24]
+    assert any(node.op_type == "Conv" for node in graph.graph.node)  # the backbone is in the graph
+    assert (tmp_path / "m.step.onnx").is_file()
 
 
 def test_predict_names_a_feature_model_without_a_backbone(tmp_path, capsys):

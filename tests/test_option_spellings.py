@@ -45,7 +45,8 @@ def _value(action: argparse.Action) -> list[str]:
         return []
     if action.choices:
         return [next(c for c in action.choices if c != action.default)]
-    return {int: ["7"], float: ["0.25"]}.get(action.type, ["4x4"])
+    token = {int: ["7"], float: ["0.25"]}.get(action.type, ["4x4"])
+    return token * action.nargs if isinstance(action.nargs, int) else token  # nargs=2: --frame-size W H
 
 
 def test_every_argparse_command_is_checked():

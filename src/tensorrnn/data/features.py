@@ -95,6 +95,60 @@ class Backbone:
         return torch.cat(out).numpy()
 
 
+class FramePreprocess(nn.Module):
+    """A backbone's preprocessing (torchvision's ``ImageClassification`` preset: bilinear
+    antialiased resize of the shorter side, the result rounded to grey levels, centre crop,
+    scaling to [0, 1] and normalisation) for frames of one ``height x width``, written with plain
+    tensor operations whose sizes are fixed here, so that ``torch.export`` and ONNX take it (the
+    preset computes them from the input at every call, which the exporter cannot follow). Gives
+    what the preset gives (``tests/test_features.py``).
+
+    Shape:
+        uint8 ``(N, 3, height, width)`` -> float32 ``(N, 3, crop, crop)``.
+    """
+
+    def __init__(self, transform: nn.Module, height: int, width: int) -> None:
+        super().__init__()
+        names = ("resize_size", "crop_size", "mean", "std", "antialias")
+        if not all(hasattr(transform, name) for name in names) or "BILINEAR" not in str(transform.interpolation):
+            raise ValueError(f"transform {transform!r}: expected torchvision's ImageClassification preset "
+                             "(bilinear resize, centre crop, normalisation)")
+        short = transform.resize_size[0]
+        # torchvision's rule: the shorter side becomes `short`, the longer int(short * long / short side)
+        self.size = ((short, int(short * width / height)) if height <= width else (int(short * height / width), short))
+        crop = transform.crop_size
+        self.crop = (crop[0], crop[-1])
+        self.top = int(round((self.size[0] - self.crop[0]) / 2.0))
+        self.left = int(round((self.size[1] - self.crop[1]) / 2.0))
+        self.antialias = bool(transform.antialias)
+        self.register_buffer("mean", torch.tensor(transform.mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(transform.std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.interpolate(x.float(), size=self.size, mode="bilinear", align_corners=False,
+                                            antialias=self.antialias)
+        y = y.round().clamp(0, 255)  # as the preset resizes uint8 frames: back to grey levels
+        y = y[:, :, self.top:self.top + self.crop[0], self.left:self.left + self.crop[1]] / 255.0
+        return (y - self.mean) / self.std
+
+
+class FrameFeatures(nn.Module):
+    """A backbone as a module on uint8 frames of one size: ``(..., H, W, 3)`` -> ``(..., F)``,
+    what :class:`Backbone` gives, in a form ``torch.export`` and ONNX take (the exported graph
+    of a feature model holds it in front of the recurrent model)."""
+
+    def __init__(self, backbone: Backbone, height: int, width: int) -> None:
+        super().__init__()
+        self.preprocess = FramePreprocess(backbone.transform, height, width)
+        self.module = backbone.module
+        self.feature_size = backbone.feature_size
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        lead = frames.shape[:-3]
+        x = frames.reshape(-1, *frames.shape[-3:]).permute(0, 3, 1, 2)  # (N, 3, H, W)
+        return self.module(self.preprocess(x)).reshape(*lead, self.feature_size)
+
+
 def _strip_head(model: nn.Module, name: str) -> nn.Module:
     """The model with its last layer (the classifier) replaced by ``nn.Identity``: its output is
     the pooled features the classifier read."""

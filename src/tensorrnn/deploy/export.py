@@ -18,11 +18,18 @@ checkpoint's dataset when its folder is reachable, else the files given with ``-
 (``--clips`` wins when both are there); they are decoded, sampled and resized like the
 evaluation clips (one view), as uint8.
 
+A model of per-frame CNN features (``tensorrnn features``, then ``fit`` on its folder) is
+exported with the backbone its checkpoint names in front (:class:`~tensorrnn.data.features.FrameFeatures`):
+the graph still reads uint8 frames, of one size (``--frame-size``, default the first verified
+clip's), and holds both; it is verified against the backbone and the model run in PyTorch on
+the videos the features came from (the checkpoint's record names them) or ``--clips``.
+
 ONNX metadata (``metadata_props``; ``pt2``: the extra file ``tensorrnn.json``): ``class_names``
 (JSON), ``frame_size`` (``[width, height]``), ``num_frames``, ``sampling`` and ``views`` (of
 evaluation: the graph scores one view, an application averages the views' probabilities), ``scaling``,
 ``frame_diff``, ``multilabel``, ``graph`` (``clip`` or ``step``), ``state`` (the step graph's
-state names, JSON), ``tensorrnn_version``, ``model``.
+state names, JSON), ``tensorrnn_version``, ``model``; a feature model's also ``backbone`` (its
+features' record, JSON).
 """
 from __future__ import annotations
 
@@ -70,6 +77,8 @@ def _parser() -> ArgumentParser:
                         help=f"clips of the dataset to verify on (default {NUM_CLIPS})")
     parser.add_argument("--atol", type=float, default=1e-4,
                         help="largest difference of the fp32 probabilities from PyTorch (default 1e-4)")
+    parser.add_argument("--frame-size", "--frame_size", dest="frame_size", type=int, nargs=2, metavar=("W", "H"),
+                        default=None, help="a feature model's input frame size (default: the first verified clip's)")
     return parser
 
 
@@ -102,10 +111,13 @@ def step_path(out: Path) -> Path:
 def _load(path: str):
     from tensorrnn.train.checkpoint import load_model
 
+    from tensorrnn.train.module import FEATURE_RECORD
+
     model, data = load_model(path)
-    if data.get("features"):
-        raise ValueError(f"--ckpt_path {path!r}: a model of precomputed features (data.features=True); "
-                         "export takes video frames")
+    if data.get("features") and data.get(FEATURE_RECORD) is None:
+        raise ValueError(f"--ckpt_path {path!r}: a model of precomputed features whose checkpoint names no backbone "
+                         "(its features folder had no features.json of tensorrnn features); export expected a model "
+                         "whose features tensorrnn features made, or one of video frames")
     if model.hparams.arch == "mlp":
         raise ValueError(f"--ckpt_path {path!r}: model.arch='mlp'; export supports the recurrent classifiers "
                          "(rnn, gru, lstm)")
@@ -124,7 +136,9 @@ def verification_clips(data: dict[str, Any], classes: list[str], clips: list[str
     labels (the dataset's clips; None for ``clips`` files) and where they came from: the
     ``clips`` files if given, else up to ``count`` held-out clips of the checkpoint's dataset
     (evenly spread over its test split)."""
-    options = {k: v for k, v in data.items() if not k.startswith("_")}
+    from tensorrnn.train.module import FEATURE_RECORD
+
+    options = {k: v for k, v in data.items() if not k.startswith("_") and k != FEATURE_RECORD}
     options["scaling"] = "none"    # pixel values as floats: exactly the uint8 frames
     if clips:
         from tensorrnn.deploy.predict import clip_loader
@@ -208,22 +222,24 @@ def _trace(graph: torch.nn.Module, example: tuple, dynamic_shapes, fmt: str, nam
                           f"{_reason(err)} (--verbose for the exporter's full report)") from err
 
 
-def trace(model, scaling: str, size: tuple[int, int], fmt: str = "onnx", kind: str = "clip", num_frames: int = 6):
+def trace(model, scaling: str, size: tuple[int, int], fmt: str = "onnx", kind: str = "clip", num_frames: int = 6,
+          frontend: torch.nn.Module | None = None):
     """Export one graph of ``model`` (in :func:`~tensorrnn.deploy.graphs.exportable` state):
     ``kind="clip"`` (:class:`ClipGraph`, dynamic batch and time) or ``"step"``
-    (:class:`StepGraph`, dynamic batch), for frames of ``size = (width, height)``. Returns an
-    ONNX ``ModelProto`` (no metadata yet) or an ``ExportedProgram``."""
+    (:class:`StepGraph`, dynamic batch), for frames of ``size = (width, height)`` (``frontend``:
+    a feature model's backbone on them). Returns an ONNX ``ModelProto`` (no metadata yet) or an
+    ``ExportedProgram``."""
     from tensorrnn.deploy.graphs import ClipGraph, StepGraph, state_names
 
     width, height = size
     batch, time_ = clip_dims(model)
     example = torch.zeros(2, max(3, num_frames), height, width, 3, dtype=torch.uint8)
     if kind == "clip":
-        return _trace(ClipGraph(model, scaling), (example,), ({0: batch, 1: time_},), fmt,
+        return _trace(ClipGraph(model, scaling, frontend), (example,), ({0: batch, 1: time_},), fmt,
                       (["frames"], ["probabilities"]))
     names = state_names(model)
     dims = ({0: batch}, tuple({0: batch} if n in ("previous_frame", "seen") else {1: batch} for n in names))
-    return _trace(StepGraph(model, scaling), (example[:, 0], *model.init_state(2)), dims, fmt,
+    return _trace(StepGraph(model, scaling, frontend), (example[:, 0], *model.init_state(2)), dims, fmt,
                   (["frame", *names], ["probabilities", *[f"{n}_out" for n in names]]))
 
 
@@ -231,6 +247,7 @@ def _metadata(model, data: dict[str, Any], graph: str) -> dict[str, str]:
     from tensorrnn import __version__
     from tensorrnn.deploy.graphs import state_names
     from tensorrnn.train.checkpoint import describe
+    from tensorrnn.train.module import FEATURE_RECORD
 
     hp = model.hparams
     classes = list(hp.class_names or [str(i) for i in range(hp.num_classes)])
@@ -240,7 +257,8 @@ def _metadata(model, data: dict[str, Any], graph: str) -> dict[str, str]:
             "scaling": str(data.get("scaling")), "frame_diff": json.dumps(bool(hp.frame_diff)),
             "multilabel": json.dumps(bool(hp.multilabel)), "graph": graph,
             "state": json.dumps(state_names(model) if graph == "step" else []),
-            "tensorrnn_version": __version__, "model": describe(dict(hp))}
+            "tensorrnn_version": __version__, "model": describe(dict(hp)),
+            **({"backbone": json.dumps(data[FEATURE_RECORD])} if data.get(FEATURE_RECORD) else {})}
 
 
 def _serialise(exported, fmt: str, metadata: dict[str, str]) -> bytes:
@@ -313,9 +331,44 @@ def _compare(got: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
             "top1_agreement": float((got.argmax(-1) == ref.argmax(-1)).double().mean()), "finite": finite}
 
 
+def _feature_inputs(data: dict[str, Any], classes: list[str], clips: list[str] | None, count: int,
+                    frame_size: tuple[int, int] | None):
+    """A feature model's verification: uint8 frames of the videos its features came from (the
+    record's dataset and root, or ``clips``) at one frame size, their labels, where they came
+    from, the frame size and the backbone on frames of it (:class:`FrameFeatures`)."""
+    from tensorrnn.data.features import FrameFeatures, backbone_from_record
+    from tensorrnn.data.video import probe
+    from tensorrnn.train.module import FEATURE_RECORD
+
+    record = data[FEATURE_RECORD]
+    videos = dict(data, features=False)
+    if not clips:
+        videos.update(dataset=record.get("dataset", data.get("dataset")), root=record.get("root"),
+                      dataset_options={k: v for k, v in (data.get("dataset_options") or {}).items()
+                                       if k not in ("splits_dir",)})
+    if frame_size is None:  # the first clip's own size
+        first = clips[0] if clips else None
+        if first is None:
+            from tensorrnn.data import build_dataset
+
+            root = videos.get("root")
+            if not root or not Path(root).is_dir():
+                raise FileNotFoundError(f"no clips to verify the export on: the videos of the model's features "
+                                        f"({root!r}) are not reachable here; pass --clips VIDEO [VIDEO ...]")
+            first = build_dataset(videos["dataset"], root, size=None, validate=False, progress=False).clips[0].path
+        info = probe(first)
+        frame_size = (info.width, info.height)
+    if any(not isinstance(v, int) or v < 8 for v in frame_size):
+        raise ValueError(f"--frame-size {frame_size[0]} {frame_size[1]}: expected a width and a height >= 8")
+    videos["size"] = list(frame_size)
+    frames, targets, source = verification_clips(videos, classes, clips, count)
+    frontend = FrameFeatures(backbone_from_record(record), frame_size[1], frame_size[0]).eval()
+    return frames, targets, source, tuple(frame_size), frontend
+
+
 def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool = False, quantize: str = "none",
            clips: list[str] | None = None, num_clips: int = NUM_CLIPS, atol: float = 1e-4,
-           log=print) -> dict[str, Any]:
+           log=print, frame_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Export, verify and write; returns a report (paths, sizes, differences, agreement).
 
     Raises :class:`ExportError` (one line) when the exporter fails or a check fails; no file
@@ -338,19 +391,27 @@ def export(ckpt_path: str, out: str | os.PathLike, fmt: str = "onnx", step: bool
     from tensorrnn.deploy.graphs import exportable, scale_frames
 
     classes = list(model.hparams.class_names or [str(i) for i in range(model.hparams.num_classes)])
-    frames, targets, source = verification_clips(data, classes, clips, num_clips)   # (N, T, H, W, 3) uint8
+    frontend = None
+    if data.get("features"):   # the backbone in front: the graph reads uint8 frames of one size
+        frames, targets, source, (width, height), frontend = _feature_inputs(data, classes, clips, num_clips,
+                                                                               frame_size)
+        data = dict(data, size=[width, height])
+    else:
+        frames, targets, source = verification_clips(data, classes, clips, num_clips)   # (N, T, H, W, 3) uint8
+        width, height = data.get("size", (frames.shape[3], frames.shape[2]))
     scaling = data.get("scaling", "center")
-    width, height = data.get("size", (frames.shape[3], frames.shape[2]))
     report: dict[str, Any] = {"format": fmt, "quantize": quantize, "clips": source, "files": {}}
     written: list[Path] = []
     try:
         with exportable(model):
             with torch.no_grad():   # the library's own forward, not the wrapper that is exported
-                reference = model.probabilities(model(scale_frames(frames, scaling)))   # (N, C)
+                x = scale_frames(frames, scaling) if frontend is None else frontend(frames)
+                reference = model.probabilities(model(x))   # (N, C)
             t0 = time.perf_counter()
-            graphs = [("clip", out, trace(model, scaling, (width, height), fmt, "clip", frames.shape[1]))]
+            graphs = [("clip", out, trace(model, scaling, (width, height), fmt, "clip", frames.shape[1], frontend))]
             if step:
-                graphs.append(("step", step_out, trace(model, scaling, (width, height), fmt, "step")))
+                graphs.append(("step", step_out, trace(model, scaling, (width, height), fmt, "step",
+                                                       frontend=frontend)))
             report["export_seconds"] = round(time.perf_counter() - t0, 2)
         for kind, path, exported in graphs:
             blob = _serialise(exported, fmt, _metadata(model, data, kind))
@@ -399,7 +460,7 @@ def main(argv: list[str]) -> int:
     if args is None:  # --help
         return 0
     report = export(args.ckpt_path, args.out, args.format, args.step, args.quantize, args.clips, args.num_clips,
-                    args.atol)
+                    args.atol, frame_size=None if args.frame_size is None else tuple(args.frame_size))
     for kind, entry in report["files"].items():
         print(f"wrote {entry['path']} ({kind} graph, {entry['bytes'] / 1e6:.3f} MB)")
     return 0

@@ -13,6 +13,10 @@ Two modules wrap a :class:`~tensorrnn.train.module.VideoClassifier` for ``torch.
 * :class:`StepGraph`: one frame ``(B, H, W, 3)`` uint8 and the state -> probabilities and the
   new state: :meth:`VideoClassifier.step` behind the same pixel scaling, for a device that
   reads a stream one frame at a time in constant memory.
+
+For a model of per-frame CNN features both take a ``frontend`` instead of the scaling: the
+backbone its features came from (:class:`~tensorrnn.data.features.FrameFeatures`), so the graph
+holds both and still reads uint8 frames.
 """
 from __future__ import annotations
 
@@ -103,15 +107,17 @@ class ClipGraph(nn.Module):
     """A trained classifier as one function of uint8 clips.
 
     Args:
-        model: a recurrent :class:`~tensorrnn.train.module.VideoClassifier` on video frames.
+        model: a recurrent :class:`~tensorrnn.train.module.VideoClassifier`.
         scaling: the pixel scaling of its data (``data.scaling`` in the checkpoint).
+        frontend: for a model of per-frame features, uint8 frames ``(..., H, W, 3)`` -> its
+            features ``(..., F)`` (the scaling is then unused).
 
     Shape:
         - frames: uint8 ``(B, T, H, W, 3)``; ``T >= 2`` with ``frame_diff``, else ``T >= 1``.
         - output: class probabilities ``(B, num_classes)`` (softmax, or sigmoid if multi-label).
     """
 
-    def __init__(self, model, scaling: str) -> None:
+    def __init__(self, model, scaling: str, frontend: nn.Module | None = None) -> None:
         super().__init__()
         rnn = getattr(model.net, "rnn", None)
         if not isinstance(rnn, TensorizedRNNBase):
@@ -119,10 +125,12 @@ class ClipGraph(nn.Module):
                              "(rnn, gru or lstm)")
         self.model = model
         self.scaling = scaling
+        self.frontend = frontend
 
     def forward(self, frames: Tensor) -> Tensor:
         model = self.model
-        x = model.input_norm(model.steps(scale_frames(frames, self.scaling)))   # (B, T', H, W, 3)
+        x = scale_frames(frames, self.scaling) if self.frontend is None else self.frontend(frames)
+        x = model.input_norm(model.steps(x))                                      # (B, T', H, W, 3) or (B, T', F)
         B, T = x.shape[0], x.shape[1]
         x = x.reshape(B, T, -1)                                                   # (B, T', F)
         mean = getattr(model.net, "readout_mode", "last") == "mean"
@@ -188,6 +196,7 @@ class StepGraph(nn.Module):
     Args:
         model: a recurrent :class:`~tensorrnn.train.module.VideoClassifier`.
         scaling: the pixel scaling of its data.
+        frontend: for a model of per-frame features, as :class:`ClipGraph`'s.
 
     Shape:
         - frame: uint8 ``(B, H, W, 3)``; state: the tensors of ``model.init_state(B)``
@@ -195,12 +204,14 @@ class StepGraph(nn.Module):
         - output: probabilities ``(B, num_classes)``, then the new state.
     """
 
-    def __init__(self, model, scaling: str) -> None:
+    def __init__(self, model, scaling: str, frontend: nn.Module | None = None) -> None:
         super().__init__()
         model.init_state(1)   # a ValueError for the models without a per-frame step
         self.model = model
         self.scaling = scaling
+        self.frontend = frontend
 
     def forward(self, frame: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
-        probs, state = self.model.step(scale_frames(frame, self.scaling), tuple(state))
+        x = scale_frames(frame, self.scaling) if self.frontend is None else self.frontend(frame)
+        probs, state = self.model.step(x, tuple(state))
         return (probs, *state)

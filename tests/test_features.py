@@ -35,6 +35,20 @@ def backbone():
     return load_backbone("resnet18", "none")
 
 
+@pytest.mark.parametrize("height,width", [(24, 32), (120, 160), (240, 180), (37, 50)])
+def test_frame_features_equal_the_backbone_with_its_preset(backbone, height, width):
+    """FramePreprocess (fixed sizes, exportable) gives what torchvision's preset gives, landscape,
+    portrait and odd sizes: the exported graph's features are the training features."""
+    from tensorrnn.data.features import FrameFeatures
+
+    frames = torch.from_numpy(np.random.default_rng(height).integers(0, 256, (2, 3, height, width, 3), dtype=np.uint8))
+    with torch.no_grad():
+        got = FrameFeatures(backbone, height, width)(frames)  # (2, 3, 512)
+    expected = torch.from_numpy(backbone(frames.reshape(6, height, width, 3).numpy())).reshape(2, 3, 512)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    assert expected.std() > 0.1  # features that vary: the comparison means something
+
+
 def test_the_features_of_a_video_are_the_backbone_run_by_hand_on_its_frames(videos, backbone, tmp_path):
     summary = extract("folder", videos, tmp_path, backbone, every=2, batch_size=2, progress=False)
     assert (summary["videos"], summary["written"], summary["bad"], backbone.feature_size) == (4, 4, [], 512)

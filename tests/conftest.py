@@ -24,6 +24,8 @@ from tensorrnn.data.synthetic import make_demo_videos, render_clip, write_video
 from tensorrnn.testing import write_empty, write_truncated
 
 SIZE = (32, 24)  # (width, height)
+#: The augmentation the loader tests' training clips draw (crop, lighting and flip all on).
+LOADER_AUGMENT = dict(crop_scale=(0.3, 1.0), brightness=0.2, contrast=0.2, flip=0.5)
 UCF11_REPLICA = {"basketball": "shooting", "biking": "biking", "walking": "walk_dog"}
 
 
@@ -90,6 +92,18 @@ def _ucf11(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def ucf11_root(tmp_path_factory) -> Path:
     return _ucf11(tmp_path_factory.mktemp("ucf11"))
+
+
+@pytest.fixture(scope="session")
+def ucf11_store(ucf11_root, tmp_path_factory):
+    """The UCF11 replica served from a JPEG store as fit's training loaders serve it: uint8
+    samples (deferred scaling), augmented with :data:`LOADER_AUGMENT`. Tests change copies."""
+    from tensorrnn.data import UCF11
+
+    ds = UCF11(ucf11_root, size=SIZE, num_frames=4, scaling="unit", cache_dir=tmp_path_factory.mktemp("store"),
+               progress=False, augment=LOADER_AUGMENT)
+    ds.deferred_scaling = True
+    return ds
 
 
 @pytest.fixture(scope="session")

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from tensorrnn.data import UCF11, collate_clips
+from tensorrnn.data import collate_clips
 from tensorrnn.data.datasets import AugmentedSample
 from tensorrnn.data.sampling import scale_pixels
 from tensorrnn.data.transforms import PARAM_COLUMNS, ClipAugment, augment_batch
 from tensorrnn.train.datamodule import VideoDataModule
 
-from conftest import SIZE
+from conftest import LOADER_AUGMENT, SIZE
 
-AUGMENT = ClipAugment(crop_scale=(0.3, 1.0), brightness=0.2, contrast=0.2, flip=0.5)
+AUGMENT = ClipAugment(**LOADER_AUGMENT)
 #: (B, T, H, W): small frames, several clips, some padded in front
 B, T, H, W = 6, 4, 24, 32
 
@@ -133,13 +133,10 @@ def test_cuda_equals_the_float_path_on_the_cpu():
 
 # --- the loaders ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def stored(ucf11_root, tmp_path_factory):
-    """UCF11 replica served from a JPEG store, as fit's training loader serves it."""
-    ds = UCF11(ucf11_root, size=SIZE, num_frames=4, scaling="unit", cache_dir=tmp_path_factory.mktemp("store"),
-               progress=False, augment=AUGMENT)
-    ds.deferred_scaling = True
-    return ds
+@pytest.fixture
+def stored(ucf11_store):
+    """The UCF11 replica as fit's training loader serves it (conftest's ``ucf11_store``)."""
+    return ucf11_store
 
 
 def served(ds, indices, deferred: bool, threads: int = 1, torch_seed: int = 0):

@@ -13,18 +13,15 @@ from tensorrnn.data import UCF11, collate_clips
 from tensorrnn.data.transforms import ClipAugment
 from tensorrnn.train.datamodule import VideoDataModule
 
-from conftest import SIZE
+from conftest import LOADER_AUGMENT, SIZE
 
-AUGMENT = dict(crop_scale=(0.3, 1.0), brightness=0.2, contrast=0.2, flip=0.5)
+AUGMENT = LOADER_AUGMENT
 
 
-@pytest.fixture(scope="module")
-def stored(ucf11_root, tmp_path_factory):
-    """UCF11 replica served from a JPEG store, as fit's training loader serves it."""
-    ds = UCF11(ucf11_root, size=SIZE, num_frames=4, scaling="unit", cache_dir=tmp_path_factory.mktemp("store"),
-               progress=False, augment=AUGMENT)
-    ds.deferred_scaling = True
-    return ds
+@pytest.fixture
+def stored(ucf11_store):
+    """The UCF11 replica as fit's training loader serves it (conftest's ``ucf11_store``)."""
+    return ucf11_store
 
 
 def with_threads(ds, threads: int, **changes):

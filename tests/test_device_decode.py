@@ -16,13 +16,10 @@ from tensorrnn.train.datamodule import VideoDataModule
 from conftest import SIZE
 
 
-@pytest.fixture(scope="module")
-def stored(ucf11_root, tmp_path_factory):
-    """UCF11 replica in a JPEG store, uint8 samples as fit's training loader serves them."""
-    ds = UCF11(ucf11_root, size=SIZE, num_frames=4, scaling="unit", cache_dir=tmp_path_factory.mktemp("store"),
-               progress=False, augment=dict(crop_scale=(0.5, 1.0), brightness=0.2, flip=0.5))
-    ds.deferred_scaling = True
-    return ds
+@pytest.fixture
+def stored(ucf11_store):
+    """The UCF11 replica as fit's training loader serves it (conftest's ``ucf11_store``)."""
+    return ucf11_store
 
 
 def test_read_jpegs_decode_to_what_the_store_reads(stored):

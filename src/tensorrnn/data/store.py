@@ -199,13 +199,7 @@ class JpegStore(FrameCache):
     def read_jpegs(self, rel: str, indices) -> list[bytes]:
         """The stored JPEGs of frames ``indices`` of a clip, undecoded (copies of their bytes):
         what :func:`decode_frames` decodes on the model's device (``data.decode_on device``)."""
-        shard, offset, count = self.entries[rel]
-        idx = np.asarray(indices, dtype=np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= count):
-            raise IndexError(f"{rel}: frame indices {idx.tolist()} outside 0..{count - 1}")
-        if shard not in self._maps:
-            self._maps[shard] = self._open(shard)
-        return [bytes(jpeg) for jpeg in self._jpegs(self._maps[shard], offset + idx)]
+        return [bytes(jpeg) for jpeg in self._jpegs(*self._located(rel, indices))]
 
 
 class _JpegShardWriter(_ShardWriter):

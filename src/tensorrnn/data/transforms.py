@@ -405,7 +405,7 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
         if flip:
             clip = clip.flip(2)
         # (b * (m + c * (x - m)) + shift) * factor = x * (b c factor) + (b (1 - c) m + shift) * factor
-        offset = torch.tensor(shift * factor, dtype=torch.float32, device=frames.device)
+        offset = torch.full((), shift * factor, dtype=torch.float32, device=frames.device)  # a fill, no host copy
         if c != 1.0:  # a 0-d tensor: no wait for the device
             offset = offset + clip.mean(dtype=torch.float32) * (b * (1 - c) * factor)
         slot = out[i, front:]  # (k, H, W, 3)

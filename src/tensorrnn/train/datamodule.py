@@ -8,6 +8,7 @@ linked into the model by the CLI.
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -544,11 +545,12 @@ class VideoDataModule(L.LightningDataModule):
                           num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0,
                           drop_last=False, collate_fn=collate_clips)
 
-    @property
+    @functools.cached_property
     def feature_record(self) -> dict | None:
         """With ``features``: the record of the folder's features (``features.json`` of
         ``tensorrnn features``: backbone, weights, frame policy), which ``fit`` keeps in its
-        checkpoints so that ``predict`` can take videos; None without one."""
+        checkpoints so that ``predict`` can take videos; None without one. Read once: every
+        checkpoint save asks for it."""
         if not self.hparams.features:
             return None
         from tensorrnn.data.features import read_record

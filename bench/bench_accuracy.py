@@ -75,7 +75,8 @@ MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_ls
           "tt_gru_stabilize": "TT-GRU, stabilised", "tt_gru_appearance": "TT-GRU, frame and difference",
           "tt_gru_stabilize_appearance": "TT-GRU, stabilised, frame and difference",
           "tt_gru_mean": "TT-GRU, mean state", "tt_gru_appearance_mean": "TT-GRU, frame and difference, mean state",
-          "tt_gru_augment_loader": "TT-GRU, augmented in the loader", "tt_gru_12frames": "TT-GRU, 12 frames"}
+          "tt_gru_augment_loader": "TT-GRU, augmented in the loader", "tt_gru_12frames": "TT-GRU, 12 frames",
+          "tt_gru_16frames": "TT-GRU, 16 frames"}
 #: Models that are a shipped config with options set on the command line (default recipe
 #: only): name -> (the config's model, fit arguments).
 VARIANTS = {"tt_gru_stabilize": ("tt_gru", ["--model.stabilize", "true"]),
@@ -86,7 +87,8 @@ VARIANTS = {"tt_gru_stabilize": ("tt_gru", ["--model.stabilize", "true"]),
             # the augmentation clip by clip in the loader, as before data.augment_on device (the default)
             "tt_gru_augment_loader": ("tt_gru", ["--data.augment_on", "loader"]),
             # twice the papers' 6 frames a clip: more of a gesture's path, half the epochs
-            "tt_gru_12frames": ("tt_gru", ["--data.num_frames", "12"])}
+            "tt_gru_12frames": ("tt_gru", ["--data.num_frames", "12"]),
+            "tt_gru_16frames": ("tt_gru", ["--data.num_frames", "16"])}
 #: The models the benchmark runs unless told (the papers' ones); the others have no paper twin.
 DEFAULT_MODELS = ["tt_gru", "tt_lstm", "tr_lstm", "bt_lstm", "gru"]
 RECIPES = ("default", "paper")

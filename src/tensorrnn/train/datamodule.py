@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from tensorrnn.errors import check_keywords
-from tensorrnn.papers import FRAMES_PER_CLIP, UCF11_FRAME_SIZE
+from tensorrnn.papers import UCF11_FRAME_SIZE
 
 #: Datasets whose official protocol has three splits (``fold`` 0..2 selects split 1..3).
 THREE_OFFICIAL_SPLITS = ("hmdb51", "ucf101")
@@ -29,6 +29,9 @@ VAL_SPLITS = ("auto", "groups", "clips", "none", "test")
 AUGMENT_ON = ("device", "loader")
 #: Where the training clips' JPEGs are decoded (``data.decode_on``).
 DECODE_ON = ("auto", "loader", "device")
+#: Frames a clip in the default recipe: twice the papers' 6 (``papers.FRAMES_PER_CLIP``), which
+#: catch little of a motion's path in real clips of a few seconds (docs/recipes.md).
+RECIPE_FRAMES = 12
 #: ``val_split="auto"`` holds out whole groups when the training part has at least this many.
 MIN_VAL_GROUPS = 5
 #: ... and otherwise a share of the training clips when there are at least this many per class.
@@ -121,7 +124,7 @@ class VideoDataModule(L.LightningDataModule):
             A split whose training part lacks a class is refused before any training.
         fold: which fold is held out (0-based).
         num_folds: folds of ``tt_rnn`` and ``group_kfold``.
-        num_frames: frames per clip (the papers: 6).
+        num_frames: frames per clip (the default recipe: 12; the papers: 6).
         size: frame size ``[width, height]`` after resizing (the papers: 160x120).
         sampling: frame policy for training: ``segments`` (one random frame of each of
             ``num_frames`` equal segments, TSN), ``random`` (ascending, the papers),
@@ -199,7 +202,7 @@ class VideoDataModule(L.LightningDataModule):
         split: str = "auto",
         fold: int = 0,
         num_folds: int = 5,
-        num_frames: int = FRAMES_PER_CLIP,
+        num_frames: int = RECIPE_FRAMES,
         size: list[int] = list(UCF11_FRAME_SIZE),
         sampling: str = "segments",
         eval_sampling: str = "segments",

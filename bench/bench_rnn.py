@@ -44,6 +44,7 @@ from torch import nn
 from tensorrnn import papers
 from tensorrnn.files import atomic_write_text
 from tensorrnn.nn import SequenceClassifier, TensorizedGRU, TensorizedLSTM
+from tensorrnn.train.datamodule import RECIPE_FRAMES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, FRAMES, CLASSES = 16, papers.FRAMES_PER_CLIP, len(papers.UCF11_CLASSES)
@@ -193,7 +194,9 @@ def compute_estimate(result: dict) -> str:
     lines = [f"One training step (batch {result['batch']} clips x {result['frames']} frames, forward + backward, "
              f"{run['threads']} threads; {result['machine']}, torch {result['torch']}), and the model time of "
              f"{EPOCHS} epochs of a UCF11 fold ({UCF11_TRAIN_CLIPS:,} training clips, {steps} steps an epoch; "
-             f"the paper configs train {PAPER_EPOCHS}, {PAPER_EPOCHS // EPOCHS}x as long), reading frames aside:",
+             f"the paper configs train {PAPER_EPOCHS}, {PAPER_EPOCHS // EPOCHS}x as long), reading frames aside; "
+             f"the shipped configs read {RECIPE_FRAMES} frames a clip, and a step's time grows with its frames "
+             f"(the recurrence and the input map run once a frame):",
              "", f"| model | step, best / median (ms) | {EPOCHS} epochs, from the best / median step |",
              "|---|---:|---:|"]
     for row in run["rows"]:

@@ -51,7 +51,10 @@ def test_generated_sets_fit_as_before(bench, tmp_path):
 def test_a_variant_is_its_config_with_options_on_the_command_line(bench, tmp_path):
     args = bench.fit_args("tt_gru_stabilize", "default", tmp_path, tmp_path, tmp_path, (160, 120), 0, 3, False)
     assert option(args, "--config").endswith("configs/ucf11_tt_gru.yaml") and args[-2:] == ["--model.stabilize", "true"]
-    assert bench.config_name("tt_gru_stabilize", "default") == "configs/ucf11_tt_gru.yaml --model.stabilize true"
+    # measured when the default read the papers' 6 frames: the variant keeps them
+    assert bench.config_name("tt_gru_stabilize", "default") == (
+        "configs/ucf11_tt_gru.yaml --data.num_frames 6 --model.stabilize true")
+    assert bench.config_name("tt_gru_6frames", "default") == "configs/ucf11_tt_gru.yaml --data.num_frames 6"
 
 
 def test_real_fits_read_the_folder_without_flips(bench, tmp_path):

@@ -115,6 +115,10 @@ class VideoClassifier(L.LightningModule):
         dropout: dropout on the last hidden state before the output layer.
         recurrent_dropout: variational dropout on the recurrent state (original code: 0.25).
         input_dropout: dropout on the input map's output (the gates' input pre-activations).
+        feature_dropout: dropout on every step's input, after the normalisation: for per-frame
+            CNN features (``data.features``) each feature is dropped on its own, the
+            augmentation that fits features (frames are augmented in the data instead).
+            Training only; ``predict``, the step and the exported graphs never drop.
         rnn_options: further keyword arguments for ``tensorrnn.nn.build_classifier`` (the
             papers' options: ``gate_activation: hard_sigmoid``, ``forget_bias: 1.0``,
             ``recurrent_init: orthogonal``, ``num_layers``, ...), passed through unchanged; an
@@ -192,6 +196,7 @@ class VideoClassifier(L.LightningModule):
         dropout: float = 0.25,
         recurrent_dropout: float = 0.0,
         input_dropout: float = 0.1,
+        feature_dropout: float = 0.0,
         rnn_options: dict[str, Any] | None = None,
         num_classes: int = 11,
         multilabel: bool = False,
@@ -266,7 +271,8 @@ class VideoClassifier(L.LightningModule):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"model.{name}={value!r}: expected a finite number >= 0")
         for name, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout),
-                            ("input_dropout", input_dropout), ("label_smoothing", label_smoothing)):
+                            ("input_dropout", input_dropout), ("feature_dropout", feature_dropout),
+                            ("label_smoothing", label_smoothing)):
             if not (isinstance(value, (int, float)) and 0 <= value < 1):
                 raise ValueError(f"model.{name}={value!r}: expected a probability in [0, 1)")
         # Plain lists, never tuples or numpy ints: the checkpoint must load with weights_only=True.
@@ -289,6 +295,7 @@ class VideoClassifier(L.LightningModule):
         from tensorrnn.nn.normalization import InputNormalization
 
         self.input_norm = InputNormalization()
+        self.feature_dropout = nn.Dropout(feature_dropout)
         if readout != "last":
             kwargs["readout"] = readout
         self.net = self._build_net(arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs)
@@ -372,7 +379,7 @@ class VideoClassifier(L.LightningModule):
                              "(H, W, 3), not feature vectors; expected model.stabilize: false for features")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.input_norm(self.steps(x)))  # (B, T, ...) -> (B, C)
+        return self.net(self.feature_dropout(self.input_norm(self.steps(x))))  # (B, T, ...) -> (B, C)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)

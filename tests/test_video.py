@@ -31,6 +31,13 @@ def test_read_all_frames_in_order(request, fixture):
     np.testing.assert_allclose(frame_values(frames), expected, atol=3)
 
 
+@pytest.mark.parametrize("every", [1, 2, 5, 12, 40])
+def test_every_kth_frame_is_the_whole_clip_strided(counter_avi, every):
+    frames = read_frames(counter_avi, every=every)
+    np.testing.assert_array_equal(frames, read_frames(counter_avi)[::every])
+    np.testing.assert_allclose(frame_values(frames), [counter_value(i) for i in range(0, 12, every)], atol=3)
+
+
 def test_read_selected_indices_in_requested_order_with_repeats(counter_avi):
     indices = [7, 2, 2, 11, 0]
     frames = read_frames(counter_avi, indices)
@@ -105,6 +112,8 @@ def test_safety_limits(counter_avi):
     ({"indices": []}, "indices="),
     ({"size": (0, 10)}, r"size=\(0, 10\)"),
     ({"size": "big"}, "size='big'"),
+    ({"every": 0}, "every=0: expected an integer >= 1"),
+    ({"every": 2, "indices": [0, 1]}, "every=2 with indices"),
 ])
 def test_bad_arguments_name_the_argument(counter_avi, kwargs, match):
     with pytest.raises(ValueError, match=match):

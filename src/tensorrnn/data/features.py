@@ -220,7 +220,7 @@ def load_backbone(name: str, weights: str = "default", device: str | torch.devic
 def video_features(backbone: Backbone, path: str | os.PathLike, every: int = 1, batch_size: int = 32) -> np.ndarray:
     """The features ``(T, F)`` of every ``every``-th frame of the video at ``path``: what
     ``tensorrnn features`` writes for it (and ``predict`` computes for a feature model)."""
-    return backbone(read_frames(path)[::every], batch_size)
+    return backbone(read_frames(path, every=every), batch_size)
 
 
 def read_record(folder: str | os.PathLike) -> dict | None:

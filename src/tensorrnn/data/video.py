@@ -147,7 +147,7 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | None = None,
                 size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                max_frames: int = DEFAULT_MAX_FRAMES) -> np.ndarray:
+                max_frames: int = DEFAULT_MAX_FRAMES, every: int = 1) -> np.ndarray:
     """Decode frames of a video to RGB, resized by swscale.
 
     Args:
@@ -159,6 +159,8 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | N
             ``(160, 120)``); ``None`` keeps the stored size.
         max_pixels: refuse source frames larger than this (width * height).
         max_frames: refuse to decode more than this many frames.
+        every: with ``indices=None``, every ``every``-th frame from the first: every frame is
+            decoded (the codec needs them), only those kept are converted.
 
     Returns:
         ``np.uint8`` array of shape ``(len(indices), H, W, 3)``, frames in the order of
@@ -178,6 +180,10 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | N
 
     path = Path(path)
     wanted = _check_indices(indices, max_frames)
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every={every!r}: expected an integer >= 1 (1: every frame)")
+    if wanted is not None and every != 1:
+        raise ValueError(f"every={every} with indices: expected one of them (every applies to indices=None)")
     width, height = check_size(size)
     container, stream = _open(path)
     stream.thread_type = "AUTO"  # frame threads: about 1.4x faster on 320x240 MPEG-4
@@ -189,7 +195,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | N
         n = 0
         try:
             for frame in container.decode(stream):
-                if need is None or n in need:
+                if (n % every == 0) if need is None else (n in need):
                     got[n] = to_rgb(frame, width, height)
                 n += 1
                 if (last is not None and n > last) or (last is None and n > max_frames):
@@ -204,7 +210,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | N
     if wanted is None:
         if n > max_frames:
             raise VideoError(f"{path}: more than max_frames={max_frames} frames")
-        return np.stack([got[i] for i in range(n)])
+        return np.stack([got[i] for i in range(0, n, every)])
     if last >= n:
         warnings.warn(
             f"{path}: the stream ends after {n} frames; indices up to {last} were asked, "

@@ -8,6 +8,9 @@ JSON files is written.
 """
 from __future__ import annotations
 
+from tensorrnn import papers
+from tensorrnn.train.datamodule import RECIPE_FRAMES
+
 #: The rows: the model's name here, in bench_accuracy (its ``MODELS`` keys), in bench_rnn and in
 #: bench_deploy (None: that benchmark does not run it).
 ROWS = (("TT-GRU", "tt_gru", "TT-GRU", "UCF11 TT-GRU"), ("TT-LSTM", "tt_lstm", "TT-LSTM", None),
@@ -52,8 +55,9 @@ def block(accuracy: dict, rnn: dict, deploy: dict) -> str:
             + (f"{_mb(file['fp32_bytes'])} / {_mb(file['int8_bytes'])} | {file['ort_fp32_step_ms']:.3f} ms"
                if file else "- | -") + " |")
     lines += ["", "Accuracy: generated action sets (" + "; ".join(_set_note(accuracy, s) for s in SETS)
-              + "), 160x120 frames, test groups never seen in training, mean over seeds; the paper recipe "
-              "selects its checkpoint on the test clips. Training step: batch "
+              + "), 160x120 frames, test groups never seen in training, mean over seeds; the default recipe "
+              f"reads {RECIPE_FRAMES} frames a clip, the paper recipe {papers.FRAMES_PER_CLIP} and selects its "
+              "checkpoint on the test clips. Training step: batch "
               f"{rnn['batch']} clips x {rnn['frames']} frames, forward and backward, {run['threads']} threads, best of "
               f"{rnn['reps']}. ONNX: the whole classifier, uint8 frames to probabilities, batch 1, "
               f"{deploy['threads']} thread. {rnn['machine']}, torch {rnn['torch']}."]

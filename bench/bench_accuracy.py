@@ -317,6 +317,35 @@ def set_label(name: str, spec: dict) -> str:
     return f"{name} ({kind}{spec['classes']} classes, {spec['clips']} clips)"
 
 
+def frames_table(data: dict, before: dict) -> str:
+    """The default's 12 frames a clip against the papers' 6, set by set: the 6-frame runs are the
+    TT-GRU's ``tt_gru_6frames`` variant in ``data`` and, for the other models, their default
+    runs in ``before`` (``accuracy_6frames.json``, the table as it stood at 6 frames)."""
+    def runs(source: dict, model: str, set_name: str) -> list[dict]:
+        return sorted((r for r in source["runs"] if r["recipe"] == "default" and r["model"] == model
+                       and r["set"] == set_name and r["size"] == "160x120"), key=lambda r: (r["seed"], r["fold"]))
+
+    lines = ["Held-out test accuracy, mean over runs (the runs in order of seed or fold), and the mean "
+             "epochs each run's CPU budget allowed, of the shipped configs at the default's 12 frames a clip "
+             "and at the papers' 6; 160x120 frames.", "",
+             "| set | model | 12 frames (default) | 6 frames (the papers') | runs, 12 against 6 | epochs, 12 / 6 |",
+             "|---|---|---:|---:|---|---:|"]
+    sets = sorted({r["set"] for r in data["runs"]})
+    for set_name in sets:
+        for model in DEFAULT_MODELS:
+            new = runs(data, model, set_name)
+            old = runs(data, f"{model}_6frames", set_name) if model == "tt_gru" else runs(before, model, set_name)
+            if not new or not old:
+                continue
+            accs = [[r["test_acc"] for r in rs] for rs in (new, old)]
+            epochs = [statistics.fmean(r["epochs"] for r in rs) for rs in (new, old)]
+            lines.append(f"| {set_name} | {MODELS[model]} | {statistics.fmean(accs[0]):.3f} | "
+                         f"{statistics.fmean(accs[1]):.3f} | "
+                         + " against ".join("/".join(f"{a:.3f}" for a in acc) for acc in accs)
+                         + f" | {epochs[0]:.0f} / {epochs[1]:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def variants_table(data: dict) -> str:
     """The shipped TT-GRU against its variants (:data:`VARIANTS`), run by run: the same set,
     seed and fold side by side, each cell the held-out accuracy and the epochs its budget

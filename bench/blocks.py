@@ -37,6 +37,7 @@ SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "headline": ("headline", "block", ("accuracy.json", "rnn.json", "deploy.json")),
     "accuracy": ("bench_accuracy", "write_table", ("accuracy.json",)),
     "accuracy-variants": ("bench_accuracy", "variants_table", ("accuracy.json",)),
+    "accuracy-frames": ("bench_accuracy", "frames_table", ("accuracy.json", "accuracy_6frames.json")),
     "accuracy-store-raw": ("bench_accuracy", "write_table", ("accuracy_paired_jpeg_60epochs.json",)),
     "accuracy-store-jpeg": ("bench_accuracy", "write_table", ("accuracy_jpeg_paired_raw_60epochs.json",)),
     "layers": ("bench_layers", "markdown", ("layers.json",)),

@@ -74,6 +74,7 @@ MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_ls
           "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U",
           "tt_gru_6frames": "TT-GRU, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, 16 frames",
           "tt_gru_rank8": "TT-GRU, TT-rank 8",
+          "tt_gru_stem": "TT-GRU, conv stem", "tt_gru_stem_appearance": "TT-GRU, conv stem, frame and difference",
           "tt_gru_stabilize": "TT-GRU, 6 frames, stabilised", "tt_gru_appearance": "TT-GRU, 6 frames, frame and difference",
           "tt_gru_stabilize_appearance": "TT-GRU, 6 frames, stabilised, frame and difference",
           "tt_gru_mean": "TT-GRU, 6 frames, mean state",
@@ -87,6 +88,9 @@ VARIANTS = {"tt_gru_6frames": ("tt_gru", SIX),
             "tt_gru_16frames": ("tt_gru", ["--data.num_frames", "16"]),
             # the input map's TT-rank twice the papers' 4: 12,352 weights instead of 4,000
             "tt_gru_rank8": ("tt_gru", ["--model.rank", "8"]),
+            # a 4x4 stride-2 convolution and a ReLU before the map (588 weights; 2,328 with appearance)
+            "tt_gru_stem": ("tt_gru", ["--model.stem", "true"]),
+            "tt_gru_stem_appearance": ("tt_gru", ["--model.stem", "true", "--model.appearance", "true"]),
             # the switches below were measured when the default read the papers' 6 frames: they keep them
             "tt_gru_stabilize": ("tt_gru", [*SIX, "--model.stabilize", "true"]),
             "tt_gru_appearance": ("tt_gru", [*SIX, "--model.appearance", "true"]),

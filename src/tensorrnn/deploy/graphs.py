@@ -130,7 +130,7 @@ class ClipGraph(nn.Module):
     def forward(self, frames: Tensor) -> Tensor:
         model = self.model
         x = scale_frames(frames, self.scaling) if self.frontend is None else self.frontend(frames)
-        x = model.input_norm(model.steps(x))                                      # (B, T', H, W, 3) or (B, T', F)
+        x = model.encode(model.steps(x))                                          # (B, T', H, W, 3) or (B, T', F)
         B, T = x.shape[0], x.shape[1]
         x = x.reshape(B, T, -1)                                                   # (B, T', F)
         mean = getattr(model.net, "readout_mode", "last") == "mean"

@@ -14,11 +14,12 @@ from tensorrnn.nn.rnn import (
     BTGRU, BTLSTM, BTRNN, HTGRU, HTLSTM, HTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTRNN,
     TensorizedGRU, TensorizedLSTM, TensorizedRNN, TensorizedRNNBase,
 )
+from tensorrnn.nn.stem import ConvStem
 from tensorrnn.nn.summary import ModelSummary, summary
 # --- end rnn ---
 
 __all__ = [
-    "BTGRU", "BTLSTM", "BTLinear", "BTRNN", "DenseLinear", "FACTORIZATIONS", "FactorizedLinear",
+    "BTGRU", "BTLSTM", "BTLinear", "BTRNN", "ConvStem", "DenseLinear", "FACTORIZATIONS", "FactorizedLinear",
     "HTGRU", "HTLSTM", "HTLinear", "HTRNN",
     "ModelSummary", "SequenceClassifier", "TRGRU", "TRLSTM", "TRLinear", "TRRNN", "TTGRU", "TTLSTM",
     "TTLinear", "TTMLP", "TTRNN", "TensorizedGRU", "TensorizedLSTM", "TensorizedRNN",

@@ -147,6 +147,14 @@ class VideoClassifier(L.LightningModule):
             factorisation of one frame; the map reads its last mode doubled (``[8, 20, 20,
             18]``: 6 pixels of 3 colours; the map: ``[8, 20, 20, 36]``, the same 6 pixels with
             their colours and differences).
+        stem: a small learned stem between the normalised frames and the factorised map: a 4x4
+            convolution of stride 2 and a ReLU (:class:`tensorrnn.nn.ConvStem`), ``C`` channels to
+            ``4C``, so a step of ``(H, W, C)`` becomes ``(H/2, W/2, 4C)``: as many features, the
+            same ``in_shape``, and about ``64 C^2`` weights (588 for differences, 2,328 with
+            ``appearance``). It mixes only a pixel's 4x4 neighbourhood; the factorised map stays
+            the only map across the frame. Its ReLU gives the map local, nonlinear evidence (what
+            kind of texture moved) that a map linear in the pixels cannot form from their sum, so
+            a second moving thing adds less to the actor's evidence. Frames only, even ``H`` and ``W``.
         readout: what the output layer reads of a recurrent model's top layer: ``"last"``, its
             state after the last step (the papers), or ``"mean"``, the mean of its states over
             the steps (:class:`tensorrnn.nn.SequenceClassifier`); the step graph keeps their
@@ -205,6 +213,7 @@ class VideoClassifier(L.LightningModule):
         stabilize: bool = False,
         appearance: bool = False,
         readout: str = "last",
+        stem: bool = False,
         normalize: str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -240,6 +249,8 @@ class VideoClassifier(L.LightningModule):
         if arch == "mlp" and readout != "last":
             raise ValueError(f"model.readout={readout!r} with model.arch='mlp': the TT-MLP pools its per-frame "
                              "features (rnn_options.pooling: mean or max); expected readout: last")
+        if stem not in (True, False):
+            raise ValueError(f"model.stem={stem!r}: expected true or false")
         if appearance not in (True, False):
             raise ValueError(f"model.appearance={appearance!r}: expected true or false")
         if appearance and not frame_diff:
@@ -296,6 +307,9 @@ class VideoClassifier(L.LightningModule):
 
         self.input_norm = InputNormalization()
         self.feature_dropout = nn.Dropout(feature_dropout)
+        from tensorrnn.nn import ConvStem
+
+        self.stem = ConvStem(6 if appearance else 3) if stem else None
         if readout != "last":
             kwargs["readout"] = readout
         self.net = self._build_net(arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs)
@@ -378,8 +392,20 @@ class VideoClassifier(L.LightningModule):
             raise ValueError(f"frames of shape {tuple(frames.shape[1:])}: model.stabilize needs video frames "
                              "(H, W, 3), not feature vectors; expected model.stabilize: false for features")
 
+    def encode(self, steps: torch.Tensor) -> torch.Tensor:
+        """What the network reads of :meth:`steps` ``(..., *frame)``: normalised and, with
+        ``stem``, through the stem (``(..., H, W, C)`` -> ``(..., H/2, W/2, 4C)``)."""
+        x = self.input_norm(steps)
+        if self.stem is not None:
+            if x.dim() < 4 or x.shape[-1] != self.stem.in_channels:
+                raise ValueError(f"steps of shape {tuple(x.shape)}: model.stem needs video frames (..., H, W, "
+                                 f"{self.stem.in_channels}), not feature vectors; expected model.stem: false for "
+                                 "features")
+            x = self.stem(x)
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.feature_dropout(self.input_norm(self.steps(x))))  # (B, T, ...) -> (B, C)
+        return self.net(self.feature_dropout(self.encode(self.steps(x))))  # (B, T, ...) -> (B, C)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)
@@ -431,7 +457,7 @@ class VideoClassifier(L.LightningModule):
         """
         net = self.net
         if not self.hparams.frame_diff:
-            state = net.advance(self.input_norm(frame), state)
+            state = net.advance(self.encode(frame), state)
             return net.readout(state), state
         previous, seen, rnn_state = state[0], state[1], tuple(state[2:])
         B = frame.shape[0]
@@ -442,7 +468,7 @@ class VideoClassifier(L.LightningModule):
             diff = stabilized_difference(previous.view(frame.shape).to(frame.dtype), frame)   # (B, H, W, 3)
         else:
             diff = frame - previous.view(frame.shape)             # (B, *frame)
-        stepped = net.advance(self.input_norm(self._with_appearance(frame, diff)), rnn_state)   # each (L, B, H)
+        stepped = net.advance(self.encode(self._with_appearance(frame, diff)), rnn_state)   # each (L, B, H)
         # branch-free (exportable): a stream's first frame keeps the initial state
         started = seen.view(1, B, 1) > 0
         rnn_state = tuple(torch.where(started, new, old) for new, old in zip(stepped, rnn_state))

@@ -1,0 +1,53 @@
+"""A small learned stem between a model's normalised frames and its factorised map.
+
+A map linear in the pixels reads a frame difference as the sum of what every moving thing
+adds: the evidence of an actor and of a second mover add up, and no weight can tell them apart
+by their look, only by where they are. :class:`ConvStem` puts one local nonlinearity first:
+a 4x4 convolution of stride 2 and a ReLU, ``C`` channels to ``4C``, so every 2x2 cell of the
+frame becomes ``4C`` rectified responses to its 4x4 neighbourhood (what kind of texture moved
+there). A step ``(H, W, C)`` becomes ``(H/2, W/2, 4C)``: as many features as before, so the
+factorised map keeps its ``in_shape`` and stays the only map across the frame.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ConvStem"]
+
+
+class ConvStem(nn.Module):
+    """Channels-last 4x4 convolution of stride 2 (padding 1) and a ReLU, ``C`` to ``4C`` channels.
+
+    Args:
+        in_channels: channels of a frame (3; 6 for a frame beside its difference).
+
+    Shape:
+        - Input: ``(*, H, W, C)`` with even ``H`` and ``W``; any leading dimensions (batch, time).
+        - Output: ``(*, H/2, W/2, 4C)``: ``H * W * C`` features, as many as the input.
+
+    Examples:
+        >>> stem = ConvStem(3)
+        >>> stem(torch.randn(2, 5, 120, 160, 3)).shape
+        torch.Size([2, 5, 60, 80, 12])
+        >>> sum(p.numel() for p in stem.parameters())
+        588
+    """
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__()
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels={in_channels!r}: expected a positive integer")
+        self.in_channels = in_channels
+        self.conv = nn.Conv2d(in_channels, 4 * in_channels, kernel_size=4, stride=2, padding=1)  # torch's init
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() < 3 or x.shape[-1] != self.in_channels or x.shape[-3] % 2 or x.shape[-2] % 2:
+            raise ValueError(f"input of shape {tuple(x.shape)}: expected (..., H, W, {self.in_channels}) "
+                             "frames with even H and W")
+        lead, (H, W, C) = x.shape[:-3], x.shape[-3:]
+        y = self.conv(x.reshape(-1, H, W, C).permute(0, 3, 1, 2))                # (N, 4C, H/2, W/2)
+        return torch.relu(y).permute(0, 2, 3, 1).reshape(*lead, H // 2, W // 2, 4 * C)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels} -> {4 * self.in_channels} channels, 4x4 stride 2"

@@ -1,0 +1,110 @@
+"""``model.stem``: a 4x4 stride-2 convolution and a ReLU between the normalised frames and the map."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import streamed_step_graph
+from tensorrnn.nn import ConvStem
+from tensorrnn.train.module import VideoClassifier
+
+SHAPE = [8, 8, 12, 12]   # 48 * 64 * 3 features: one frame, and as many after the stem (24 * 32 * 12)
+
+
+def reference(stem: ConvStem, x: torch.Tensor) -> torch.Tensor:
+    """The stem by its definition, one output at a time: out[n, i, j, o] = relu(b[o] + sum over
+    c, u, v of w[o, c, u, v] * x[n, 2i - 1 + u, 2j - 1 + v, c]), the frame zero outside."""
+    w, b = stem.conv.weight, stem.conv.bias                                       # (4C, C, 4, 4), (4C,)
+    N, H, W, C = x.shape
+    padded = torch.zeros(N, H + 2, W + 2, C, dtype=x.dtype)
+    padded[:, 1:-1, 1:-1] = x
+    out = torch.empty(N, H // 2, W // 2, 4 * C, dtype=x.dtype)
+    for i in range(H // 2):
+        for j in range(W // 2):
+            patch = padded[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4]                   # (N, 4, 4, C): u, v, c
+            out[:, i, j] = torch.einsum("nuvc,ocuv->no", patch, w) + b
+    return out.clamp_min(0)
+
+
+def model(**kwargs) -> VideoClassifier:
+    torch.manual_seed(0)
+    return VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, input_dropout=0.0, dropout=0.0,
+                           stem=True, **kwargs).double().eval()
+
+
+def clip(batch: int = 2, frames: int = 5) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    cells = torch.rand(batch, 3, 12, 16, generator=g, dtype=torch.float64)
+    scene = torch.nn.functional.interpolate(cells, size=(70, 90), mode="bilinear", align_corners=False)
+    x = torch.stack([scene[:, :, 8 + t:56 + t, 10 + 2 * t:74 + 2 * t] for t in range(frames)], 1)
+    return x.permute(0, 1, 3, 4, 2).contiguous()                                   # (B, T, 48, 64, 3), panning
+
+
+@pytest.mark.parametrize("channels", [3, 6])
+def test_the_stem_equals_its_definition_channels_last(channels):
+    torch.manual_seed(channels)
+    stem = ConvStem(channels).double()
+    x = torch.randn(2, 3, 10, 14, channels, dtype=torch.float64)                  # (B, T, H, W, C)
+    y = stem(x)
+    assert y.shape == (2, 3, 5, 7, 4 * channels) and y.numel() == x.numel()
+    torch.testing.assert_close(y, reference(stem, x.flatten(0, 1)).view(y.shape), rtol=0, atol=1e-12)
+    assert (y == 0).any() and (y > 0).any()                                         # the ReLU cut some, not all
+    assert sum(p.numel() for p in stem.parameters()) == 64 * channels ** 2 + 4 * channels   # 588 / 2,328
+
+
+@pytest.mark.parametrize("appearance", [False, True])
+def test_the_model_reads_the_stem_of_its_normalised_steps(appearance):
+    m, x = model(appearance=appearance), clip()
+    base = VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, appearance=appearance)
+    channels = 6 if appearance else 3
+    assert m.in_shape == base.in_shape and m.net.rnn.input_size == base.net.rnn.input_size
+    params = sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in base.parameters())
+    assert params == 64 * channels ** 2 + 4 * channels
+    encoded = m.encode(m.steps(x))
+    assert encoded.shape == (2, 4, 24, 32, 4 * channels)
+    torch.testing.assert_close(encoded, m.stem(m.input_norm(m.steps(x))), rtol=0, atol=0)
+    # the network reads exactly that: its output from the encoded steps is the model's
+    torch.testing.assert_close(m(x), m.net(encoded), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("appearance", [False, True])
+def test_step_equals_forward_in_float64(appearance):
+    m, x = model(appearance=appearance), clip()
+    with torch.no_grad():
+        state = m.init_state(2)
+        for t in range(5):
+            probs, state = m.step(x[:, t], state)
+            if t >= 1:
+                torch.testing.assert_close(probs, m.probabilities(m(x[:, :t + 1])), rtol=0, atol=1e-12)
+
+
+def test_bad_options_and_inputs_are_named():
+    with pytest.raises(ValueError, match=r"^model.stem='yes': expected true or false"):
+        VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem="yes")
+    with pytest.raises(ValueError, match=r"^in_channels=0: expected a positive integer"):
+        ConvStem(0)
+    with pytest.raises(ValueError, match=r"input of shape \(2, 5, 7, 3\): expected \(\.\.\., H, W, 3\) frames "
+                                         r"with even H and W"):
+        ConvStem(3)(torch.zeros(2, 5, 7, 3))
+    features = VideoClassifier("gru", "tt", [4, 4, 4, 4], [2, 2, 2, 2], rank=2, num_classes=3, stem=True)
+    with pytest.raises(ValueError, match=r"steps of shape \(2, 4, 256\): model.stem needs video frames"):
+        features(torch.zeros(2, 5, 256))
+
+
+def test_the_exported_graphs_agree_with_pytorch(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    from tensorrnn.deploy.export import trace
+    from tensorrnn.deploy.graphs import ClipGraph, exportable
+
+    m = model().float()
+    frames = (clip().float() * 255).clamp(0, 255).to(torch.uint8)
+    with exportable(m):
+        expected = ClipGraph(m, "unit")(frames)
+        proto = trace(m, "unit", (64, 48), kind="clip")
+    (tmp_path / "clip.onnx").write_bytes(proto.SerializeToString())
+    session = onnxruntime.InferenceSession(str(tmp_path / "clip.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"frames": frames.numpy()})[0], expected.numpy(), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(streamed_step_graph(m, frames, tmp_path / "step.onnx"), expected.numpy(),
+                               rtol=0, atol=1e-4)
+    assert expected.std() > 1e-3

@@ -179,6 +179,9 @@ def test_two_commands_make_features_and_train_on_them(tmp_path, capsys):
     capsys.readouterr()
     assert cli_main(["fit", "--config", str(tmp_path / "c.yaml")]) == 0
     metrics = [line for line in capsys.readouterr().out.splitlines() if line.startswith("metrics: ")][-1]
+    # the stem reads frames: on features it is refused before training, naming both options
+    assert cli_main(["fit", "--config", str(tmp_path / "c.yaml"), "--model.stem", "true"]) == 2
+    assert "error: model.stem=True with data.features=" in capsys.readouterr().err
     record = json.loads(Path(metrics.removeprefix("metrics: ")).read_text())
     from tensorrnn.train.checkpoint import load_model
 

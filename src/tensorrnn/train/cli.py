@@ -126,6 +126,15 @@ class TensorrnnCLI(LightningCLI):
                 f"model.in_shape={list(self.model.in_shape)} has {self.model.in_features} features per frame but the data "
                 f"gives {features} ({self.datamodule.frame_description}); expected a shape whose product is {features}, "
                 f"{fitting_in_shape(features, len(self.model.in_shape))} or model.in_shape: auto (or another data.size)")
+        if self.model.stem is not None:
+            data = self.datamodule.hparams
+            if data.features:
+                raise ValueError(f"model.stem=True with data.features={str(data.features)!r}: the stem reads video "
+                                 "frames (H, W, 3), not feature arrays; expected model.stem: false")
+            width, height = data.size
+            if width % 2 or height % 2:
+                raise ValueError(f"model.stem=True with data.size={[width, height]}: the stem halves the frame; "
+                                 "expected an even width and height")
 
     def _loggers(self, root: str) -> list:
         csv_logger = CSVLogger(root, name=self.run_name)

@@ -72,25 +72,28 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "src" / "tensorrnn" / "configs"
 MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_lstm": "BT-LSTM", "gru": "GRU (dense)",
           "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U",
-          "tt_gru_6frames": "TT-GRU, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, 16 frames",
-          "tt_gru_rank8": "TT-GRU, TT-rank 8",
-          "tt_gru_stem": "TT-GRU, conv stem", "tt_gru_stem_appearance": "TT-GRU, conv stem, frame and difference",
-          "tt_gru_stabilize": "TT-GRU, 6 frames, stabilised", "tt_gru_appearance": "TT-GRU, 6 frames, frame and difference",
-          "tt_gru_stabilize_appearance": "TT-GRU, 6 frames, stabilised, frame and difference",
-          "tt_gru_mean": "TT-GRU, 6 frames, mean state",
-          "tt_gru_appearance_mean": "TT-GRU, 6 frames, frame and difference, mean state",
-          "tt_gru_augment_loader": "TT-GRU, 6 frames, augmented in the loader"}
+          "tt_gru_nostem": "TT-GRU, no stem", "tt_gru_stem_appearance": "TT-GRU, frame and difference",
+          "tt_gru_6frames": "TT-GRU, no stem, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, no stem, 16 frames",
+          "tt_gru_rank8": "TT-GRU, no stem, TT-rank 8",
+          "tt_gru_stabilize": "TT-GRU, no stem, 6 frames, stabilised",
+          "tt_gru_appearance": "TT-GRU, no stem, 6 frames, frame and difference",
+          "tt_gru_stabilize_appearance": "TT-GRU, no stem, 6 frames, stabilised, frame and difference",
+          "tt_gru_mean": "TT-GRU, no stem, 6 frames, mean state",
+          "tt_gru_appearance_mean": "TT-GRU, no stem, 6 frames, frame and difference, mean state",
+          "tt_gru_augment_loader": "TT-GRU, no stem, 6 frames, augmented in the loader"}
 #: Models that are a shipped config with options set on the command line (default recipe
 #: only): name -> (the config's model, fit arguments).
-SIX = ["--data.num_frames", "6"]  # the papers' frames a clip, the default's until it read 12
-VARIANTS = {"tt_gru_6frames": ("tt_gru", SIX),
+NOSTEM = ["--model.stem", "false"]  # the shipped configs' model until the stem became the default
+SIX = [*NOSTEM, "--data.num_frames", "6"]  # the papers' frames a clip, the default's until it read 12
+VARIANTS = {"tt_gru_nostem": ("tt_gru", NOSTEM),
+            # the frame beside its difference, through the stem (6 -> 24 channels, 2,328 weights)
+            "tt_gru_stem_appearance": ("tt_gru", ["--model.appearance", "true"]),
+            # the variants below were measured before the stem was the default: they keep its absence
+            "tt_gru_6frames": ("tt_gru", SIX),
             # more of a motion's path than the default's 12, a third more per step
-            "tt_gru_16frames": ("tt_gru", ["--data.num_frames", "16"]),
+            "tt_gru_16frames": ("tt_gru", [*NOSTEM, "--data.num_frames", "16"]),
             # the input map's TT-rank twice the papers' 4: 12,352 weights instead of 4,000
-            "tt_gru_rank8": ("tt_gru", ["--model.rank", "8"]),
-            # a 4x4 stride-2 convolution and a ReLU before the map (588 weights; 2,328 with appearance)
-            "tt_gru_stem": ("tt_gru", ["--model.stem", "true"]),
-            "tt_gru_stem_appearance": ("tt_gru", ["--model.stem", "true", "--model.appearance", "true"]),
+            "tt_gru_rank8": ("tt_gru", [*NOSTEM, "--model.rank", "8"]),
             # the switches below were measured when the default read the papers' 6 frames: they keep them
             "tt_gru_stabilize": ("tt_gru", [*SIX, "--model.stabilize", "true"]),
             "tt_gru_appearance": ("tt_gru", [*SIX, "--model.appearance", "true"]),
@@ -321,24 +324,23 @@ def set_label(name: str, spec: dict) -> str:
     return f"{name} ({kind}{spec['classes']} classes, {spec['clips']} clips)"
 
 
-def frames_table(data: dict, before: dict) -> str:
-    """The default's 12 frames a clip against the papers' 6, set by set: the 6-frame runs are the
-    TT-GRU's ``tt_gru_6frames`` variant in ``data`` and, for the other models, their default
-    runs in ``before`` (``accuracy_6frames.json``, the table as it stood at 6 frames)."""
+def comparison_table(data: dict, before: dict, variant: str, columns: tuple[str, str], caption: str) -> str:
+    """A default against what it replaced, set by set: the old runs are the TT-GRU's
+    ``tt_gru_<variant>`` runs in ``data`` and, for the other models, their default runs in
+    ``before`` (the table as it stood before the default changed); ``columns`` names the new and
+    the old (``(label, short)`` pairs joined by ``|``: ``"12 frames (default)|12"``)."""
     def runs(source: dict, model: str, set_name: str) -> list[dict]:
         return sorted((r for r in source["runs"] if r["recipe"] == "default" and r["model"] == model
                        and r["set"] == set_name and r["size"] == "160x120"), key=lambda r: (r["seed"], r["fold"]))
 
-    lines = ["Held-out test accuracy, mean over runs (the runs in order of seed or fold), and the mean "
-             "epochs each run's CPU budget allowed, of the shipped configs at the default's 12 frames a clip "
-             "and at the papers' 6; 160x120 frames.", "",
-             "| set | model | 12 frames (default) | 6 frames (the papers') | runs, 12 against 6 | epochs, 12 / 6 |",
-             "|---|---|---:|---:|---|---:|"]
+    (new_label, new_short), (old_label, old_short) = (c.split("|") for c in columns)
+    lines = [caption, "", f"| set | model | {new_label} | {old_label} | runs, {new_short} against {old_short} | "
+             f"epochs, {new_short} / {old_short} |", "|---|---|---:|---:|---|---:|"]
     sets = sorted({r["set"] for r in data["runs"]})
     for set_name in sets:
         for model in DEFAULT_MODELS:
             new = runs(data, model, set_name)
-            old = runs(data, f"{model}_6frames", set_name) if model == "tt_gru" else runs(before, model, set_name)
+            old = runs(data, f"{model}_{variant}", set_name) if model == "tt_gru" else runs(before, model, set_name)
             if not new or not old:
                 continue
             accs = [[r["test_acc"] for r in rs] for rs in (new, old)]
@@ -348,6 +350,24 @@ def frames_table(data: dict, before: dict) -> str:
                          + " against ".join("/".join(f"{a:.3f}" for a in acc) for acc in accs)
                          + f" | {epochs[0]:.0f} / {epochs[1]:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def stem_table(data: dict, before: dict) -> str:
+    """The default's stem against the model without it (``before``: ``accuracy_nostem.json``,
+    the table as it stood without the stem)."""
+    return comparison_table(data, before, "nostem", ("stem (default)|stem", "no stem|none"),
+                            "Held-out test accuracy, mean over runs (the runs in order of seed or fold), and the "
+                            "mean epochs each run's CPU budget allowed, of the shipped configs with the stem "
+                            "(the default) and without it; 12 frames of 160x120.")
+
+
+def frames_table(data: dict, before: dict) -> str:
+    """The default's 12 frames a clip against the papers' 6 (``data``: the table as it stood
+    when 12 frames became the default; ``before``: ``accuracy_6frames.json``, as it stood at 6)."""
+    return comparison_table(data, before, "6frames", ("12 frames (default)|12", "6 frames (the papers')|6"),
+                            "Held-out test accuracy, mean over runs (the runs in order of seed or fold), and the "
+                            "mean epochs each run's CPU budget allowed, of the shipped configs at the default's 12 "
+                            "frames a clip and at the papers' 6; 160x120 frames.")
 
 
 def variants_table(data: dict) -> str:

@@ -56,8 +56,10 @@ def block(accuracy: dict, rnn: dict, deploy: dict) -> str:
                if file else "- | -") + " |")
     lines += ["", "Accuracy: generated action sets (" + "; ".join(_set_note(accuracy, s) for s in SETS)
               + "), 160x120 frames, test groups never seen in training, mean over seeds; the default recipe "
-              f"reads {RECIPE_FRAMES} frames a clip, the paper recipe {papers.FRAMES_PER_CLIP} and selects its "
-              "checkpoint on the test clips. Training step: batch "
+              f"reads {RECIPE_FRAMES} frames a clip through the stem (`model.stem`: a 4x4 convolution and a ReLU "
+              "before the map, 588 weights more than the parameters above), the paper recipe "
+              f"{papers.FRAMES_PER_CLIP} frames straight into the map, and selects its checkpoint on the test clips. "
+              "Training step: batch "
               f"{rnn['batch']} clips x {rnn['frames']} frames, forward and backward, {run['threads']} threads, best of "
               f"{rnn['reps']}. ONNX: the whole classifier, uint8 frames to probabilities, batch 1, "
               f"{deploy['threads']} thread. {rnn['machine']}, torch {rnn['torch']}."]

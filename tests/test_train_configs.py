@@ -75,6 +75,19 @@ def test_a_config_and_its_paper_twin_are_the_same_model_on_the_same_data(name):
     assert default["data"]["num_frames"] == frames
 
 
+def test_every_shipped_config_of_frame_differences_has_the_stem_and_no_twin_does():
+    # the stem reads pixels: not the CNN feature configs, and not YouTube Celebrities' faces
+    # (frames, not differences: not measured with the stem); the twins keep the papers' model
+    for path in DEFAULT_CONFIGS:
+        config = yaml.safe_load(path.read_text())
+        differences = config["model"].get("frame_diff", True) and not config["data"].get("features")
+        assert config["model"].get("stem", False) is bool(differences), path.name
+    for path in PAPER_CONFIGS:
+        assert "stem" not in yaml.safe_load(path.read_text())["model"], path.name
+    # without the key, the model has none (the library's default is the papers' model)
+    assert resolved(REPO / "configs" / "paper" / "ucf11_tt_gru.yaml")["model"]["stem"] is False
+
+
 def test_every_shipped_config_of_pixels_reads_the_recipes_frames():
     # YouTube Celebrities keeps the paper's first 85 frames (identity, not motion), and the CNN
     # feature configs the paper's frame counts

@@ -51,10 +51,12 @@ def test_generated_sets_fit_as_before(bench, tmp_path):
 def test_a_variant_is_its_config_with_options_on_the_command_line(bench, tmp_path):
     args = bench.fit_args("tt_gru_stabilize", "default", tmp_path, tmp_path, tmp_path, (160, 120), 0, 3, False)
     assert option(args, "--config").endswith("configs/ucf11_tt_gru.yaml") and args[-2:] == ["--model.stabilize", "true"]
-    # measured when the default read the papers' 6 frames: the variant keeps them
+    # measured when the default read the papers' 6 frames and had no stem: the variant keeps both
     assert bench.config_name("tt_gru_stabilize", "default") == (
-        "configs/ucf11_tt_gru.yaml --data.num_frames 6 --model.stabilize true")
-    assert bench.config_name("tt_gru_6frames", "default") == "configs/ucf11_tt_gru.yaml --data.num_frames 6"
+        "configs/ucf11_tt_gru.yaml --model.stem false --data.num_frames 6 --model.stabilize true")
+    assert bench.config_name("tt_gru_6frames", "default") == (
+        "configs/ucf11_tt_gru.yaml --model.stem false --data.num_frames 6")
+    assert bench.config_name("tt_gru_nostem", "default") == "configs/ucf11_tt_gru.yaml --model.stem false"
 
 
 def test_real_fits_read_the_folder_without_flips(bench, tmp_path):
@@ -123,3 +125,19 @@ def test_real_folder_smoke_run(bench, gestures, tmp_path, capsys):
     assert bench.main(argv) == 0
     assert "fold 0: test acc" not in capsys.readouterr().out  # nothing ran again
     assert len(json.loads((tmp_path / "out" / "accuracy_quick_1epochs.json").read_text())["runs"]) == 2
+
+
+def test_the_stem_table_sets_each_default_against_the_runs_without_it(bench):
+    def run(model, seed, acc, epochs, set_name="hard"):
+        return {"set": set_name, "model": model, "recipe": "default", "seed": seed, "fold": seed, "size": "160x120",
+                "test_acc": acc, "epochs": epochs}
+    # the TT-GRU's stemless runs are its tt_gru_nostem variant; the other models' are in the archive
+    data = {"runs": [run("tt_gru", 1, 0.5, 40), run("tt_gru", 0, 0.7, 50), run("tt_gru_nostem", 0, 0.4, 90),
+                     run("gru", 0, 0.35, 18), run("tt_lstm", 0, 0.9, 20, "easy"),
+                     {**run("gru", 0, 0.1, 5), "recipe": "paper"}]}
+    before = {"runs": [run("gru", 0, 0.3, 17), run("tt_gru", 0, 0.99, 1), run("gru", 1, 0.2, 19)]}
+    lines = bench.stem_table(data, before).splitlines()
+    assert lines[2] == "| set | model | stem (default) | no stem | runs, stem against none | epochs, stem / none |"
+    # runs in order of seed; the archive's tt_gru rows are not read; a model without old runs has no row
+    assert lines[4:] == ["| hard | TT-GRU | 0.600 | 0.400 | 0.700/0.500 against 0.400 | 45 / 90 |",
+                         "| hard | GRU (dense) | 0.350 | 0.250 | 0.350 against 0.300/0.200 | 18 / 18 |"]

@@ -224,12 +224,14 @@ def test_full_configs_hold_at_most_10000_parameters(name, gates):
 
     config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
     model = VideoClassifier(**config["model"], num_classes=len(papers.UCF11_CLASSES))
-    count = sum(p.numel() for p in model.parameters())
+    count = sum(p.numel() for p in model.net.parameters())                    # the network, as the papers count
     expected = whole_tt_model(papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE, gates, 4, 11, True)
-    assert count == expected == {3: 8_363, 4: 9_067}[gates] <= 10_000
+    assert count == expected == {3: 8_363, 4: 9_067}[gates]
+    whole = sum(p.numel() for p in model.parameters())                        # and the stem before it
+    assert config["model"]["stem"] is True and whole == count + 64 * 3 ** 2 + 4 * 3 <= 10_000
     dense_u = whole_tt_model(papers.UCF11_IN_SHAPE, papers.UCF11_HIDDEN_SHAPE, gates, 4, 11, False)
-    comment = f"{count:,} parameters, against {dense_u:,} with a dense U"      # the config's header says so
-    assert comment in (REPO / "configs" / f"{name}.yaml").read_text()
+    header = (REPO / "configs" / f"{name}.yaml").read_text()                  # the config's header says so
+    assert f"{count:,} parameters, against {dense_u:,} with a dense U" in header and f"588 weights): {whole:,}" in header
     assert config["model"]["in_shape"] == list(papers.UCF11_IN_SHAPE)
     assert summary(model.net).whole_model()["total"] == count
 

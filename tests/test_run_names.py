@@ -105,11 +105,17 @@ def test_paper_twin_neither_shares_the_run_nor_resumes_it(tiny, tmp_path, capsys
     assert (tmp_path / "runs" / "ucf11_tt_gru" / "version_0" / "checkpoints" / "last.ckpt").is_file()
     with pytest.raises(FileNotFoundError, match=r"no .*/paper_ucf11_tt_gru/version_\*/checkpoints/last.ckpt"):
         cli._make_cli("fit", [*paper, *tiny.shrink, *runs(tmp_path), "--ckpt_path", "last"])
-    # the same name given explicitly: the first recipe key that differs is named
+    # the same name given explicitly: the default's stem makes it another model, named as such
+    with pytest.raises(ValueError, match=r"checkpoint is from a different model \(tt-gru 4x4x4x9->2x2x2x2 rank 2, "
+                                         r"stem\) than the config \(tt-gru 4x4x4x9->2x2x2x2 rank 2\): stem True != "
+                                         r"False$"):
+        cli._make_cli("fit", [*paper, *tiny.shrink, *runs(tmp_path), "--ckpt_path", "last",
+                              "--run_name", "ucf11_tt_gru"])
+    # and without it, the same model: the first recipe key that differs is named
     with pytest.raises(ValueError, match=r"another recipe: model.dropout is 0.25 in the checkpoint, 0.0 in this run "
                                          r"\(and model.recurrent_dropout, model.input_dropout, model.rnn_options"):
         cli._make_cli("fit", [*paper, *tiny.shrink, *runs(tmp_path), "--ckpt_path", "last",
-                              "--run_name", "ucf11_tt_gru"])
+                              "--run_name", "ucf11_tt_gru", "--model.stem", "true"])
 
 
 def test_keys_that_are_not_the_recipe_may_differ():

@@ -28,7 +28,8 @@ from tensorrnn.train.module import FEATURE_RECORD, VideoClassifier
 
 #: Hyper-parameters that define the network's weights; a checkpoint must agree on all of them.
 MODEL_KEYS = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates",
-              "recurrent_factorization", "recurrent_shape", "recurrent_rank", "num_classes", "multilabel")
+              "recurrent_factorization", "recurrent_shape", "recurrent_rank", "num_classes", "multilabel", "stem",
+              "appearance")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -113,6 +114,8 @@ def describe(hparams: dict[str, Any]) -> str:
     text = f"{hparams.get('factorization')}-{hparams.get('arch')} {shape} rank {hparams.get('rank')}"
     if hparams.get("recurrent_factorization", "dense") != "dense":
         text += f", recurrent {hparams['recurrent_factorization']} rank {hparams.get('recurrent_rank')}"
+    if hparams.get("stem"):
+        text += ", stem"
     return text
 
 

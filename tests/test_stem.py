@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import streamed_step_graph
+from test_appearance import clip  # (B, T, 48, 64, 3) float64 frames of a panning, smooth scene
 from tensorrnn.nn import ConvStem
 from tensorrnn.train.module import VideoClassifier
 
@@ -31,14 +32,6 @@ def model(**kwargs) -> VideoClassifier:
     torch.manual_seed(0)
     return VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, input_dropout=0.0, dropout=0.0,
                            stem=True, **kwargs).double().eval()
-
-
-def clip(batch: int = 2, frames: int = 5) -> torch.Tensor:
-    g = torch.Generator().manual_seed(1)
-    cells = torch.rand(batch, 3, 12, 16, generator=g, dtype=torch.float64)
-    scene = torch.nn.functional.interpolate(cells, size=(70, 90), mode="bilinear", align_corners=False)
-    x = torch.stack([scene[:, :, 8 + t:56 + t, 10 + 2 * t:74 + 2 * t] for t in range(frames)], 1)
-    return x.permute(0, 1, 3, 4, 2).contiguous()                                   # (B, T, 48, 64, 3), panning
 
 
 @pytest.mark.parametrize("channels", [3, 6])

@@ -129,7 +129,7 @@ class TensorrnnCLI(LightningCLI):
         if self.model.stem is not None:
             data = self.datamodule.hparams
             if data.features:
-                raise ValueError(f"model.stem=True with data.features={str(data.features)!r}: the stem reads video "
+                raise ValueError(f"model.stem=True with data.features={data.features!r}: the stem reads video "
                                  "frames (H, W, 3), not feature arrays; expected model.stem: false")
             width, height = data.size
             if width % 2 or height % 2:

@@ -9,6 +9,7 @@ JSON files is written.
 from __future__ import annotations
 
 from tensorrnn import papers
+from tensorrnn.nn import ConvStem
 from tensorrnn.train.datamodule import RECIPE_FRAMES
 
 #: The rows: the model's name here, in bench_accuracy (its ``MODELS`` keys), in bench_rnn and in
@@ -17,6 +18,8 @@ ROWS = (("TT-GRU", "tt_gru", "TT-GRU", "UCF11 TT-GRU"), ("TT-LSTM", "tt_lstm", "
         ("TR-LSTM", "tr_lstm", "TR-LSTM", "UCF11 TR-LSTM"), ("BT-LSTM", "bt_lstm", "BT-LSTM", "UCF11 BT-LSTM"),
         ("GRU (dense)", "gru", None, "UCF11 GRU (dense)"), ("LSTM (dense)", None, "LSTM (dense)", "UCF11 LSTM (dense)"))
 SETS = ("easy", "hard")
+#: The weights the stem adds to a model of RGB frames (``model.stem``).
+_STEM_WEIGHTS = sum(p.numel() for p in ConvStem(3).parameters())
 
 
 def _accuracy(accuracy: dict, set_name: str, model: str | None) -> str:
@@ -68,7 +71,7 @@ def block(accuracy: dict, rnn: dict, deploy: dict) -> str:
     lines += ["", "Accuracy: generated action sets (" + "; ".join(_set_note(accuracy, s) for s in SETS)
               + "), 160x120 frames, test groups never seen in training, mean over seeds; the default recipe "
               f"reads {RECIPE_FRAMES} frames a clip through the stem (`model.stem`: a 4x4 convolution and a ReLU "
-              "before the map, 588 weights more than the parameters above), the paper recipe "
+              f"before the map, {_STEM_WEIGHTS} weights more than the parameters above), the paper recipe "
               f"{papers.FRAMES_PER_CLIP} frames straight into the map, and selects its checkpoint on the test clips. "
               + _stem_note(steps, files) + "Training step: batch "
               f"{rnn['batch']} clips x {rnn['frames']} frames, forward and backward, {run['threads']} threads, best of "

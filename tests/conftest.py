@@ -236,3 +236,16 @@ def streamed_step_graph(model, frames, path: Path) -> np.ndarray:
     for t in range(frames.shape[1]):
         probs, *values = stepper.run(None, dict(zip(names, [frames[:, t].numpy(), *values])))
     return probs
+
+
+def assert_streamed_equals_clips(model, x, atol: float = 1e-12) -> None:
+    """Stream clips ``x`` ``(B, T, ...)`` into ``model.step`` frame by frame: after every frame
+    from the second on, the probabilities equal ``forward`` on the clips so far (float64)."""
+    import torch
+
+    with torch.no_grad():
+        state = model.init_state(x.shape[0])
+        for t in range(x.shape[1]):
+            probs, state = model.step(x[:, t], state)
+            if t >= 1:
+                torch.testing.assert_close(probs, model.probabilities(model(x[:, :t + 1])), rtol=0, atol=atol)

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import assert_streamed_equals_clips
 from tensorrnn.nn.motion import (estimate_shift, frame_features, histogram_distance, is_cut, shift_between,
                                  shift_frames, stabilized_difference, stabilized_differences)
 from tensorrnn.nn import motion
@@ -208,11 +209,7 @@ def test_the_model_reads_stabilised_differences_and_its_step_equals_forward_in_f
         steps = model.steps(x)
         plain = (x[:, 1:] - x[:, :-1]).abs().mean()
         assert steps.shape == (2, 4, 48, 64, 3) and steps.abs().mean() < 0.2 * plain
-        state = model.init_state(2)
-        for t in range(5):
-            probs, state = model.step(x[:, t], state)
-            if t >= 1:
-                torch.testing.assert_close(probs, model.probabilities(model(x[:, :t + 1])), rtol=0, atol=1e-12)
+    assert_streamed_equals_clips(model, x)
 
 
 def test_stabilize_needs_frame_differences_and_frames():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import streamed_step_graph
+from conftest import assert_streamed_equals_clips, streamed_step_graph
 from test_appearance import clip  # (B, T, 48, 64, 3) float64 frames of a panning, smooth scene
 from tensorrnn.nn import ConvStem
 from tensorrnn.train.module import VideoClassifier
@@ -63,13 +63,7 @@ def test_the_model_reads_the_stem_of_its_normalised_steps(appearance):
 
 @pytest.mark.parametrize("appearance", [False, True])
 def test_step_equals_forward_in_float64(appearance):
-    m, x = model(appearance=appearance), clip()
-    with torch.no_grad():
-        state = m.init_state(2)
-        for t in range(5):
-            probs, state = m.step(x[:, t], state)
-            if t >= 1:
-                torch.testing.assert_close(probs, m.probabilities(m(x[:, :t + 1])), rtol=0, atol=1e-12)
+    assert_streamed_equals_clips(model(appearance=appearance), clip())
 
 
 def test_bad_options_and_inputs_are_named():

@@ -38,12 +38,29 @@ def model(**kwargs) -> VideoClassifier:
 def test_the_stem_equals_its_definition_channels_last(channels):
     torch.manual_seed(channels)
     stem = ConvStem(channels).double()
+    torch.nn.init.normal_(stem.conv.bias)                                           # it starts at zero
     x = torch.randn(2, 3, 10, 14, channels, dtype=torch.float64)                  # (B, T, H, W, C)
     y = stem(x)
     assert y.shape == (2, 3, 5, 7, 4 * channels) and y.numel() == x.numel()
     torch.testing.assert_close(y, reference(stem, x.flatten(0, 1)).view(y.shape), rtol=0, atol=1e-12)
     assert (y == 0).any() and (y > 0).any()                                         # the ReLU cut some, not all
     assert sum(p.numel() for p in stem.parameters()) == 64 * channels ** 2 + 4 * channels   # 588 / 2,328
+
+
+@pytest.mark.parametrize("channels", [3, 6])
+def test_the_stem_starts_with_he_init_so_a_unit_input_keeps_its_mean_square(channels):
+    # iid N(0, 1) input, away from the padding: E[relu(z_o)^2] = |w_o|^2 / 2 (z_o symmetric, bias 0),
+    # and He's std sqrt(2 / 16C) makes E|w_o|^2 / 2 = 1: the map's glorot init sees unit inputs
+    for seed in range(5):
+        torch.manual_seed(seed)
+        stem = ConvStem(channels).double()
+        w = stem.conv.weight.detach()
+        assert torch.equal(stem.conv.bias, torch.zeros(4 * channels, dtype=torch.float64))
+        assert w.std().item() == pytest.approx((2 / (16 * channels)) ** 0.5, rel=0.1)
+        closed = w.pow(2).sum(dim=(1, 2, 3)) / 2                                    # (4C,): each channel's
+        assert closed.mean().item() == pytest.approx(1.0, abs=0.3)                   # torch's default: 1/6
+        y = stem(torch.randn(256, 34, 34, channels, dtype=torch.float64))[:, 1:-1, 1:-1]   # interior 15x15
+        torch.testing.assert_close(y.pow(2).mean(dim=(0, 1, 2)), closed, rtol=0.1, atol=0)
 
 
 @pytest.mark.parametrize("appearance", [False, True])

@@ -7,6 +7,11 @@ a 4x4 convolution of stride 2 and a ReLU, ``C`` channels to ``4C``, so every 2x2
 frame becomes ``4C`` rectified responses to its 4x4 neighbourhood (what kind of texture moved
 there). A step ``(H, W, C)`` becomes ``(H/2, W/2, 4C)``: as many features as before, so the
 factorised map keeps its ``in_shape`` and stays the only map across the frame.
+
+The convolution starts with He's initialisation (normal, std ``sqrt(2 / (16 C))``) and a zero
+bias, so a unit-mean-square input (what :class:`~tensorrnn.nn.InputNormalization` delivers)
+leaves the ReLU with a mean square of one in expectation: the scale the factorised map's
+``glorot`` initialisation assumes. torch's default for ``Conv2d`` would hand the map a sixth of it.
 """
 from __future__ import annotations
 
@@ -39,7 +44,13 @@ class ConvStem(nn.Module):
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels={in_channels!r}: expected a positive integer")
         self.in_channels = in_channels
-        self.conv = nn.Conv2d(in_channels, 4 * in_channels, kernel_size=4, stride=2, padding=1)  # torch's init
+        self.conv = nn.Conv2d(in_channels, 4 * in_channels, kernel_size=4, stride=2, padding=1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He's normal initialisation for a ReLU (fan in ``16 C``) and a zero bias."""
+        nn.init.kaiming_normal_(self.conv.weight, nonlinearity="relu")
+        nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 3 or x.shape[-1] != self.in_channels or x.shape[-3] % 2 or x.shape[-2] % 2:

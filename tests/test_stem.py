@@ -47,6 +47,16 @@ def test_the_stem_equals_its_definition_channels_last(channels):
     assert sum(p.numel() for p in stem.parameters()) == 64 * channels ** 2 + 4 * channels   # 588 / 2,328
 
 
+def test_the_stem_gradchecks_in_float64():
+    # its ReLU runs in place on the convolution's output: the gradients must not notice
+    torch.manual_seed(0)
+    stem = ConvStem(3).double()
+    x = torch.randn(2, 6, 8, 3, dtype=torch.float64, requires_grad=True)
+    w, b = stem.conv.weight, stem.conv.bias
+    assert torch.autograd.gradcheck(lambda x, w, b: torch.func.functional_call(
+        stem, {"conv.weight": w, "conv.bias": b}, (x,)), (x, w, b))
+
+
 @pytest.mark.parametrize("channels", [3, 6])
 def test_the_stem_starts_with_he_init_so_a_unit_input_keeps_its_mean_square(channels):
     # iid N(0, 1) input, away from the padding: E[relu(z_o)^2] = |w_o|^2 / 2 (z_o symmetric, bias 0),

@@ -73,6 +73,7 @@ CONFIGS = REPO / "src" / "tensorrnn" / "configs"
 MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_lstm": "BT-LSTM", "gru": "GRU (dense)",
           "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U",
           "tt_gru_nostem": "TT-GRU, no stem", "tt_gru_stem_appearance": "TT-GRU, frame and difference",
+          "tt_gru_stem_he": "TT-GRU, stem with He's init",
           "tt_gru_6frames": "TT-GRU, no stem, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, no stem, 16 frames",
           "tt_gru_rank8": "TT-GRU, no stem, TT-rank 8",
           "tt_gru_stabilize": "TT-GRU, no stem, 6 frames, stabilised",
@@ -88,6 +89,8 @@ SIX = [*NOSTEM, "--data.num_frames", "6"]  # the papers' frames a clip, the defa
 VARIANTS = {"tt_gru_nostem": ("tt_gru", NOSTEM),
             # the frame beside its difference, through the stem (6 -> 24 channels, 2,328 weights)
             "tt_gru_stem_appearance": ("tt_gru", ["--model.appearance", "true"]),
+            # the stem's weights drawn for a unit mean square (He's) instead of torch's Conv2d default
+            "tt_gru_stem_he": ("tt_gru", ["--model.stem_init", "he"]),
             # the variants below were measured before the stem was the default: they keep its absence
             "tt_gru_6frames": ("tt_gru", SIX),
             # more of a motion's path than the default's 12, a third more per step

@@ -58,19 +58,40 @@ def test_the_stem_gradchecks_in_float64():
 
 
 @pytest.mark.parametrize("channels", [3, 6])
-def test_the_stem_starts_with_he_init_so_a_unit_input_keeps_its_mean_square(channels):
-    # iid N(0, 1) input, away from the padding: E[relu(z_o)^2] = |w_o|^2 / 2 (z_o symmetric, bias 0),
-    # and He's std sqrt(2 / 16C) makes E|w_o|^2 / 2 = 1: the map's glorot init sees unit inputs
+@pytest.mark.parametrize("init, mean_square", [("he", 1.0), ("torch", 1 / 6)])
+def test_the_stems_init_sets_the_mean_square_it_hands_the_map(channels, init, mean_square):
+    # iid N(0, 1) input, away from the padding: z_o ~ N(b_o, |w_o|^2), so E[relu(z_o)^2] =
+    # (b^2 + s^2) Phi(b / s) + b s phi(b / s) with s = |w_o|. He's std sqrt(2 / 16C) and a zero
+    # bias make it |w_o|^2 / 2, 1 in expectation (what the map's glorot init assumes); torch's
+    # uniform init has a third of He's variance: about 1/6
+    normal = torch.distributions.Normal(0.0, 1.0)
     for seed in range(5):
         torch.manual_seed(seed)
-        stem = ConvStem(channels).double()
-        w = stem.conv.weight.detach()
-        assert torch.equal(stem.conv.bias, torch.zeros(4 * channels, dtype=torch.float64))
-        assert w.std().item() == pytest.approx((2 / (16 * channels)) ** 0.5, rel=0.1)
-        closed = w.pow(2).sum(dim=(1, 2, 3)) / 2                                    # (4C,): each channel's
-        assert closed.mean().item() == pytest.approx(1.0, abs=0.3)                   # torch's default: 1/6
+        stem = ConvStem(channels, init=init).double()
+        w, b = stem.conv.weight.detach(), stem.conv.bias.detach()
+        if init == "he":
+            assert torch.equal(b, torch.zeros(4 * channels, dtype=torch.float64))
+            assert w.std().item() == pytest.approx((2 / (16 * channels)) ** 0.5, rel=0.1)
+        s = w.pow(2).sum(dim=(1, 2, 3)).sqrt()
+        t = b / s
+        closed = (b ** 2 + s ** 2) * normal.cdf(t) + b * s * normal.log_prob(t).exp()    # (4C,): each channel's
+        assert closed.mean().item() == pytest.approx(mean_square, rel=0.3)
         y = stem(torch.randn(256, 34, 34, channels, dtype=torch.float64))[:, 1:-1, 1:-1]   # interior 15x15
         torch.testing.assert_close(y.pow(2).mean(dim=(0, 1, 2)), closed, rtol=0.1, atol=0)
+
+
+def test_the_default_init_is_torchs_and_reset_parameters_draws_by_it():
+    torch.manual_seed(0)
+    stem = ConvStem(3)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 12, 4, 2, 1)
+    assert stem.init == "torch" and torch.equal(stem.conv.weight, conv.weight)    # the same draws as Conv2d's
+    he = ConvStem(3, init="he")
+    he.conv.bias.data.fill_(1.0)
+    he.reset_parameters()
+    assert torch.equal(he.conv.bias, torch.zeros(12)) and "he init" in repr(he)
+    with pytest.raises(ValueError, match=r"^init='xavier': expected one of torch, he$"):
+        ConvStem(3, init="xavier")
 
 
 @pytest.mark.parametrize("appearance", [False, True])
@@ -96,6 +117,13 @@ def test_step_equals_forward_in_float64(appearance):
 def test_bad_options_and_inputs_are_named():
     with pytest.raises(ValueError, match=r"^model.stem='yes': expected true or false"):
         VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem="yes")
+    with pytest.raises(ValueError, match=r"^model.stem_init='kaiming': expected one of 'torch', 'he'"):
+        VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem=True, stem_init="kaiming")
+    with pytest.raises(ValueError, match=r"^model.stem_init='he' with model.stem=False: there is no stem to "
+                                         r"initialise; expected stem: true"):
+        VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem_init="he")
+    assert VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem=True,
+                           stem_init="he").stem.init == "he"
     with pytest.raises(ValueError, match=r"^in_channels=0: expected a positive integer"):
         ConvStem(0)
     with pytest.raises(ValueError, match=r"input of shape \(2, 5, 7, 3\): expected \(\.\.\., H, W, 3\) frames "

@@ -8,17 +8,22 @@ frame becomes ``4C`` rectified responses to its 4x4 neighbourhood (what kind of 
 there). A step ``(H, W, C)`` becomes ``(H/2, W/2, 4C)``: as many features as before, so the
 factorised map keeps its ``in_shape`` and stays the only map across the frame.
 
-The convolution starts with He's initialisation (normal, std ``sqrt(2 / (16 C))``) and a zero
-bias, so a unit-mean-square input (what :class:`~tensorrnn.nn.InputNormalization` delivers)
-leaves the ReLU with a mean square of one in expectation: the scale the factorised map's
-``glorot`` initialisation assumes. torch's default for ``Conv2d`` would hand the map a sixth of it.
+The convolution starts with torch's initialisation for a ``Conv2d`` (``init="torch"``): then
+the ReLU hands the map about a sixth of its input's mean square. ``init="he"`` is He's
+initialisation (normal, std ``sqrt(2 / (16 C))``) and a zero bias, which keeps a unit mean
+square, the scale the factorised map's ``glorot`` initialisation assumes; measured in
+``docs/recipes.md`` (it wins on real handheld footage and loses on the generated sets with a
+distractor or a pan, so it is not the default).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConvStem"]
+__all__ = ["ConvStem", "STEM_INITS"]
+
+#: The stem's initialisations: torch's for a ``Conv2d`` (the default), and He's for a ReLU.
+STEM_INITS = ("torch", "he")
 
 
 class ConvStem(nn.Module):
@@ -26,6 +31,8 @@ class ConvStem(nn.Module):
 
     Args:
         in_channels: channels of a frame (3; 6 for a frame beside its difference).
+        init: ``"torch"`` (``Conv2d``'s default: uniform weights and bias, a third of He's
+            variance) or ``"he"`` (normal weights of std ``sqrt(2 / (16 C))``, zero bias).
 
     Shape:
         - Input: ``(*, H, W, C)`` with even ``H`` and ``W``; any leading dimensions (batch, time).
@@ -39,17 +46,27 @@ class ConvStem(nn.Module):
         588
     """
 
-    def __init__(self, in_channels: int = 3) -> None:
+    def __init__(self, in_channels: int = 3, init: str = "torch") -> None:
         super().__init__()
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels={in_channels!r}: expected a positive integer")
+        if init not in STEM_INITS:
+            raise ValueError(f"init={init!r}: expected one of {', '.join(STEM_INITS)}")
         self.in_channels = in_channels
-        self.conv = nn.Conv2d(in_channels, 4 * in_channels, kernel_size=4, stride=2, padding=1)
-        self.reset_parameters()
+        self.init = init
+        self.conv = nn.Conv2d(in_channels, 4 * in_channels, kernel_size=4, stride=2, padding=1)  # torch's init
+        if init == "he":
+            self._he_init()
 
     def reset_parameters(self) -> None:
-        """He's normal initialisation for a ReLU (fan in ``16 C``) and a zero bias."""
-        nn.init.kaiming_normal_(self.conv.weight, nonlinearity="relu")
+        """Draw the convolution's weights and bias again, by :attr:`init`."""
+        if self.init == "torch":
+            self.conv.reset_parameters()
+        else:
+            self._he_init()
+
+    def _he_init(self) -> None:
+        nn.init.kaiming_normal_(self.conv.weight, nonlinearity="relu")   # std sqrt(2 / fan in), fan in 16 C
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -62,4 +79,4 @@ class ConvStem(nn.Module):
         return torch.relu_(y).permute(0, 2, 3, 1).reshape(*lead, H // 2, W // 2, 4 * C)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels} -> {4 * self.in_channels} channels, 4x4 stride 2"
+        return f"{self.in_channels} -> {4 * self.in_channels} channels, 4x4 stride 2, {self.init} init"

@@ -18,6 +18,7 @@ from torch import nn
 
 from tensorrnn.errors import UsageError, check_keywords
 from tensorrnn.nn import FACTORIZATIONS
+from tensorrnn.nn.stem import STEM_INITS
 
 ARCHS = ("rnn", "gru", "lstm", "mlp")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
@@ -155,6 +156,10 @@ class VideoClassifier(L.LightningModule):
             the only map across the frame. Its ReLU gives the map local, nonlinear evidence (what
             kind of texture moved) that a map linear in the pixels cannot form from their sum, so
             a second moving thing adds less to the actor's evidence. Frames only, even ``H`` and ``W``.
+        stem_init: the stem's initialisation: ``"torch"``, ``Conv2d``'s default, or ``"he"``,
+            He's for a ReLU, which hands the map inputs of unit mean square (docs/recipes.md
+            measures both: He's wins on real handheld footage and loses on the generated sets
+            with a distractor or a pan).
         readout: what the output layer reads of a recurrent model's top layer: ``"last"``, its
             state after the last step (the papers), or ``"mean"``, the mean of its states over
             the steps (:class:`tensorrnn.nn.SequenceClassifier`); the step graph keeps their
@@ -214,6 +219,7 @@ class VideoClassifier(L.LightningModule):
         appearance: bool = False,
         readout: str = "last",
         stem: bool = False,
+        stem_init: str = "torch",
         normalize: str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -251,6 +257,10 @@ class VideoClassifier(L.LightningModule):
                              "features (rnn_options.pooling: mean or max); expected readout: last")
         if stem not in (True, False):
             raise ValueError(f"model.stem={stem!r}: expected true or false")
+        _choice("model.stem_init", stem_init, STEM_INITS)
+        if stem_init != "torch" and not stem:
+            raise ValueError(f"model.stem_init={stem_init!r} with model.stem=False: there is no stem to "
+                             "initialise; expected stem: true")
         if appearance not in (True, False):
             raise ValueError(f"model.appearance={appearance!r}: expected true or false")
         if appearance and not frame_diff:
@@ -309,7 +319,7 @@ class VideoClassifier(L.LightningModule):
         self.feature_dropout = nn.Dropout(feature_dropout)
         from tensorrnn.nn import ConvStem
 
-        self.stem = ConvStem(6 if appearance else 3) if stem else None
+        self.stem = ConvStem(6 if appearance else 3, init=stem_init) if stem else None
         if readout != "last":
             kwargs["readout"] = readout
         self.net = self._build_net(arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs)

@@ -38,7 +38,7 @@ def model(**kwargs) -> VideoClassifier:
 def test_the_stem_equals_its_definition_channels_last(channels):
     torch.manual_seed(channels)
     stem = ConvStem(channels).double()
-    torch.nn.init.normal_(stem.conv.bias)                                           # it starts at zero
+    torch.nn.init.normal_(stem.conv.bias)                       # a bias of order one, so its indexing shows
     x = torch.randn(2, 3, 10, 14, channels, dtype=torch.float64)                  # (B, T, H, W, C)
     y = stem(x)
     assert y.shape == (2, 3, 5, 7, 4 * channels) and y.numel() == x.numel()
@@ -90,7 +90,7 @@ def test_the_default_init_is_torchs_and_reset_parameters_draws_by_it():
     he.conv.bias.data.fill_(1.0)
     he.reset_parameters()
     assert torch.equal(he.conv.bias, torch.zeros(12)) and "he init" in repr(he)
-    with pytest.raises(ValueError, match=r"^init='xavier': expected one of torch, he$"):
+    with pytest.raises(ValueError, match=r"^init='xavier': expected one of 'torch', 'he'$"):
         ConvStem(3, init="xavier")
 
 

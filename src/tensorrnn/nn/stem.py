@@ -51,7 +51,7 @@ class ConvStem(nn.Module):
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels={in_channels!r}: expected a positive integer")
         if init not in STEM_INITS:
-            raise ValueError(f"init={init!r}: expected one of {', '.join(STEM_INITS)}")
+            raise ValueError(f"init={init!r}: expected one of {', '.join(map(repr, STEM_INITS))}")
         self.in_channels = in_channels
         self.init = init
         self.conv = nn.Conv2d(in_channels, 4 * in_channels, kernel_size=4, stride=2, padding=1)  # torch's init

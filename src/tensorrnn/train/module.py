@@ -18,7 +18,7 @@ from torch import nn
 
 from tensorrnn.errors import UsageError, check_keywords
 from tensorrnn.nn import FACTORIZATIONS
-from tensorrnn.nn.stem import STEM_INITS
+from tensorrnn.nn.stem import STEM_INITS, ConvStem
 
 ARCHS = ("rnn", "gru", "lstm", "mlp")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
@@ -317,8 +317,6 @@ class VideoClassifier(L.LightningModule):
 
         self.input_norm = InputNormalization()
         self.feature_dropout = nn.Dropout(feature_dropout)
-        from tensorrnn.nn import ConvStem
-
         self.stem = ConvStem(6 if appearance else 3, init=stem_init) if stem else None
         if readout != "last":
             kwargs["readout"] = readout

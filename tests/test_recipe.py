@@ -53,6 +53,21 @@ def test_normalization_statistics_are_the_data_mean_and_std_per_channel():
     assert int(norm.count) == 10
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5, 3), (5, 3), (1, 3), (3,), (4, 1, 3), (2, 7, 70)])
+def test_normalization_equals_the_per_channel_formula_on_every_layout(shape):
+    """Few channels take a tiled path (statistics repeated along the next dimension, for
+    onnxruntime's sake): its values are the plain (x - mean) / std, on contiguous input or not."""
+    torch.manual_seed(0)
+    C = shape[-1]
+    norm = InputNormalization().double()
+    norm.fit([torch.randn(4, 9, C, dtype=torch.float64) * torch.linspace(0.5, 20, C) + torch.linspace(-3, 128, C)])
+    x = torch.randn(*shape, dtype=torch.float64) * 30 + 7
+    expected = (x - norm.mean) / norm.std
+    assert torch.equal(norm(x), expected)
+    y = torch.stack([x, -x], dim=-1)[..., 0]                           # a strided view of the same values
+    assert not y.is_contiguous() and torch.equal(norm(y), expected)
+
+
 def test_an_unfitted_normalization_is_the_identity_and_a_constant_channel_is_only_centred():
     x = torch.randn(2, 3, 4)
     norm = InputNormalization()

@@ -19,6 +19,10 @@ from torch import Tensor, nn
 
 __all__ = ["InputNormalization"]
 
+#: Channels from which :meth:`InputNormalization.forward` broadcasts its ``(C,)`` statistics as
+#: they are: below, it tiles them along the next dimension (onnxruntime's broadcast, see there).
+_LONG_SPAN = 64
+
 
 class InputNormalization(nn.Module):
     r"""``y = (x - mean) / std`` over the last dimension, with statistics estimated from data.
@@ -70,7 +74,14 @@ class InputNormalization(nn.Module):
             raise ValueError(f"input of shape {tuple(x.shape)}: expected a last dimension of {self.channels} "
                              f"channels, as the normalisation statistics were estimated on")
         mean, std = self.mean.to(x.dtype), self.std.to(x.dtype)
-        return (x - mean) / std
+        if x.dim() < 2 or x.shape[-2] == 1 or x.shape[-1] >= _LONG_SPAN:
+            return (x - mean) / std
+        # Few channels (pixels): the same arithmetic over (..., W * C) against the statistics tiled
+        # W times. onnxruntime broadcasts a (C,) vector over (..., C) one C-long span at a time,
+        # which made these two ops 60% of a streamed 160x120x3 frame (355 us each, 20 us tiled).
+        width = x.shape[-2]
+        y = (x.flatten(-2) - mean.repeat(width)) / std.repeat(width)
+        return y.unflatten(-1, (width, x.shape[-1]))
 
     # --- estimation ---------------------------------------------------------------------------
 

@@ -480,6 +480,9 @@ def plot(data: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tensorrnn.heap import keep_freed_memory
+
+    keep_freed_memory()                               # as `tensorrnn fit` does (the CPU budgets count page faults)
     from tensorrnn.data import DATASETS
     from tensorrnn.data.splits import PROTOCOLS
     from tensorrnn.data.synthetic import ACTION_SETS

@@ -45,6 +45,7 @@ from torch import nn
 
 from tensorrnn import papers
 from tensorrnn.files import atomic_write_text
+from tensorrnn.heap import keep_freed_memory
 from tensorrnn.nn import ConvStem, SequenceClassifier, TensorizedGRU, TensorizedLSTM
 from tensorrnn.train.datamodule import RECIPE_FRAMES
 
@@ -279,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if any(n < 1 for n in args.threads):
         raise ValueError(f"--threads {args.threads}: expected positive ints")
+    keep_freed_memory()                             # the timed steps run as `tensorrnn fit` runs them
     result = run(args.quick, args.threads)
     atomic_write_text(RESULTS / "rnn.json", json.dumps(result, indent=2) + "\n")
     table = markdown(result)

@@ -17,6 +17,7 @@ import sys
 import warnings
 
 from tensorrnn.errors import UsageError
+from tensorrnn.heap import keep_freed_memory
 
 # subcommand -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}; expected one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module_name, func_name, _ = COMMANDS[name]
+    keep_freed_memory()             # before the first large tensor; TENSORRNN_KEEP_HEAP=0 turns it off
     # Lightning 2.6 calls torch 2.13's deprecated pytree API on every fit; the line says nothing
     # a user can act on (it names Lightning's file, not theirs)
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")

@@ -8,7 +8,7 @@ gradients), so each of them page-faults again on every step: the kernel zeroes 1
 for each, in the process's CPU time. :func:`keep_freed_memory` raises the mmap and trim
 thresholds (``mallopt``) so that such blocks come from the heap and stay there once freed.
 
-Measured (``docs/cli.md``, "Memory and speed"): a training epoch of the UCF11 TT-GRU config on
+Measured (``docs/cli.md``, Conventions, "Memory and speed"): a training epoch of the UCF11 TT-GRU config on
 384 generated clips, 2 cores, 8.7 -> 4.8 CPU seconds. The cost: the process keeps up to
 ``limit`` bytes of freed memory (its resident size stays at its peak).
 

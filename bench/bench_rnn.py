@@ -8,8 +8,11 @@ optional stem (``model.stem``: a 4x4 stride-2 convolution and a ReLU on the 120x
 :class:`tensorrnn.nn.ConvStem`), and the references ``torch.nn.LSTM(57600, 256)`` and
 ``torch.nn.GRU(57600, 256)`` with the same head: the papers' models are read against the dense
 LSTM, the TT-GRU behind the stem (the shipped configs' model) against the dense GRU of the same
-input as well (#21's target). The steps run as ``tensorrnn fit`` runs them, with freed memory
-kept in the heap (:func:`tensorrnn.heap.keep_freed_memory`).
+input as well (#21's target). Timed twice, each in a child process: with freed memory kept in the
+heap, as ``tensorrnn fit`` runs (:func:`tensorrnn.heap.keep_freed_memory`), and with glibc's
+default allocator (``TENSORRNN_KEEP_HEAP=0``, as a script of one's own runs), which maps every
+batch-sized block afresh each step: that costs the dense models' large weight gradients most, so
+the speed-ups differ between the two.
 
 Time: the models are interleaved within each repetition (in a rotating order) so that load
 from other processes on the shared machine hits them alike. The speed-up is the ratio of the
@@ -173,19 +176,11 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def markdown(result: dict) -> str:
-    lines = [
-        f"One training step (forward + backward), batch {BATCH} x {FRAMES} frames x {IN_FEATURES:,} inputs, "
-        f"hidden {HIDDEN}, {CLASSES} classes; {result['machine']}, torch {result['torch']}, "
-        f"{result['reps']} repetitions per thread count; speed-up = ratio of the best step times "
-        "(medians in `rnn.json`).",
-        "",
-        "| model | params | threads | step, best (ms) | step, median (ms) | speed-up vs dense LSTM "
-        "| vs dense GRU | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+def _speed_table(runs: list[dict]) -> list[str]:
+    lines = ["| model | params | threads | step, best (ms) | step, median (ms) | speed-up vs dense LSTM "
+             "| vs dense GRU | target |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in MODELS:
-        for run in result["runs"]:
+        for run in runs:
             row = next((r for r in run["rows"] if r["model"] == name), None)
             if row is None:                          # a run from before the model was benchmarked
                 continue
@@ -194,6 +189,24 @@ def markdown(result: dict) -> str:
             mark = f">= {target}x vs {versus.split()[0]} " + _mark(row["speedup_ok"]) if target else "-"
             lines.append(f"| {name} | {row['params']:,} | {run['threads']} | {row['best_ms']:.0f} | "
                          f"{row['median_ms']:.0f} | {row['speedup']:.1f}x | {gru} | {mark} |")
+    return lines
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"One training step (forward + backward), batch {BATCH} x {FRAMES} frames x {IN_FEATURES:,} inputs, "
+        f"hidden {HIDDEN}, {CLASSES} classes; {result['machine']}, torch {result['torch']}, "
+        f"{result['reps']} repetitions per thread count; speed-up = ratio of the best step times "
+        "(medians in `rnn.json`).",
+        "",
+        "Freed memory kept in the heap, as `tensorrnn` runs (`tensorrnn.heap`):",
+        "",
+        *_speed_table(result["runs"]),
+    ]
+    if result.get("runs_system_allocator"):
+        lines += ["", "glibc's default allocator (`TENSORRNN_KEEP_HEAP=0`, or a script of one's own): every "
+                  "batch-sized block is mapped afresh each step, which costs the dense models' large gradients most:",
+                  "", *_speed_table(result["runs_system_allocator"])]
     loads = "; ".join(f"{run['threads']} thread(s): {run['load_average']}" for run in result["runs"])
     lines += ["", f"Load average during the timing (other processes share the machine): {loads}.", ""]
 
@@ -259,9 +272,24 @@ def time_run(threads: int, reps: int, warmup: int) -> dict:
     return {"threads": threads, "load_average": load, "rows": rows}
 
 
-def run(quick: bool, threads: list[int]) -> dict:
+def time_child(quick: bool, threads: list[int]) -> list[dict]:
+    """The timed runs of this process, its allocator set by ``TENSORRNN_KEEP_HEAP``."""
+    keep_freed_memory()                              # before the first large tensor (unless the variable says 0)
     reps, warmup = (1, 1) if quick else (7, 1)
-    runs = [time_run(n, reps, warmup) for n in threads]
+    return [time_run(n, reps, warmup) for n in threads]
+
+
+def _timed(quick: bool, threads: list[int], keep: bool) -> list[dict]:
+    env = {**os.environ, "TENSORRNN_KEEP_HEAP": "1" if keep else "0"}
+    print(f"bench_rnn: timing with freed memory {'kept' if keep else 'returned (glibc default)'}", file=sys.stderr)
+    cmd = [sys.executable, __file__, "--time-child", *(["--quick"] if quick else []), "--threads", *map(str, threads)]
+    out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool, threads: list[int]) -> dict:
+    reps = 1 if quick else 7
+    runs, system = _timed(quick, threads, True), _timed(quick, threads, False)
     memory = {}
     for name in MODELS:
         print(f"bench_rnn: memory of {name}", file=sys.stderr, flush=True)
@@ -270,7 +298,7 @@ def run(quick: bool, threads: list[int]) -> dict:
     return {"name": "rnn", "quick": quick, "reps": reps, "batch": BATCH, "frames": FRAMES,
             "in_features": IN_FEATURES, "hidden": HIDDEN, "input_bytes": INPUT_BYTES,
             "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores", "torch": torch.__version__,
-            "reference": REFERENCE, "runs": runs, "memory": memory,
+            "reference": REFERENCE, "runs": runs, "runs_system_allocator": system, "memory": memory,
             "memory_target_over_input": TARGET_MEMORY}
 
 
@@ -288,13 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=sorted({1, torch.get_num_threads()}),
                    help="torch thread counts to time, one run each (default: %(default)s)")
     p.add_argument("--memory-child", metavar="MODEL", help=argparse.SUPPRESS)
+    p.add_argument("--time-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child)))
         return 0
     if any(n < 1 for n in args.threads):
         raise ValueError(f"--threads {args.threads}: expected positive ints")
-    keep_freed_memory()                             # the timed steps run as `tensorrnn fit` runs them
+    if args.time_child:
+        print(json.dumps(time_child(args.quick, args.threads)))
+        return 0
     result = run(args.quick, args.threads)
     atomic_write_text(RESULTS / "rnn.json", json.dumps(result, indent=2) + "\n")
     table = markdown(result)

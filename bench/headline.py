@@ -52,6 +52,19 @@ def _stem_note(steps: dict, files: dict) -> str:
             "streamed frame. ")
 
 
+def _allocator_note(rnn: dict, run: dict) -> str:
+    """With glibc's default allocator the dense LSTM's step pays for mapping its gradients
+    afresh every step, which made the speed-ups larger: both, where bench_rnn timed both."""
+    system = next((r for r in rnn.get("runs_system_allocator", []) if r["threads"] == run["threads"]), None)
+    if system is None:
+        return ""
+    kept, other = ({r["model"]: r for r in x["rows"]} for x in (run, system))
+    dense, tt = "LSTM (dense)", "TT-GRU"
+    return (f" (with glibc's default allocator the dense LSTM's step is {other[dense]['best_ms']:.0f} ms, not "
+            f"{kept[dense]['best_ms']:.0f}, and the TT-GRU's speed-up {other[tt]['speedup']:.1f}x: "
+            "`bench/results/rnn.md`)")
+
+
 def block(accuracy: dict, rnn: dict, deploy: dict) -> str:
     run = max(rnn["runs"], key=lambda r: r["threads"])
     steps = {r["model"]: r for r in run["rows"]}
@@ -75,6 +88,7 @@ def block(accuracy: dict, rnn: dict, deploy: dict) -> str:
               f"{papers.FRAMES_PER_CLIP} frames straight into the map, and selects its checkpoint on the test clips. "
               + _stem_note(steps, files) + "Training step: batch "
               f"{rnn['batch']} clips x {rnn['frames']} frames, forward and backward, {run['threads']} threads, best of "
-              f"{rnn['reps']}. ONNX: the whole classifier, uint8 frames to probabilities, batch 1, "
+              f"{rnn['reps']}, freed memory kept in the heap as `tensorrnn` runs" + _allocator_note(rnn, run)
+              + ". ONNX: the whole classifier, uint8 frames to probabilities, batch 1, "
               f"{deploy['threads']} thread. {rnn['machine']}, torch {rnn['torch']}."]
     return "\n".join(lines) + "\n"

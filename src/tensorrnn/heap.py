@@ -31,8 +31,8 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3          # glibc's malloc.h
 
 def keep_freed_memory(limit: int = 1 << 30) -> bool:
     """Let glibc serve blocks up to ``limit`` bytes from the heap and keep up to ``limit``
-    bytes freed at its top. True if set; False where it does nothing: not Linux with glibc,
-    or ``TENSORRNN_KEEP_HEAP=0``.
+    bytes freed at its top (at most 2 GiB - 1: ``mallopt`` takes an ``int``). True if set;
+    False where it does nothing: not Linux with glibc, or ``TENSORRNN_KEEP_HEAP=0``.
 
     Call it before the first large tensor: blocks already mapped are unmapped when freed.
     """

@@ -51,6 +51,7 @@ from torch import nn
 
 from tensorrnn import papers
 from tensorrnn.files import atomic_write_text
+from tensorrnn.heap import ENV as HEAP_ENV
 from tensorrnn.heap import keep_freed_memory
 from tensorrnn.nn import ConvStem, SequenceClassifier, TensorizedGRU, TensorizedLSTM
 from tensorrnn.train.datamodule import RECIPE_FRAMES
@@ -275,12 +276,16 @@ def time_run(threads: int, reps: int, warmup: int) -> dict:
 def time_child(quick: bool, threads: list[int]) -> list[dict]:
     """The timed runs of this process, its allocator set by ``TENSORRNN_KEEP_HEAP``."""
     keep_freed_memory()                              # before the first large tensor (unless the variable says 0)
-    reps, warmup = (1, 1) if quick else (7, 1)
-    return [time_run(n, reps, warmup) for n in threads]
+    return [time_run(n, *_repetitions(quick)) for n in threads]
+
+
+def _repetitions(quick: bool) -> tuple[int, int]:
+    """Timed and warm-up repetitions of every model, per thread count."""
+    return (1, 1) if quick else (7, 1)
 
 
 def _timed(quick: bool, threads: list[int], keep: bool) -> list[dict]:
-    env = {**os.environ, "TENSORRNN_KEEP_HEAP": "1" if keep else "0"}
+    env = {**os.environ, HEAP_ENV: "1" if keep else "0"}
     print(f"bench_rnn: timing with freed memory {'kept' if keep else 'returned (glibc default)'}", file=sys.stderr)
     cmd = [sys.executable, __file__, "--time-child", *(["--quick"] if quick else []), "--threads", *map(str, threads)]
     out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
@@ -288,7 +293,7 @@ def _timed(quick: bool, threads: list[int], keep: bool) -> list[dict]:
 
 
 def run(quick: bool, threads: list[int]) -> dict:
-    reps = 1 if quick else 7
+    reps = _repetitions(quick)[0]
     runs, system = _timed(quick, threads, True), _timed(quick, threads, False)
     memory = {}
     for name in MODELS:

@@ -22,25 +22,29 @@ AUGMENT = ClipAugment(**LOADER_AUGMENT)
 B, T, H, W = 6, 4, 24, 32
 
 
-def drawn_batch(scaling_front=(0, 1, 0, 2, 0, 3), seed: int = 0):
+def drawn_batch(scaling_front=(0, 1, 0, 2, 0, 3), seed: int = 0, augment: ClipAugment = AUGMENT):
     """Random uint8 clips, each clip's parameters and the reference: ``apply`` then
     ``scale_pixels`` clip by clip (float32, the padding put in front after scaling)."""
     rng = np.random.default_rng(seed)
     frames = torch.from_numpy(rng.integers(0, 256, (B, T, H, W, 3), dtype=np.uint8))
     rows, expected = [], []
     for i, front in enumerate(scaling_front):
-        params = AUGMENT.params(np.random.default_rng([seed, i]), H, W)
+        params = augment.params(np.random.default_rng([seed, i]), H, W)
         rows.append(ClipAugment.param_row(params, front))
-        expected.append(scale_pixels(AUGMENT.apply(frames[i, front:].numpy(), params), "unit", front=front))
+        expected.append(scale_pixels(augment.apply(frames[i, front:].numpy(), params), "unit", front=front))
     return frames, torch.stack(rows), torch.stack(expected)
 
 
 def test_param_row_holds_the_draws_in_column_order():
-    params = {"box": (3, 5, 10, 12), "flip": True, "brightness": 1.125, "contrast": 0.875, "mean": None}
+    params = {"box": (3, 5, 10, 12), "flip": True, "brightness": 1.125, "contrast": 0.875, "hue": -0.25,
+              "mean": None}
     row = ClipAugment.param_row(params, front=2)
-    assert row.dtype == torch.float64 and len(PARAM_COLUMNS) == 8
+    assert row.dtype == torch.float64 and len(PARAM_COLUMNS) == 9
     assert dict(zip(PARAM_COLUMNS, row.tolist())) == {"y0": 3, "x0": 5, "height": 10, "width": 12, "flip": 1.0,
-                                                      "brightness": 1.125, "contrast": 0.875, "front": 2}
+                                                      "brightness": 1.125, "contrast": 0.875, "front": 2,
+                                                      "hue": -0.25}
+    del params["hue"]  # the parameters of a clip drawn without a hue: no turn
+    assert ClipAugment.param_row(params, front=2)[-1].item() == 0.0
 
 
 def test_float_resize_equals_each_clip_augmented_then_scaled():
@@ -51,6 +55,17 @@ def test_float_resize_equals_each_clip_augmented_then_scaled():
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-3 / 128)
     assert params[:, 2:4].lt(torch.tensor([H, W])).any()  # some clips really were cropped
     assert params[:, 4].eq(1).any() and params[:, 4].eq(0).any()  # flipped and not
+
+
+def test_hue_on_the_batch_equals_each_clip_augmented_then_scaled():
+    frames, params, expected = drawn_batch(augment=ClipAugment(**LOADER_AUGMENT, hue=0.5))
+    turns = params[:, PARAM_COLUMNS.index("hue")]
+    assert turns.abs().max().item() > 0.25 and (turns < 0).any()  # far turns, both ways
+    out = augment_batch(frames, params, "unit", uint8_resize=False)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-3 / 128)
+    # the turn is no identity: without it the clips differ by many grey levels
+    plain = augment_batch(frames, torch.cat([params[:, :-1], torch.zeros(B, 1, dtype=params.dtype)], 1), "unit")
+    assert (plain - out).abs().max().item() * 128 > 50
 
 
 def test_uint8_resize_is_within_the_rounding_of_the_resize():
@@ -109,13 +124,13 @@ def test_flip_mirrors_each_frame():
 
 
 @pytest.mark.parametrize("frames,params,scaling,match", [
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 8), "standard", "scaling='standard'"),
-    (torch.zeros(2, 3, H, W, 3), torch.zeros(2, 8), "unit", r"frames of shape \(2, 3, 24, 32, 3\)"),
-    (torch.zeros(3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 8), "unit", "frames of shape"),
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 7), "unit", r"params of shape \(2, 7\)"),
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 0, H, W, 0, 1, 1, 3]] * 2), "unit",
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 9), "standard", "scaling='standard'"),
+    (torch.zeros(2, 3, H, W, 3), torch.zeros(2, 9), "unit", r"frames of shape \(2, 3, 24, 32, 3\)"),
+    (torch.zeros(3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 9), "unit", "frames of shape"),
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 8), "unit", r"params of shape \(2, 8\)"),
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 0, H, W, 0, 1, 1, 3, 0]] * 2), "unit",
      "front=3"),
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 4, H, W, 0, 1, 1, 0]] * 2), "unit",
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 4, H, W, 0, 1, 1, 0, 0]] * 2), "unit",
      r"params\['box'\]"),
 ])
 def test_bad_input_named(frames, params, scaling, match):
@@ -150,7 +165,7 @@ def served(ds, indices, deferred: bool, threads: int = 1, torch_seed: int = 0):
 def test_deferred_batch_draws_what_the_loader_would_apply(stored, threads):
     indices = [4, 0, 7, 2, 5]
     deferred = served(stored, indices, True, threads)
-    assert isinstance(deferred, AugmentedSample) and deferred.augment.shape == (5, 8)
+    assert isinstance(deferred, AugmentedSample) and deferred.augment.shape == (5, len(PARAM_COLUMNS))
     here = served(stored, indices, False, threads)  # augmented clip by clip, rounded to grey levels
     assert isinstance(here, list) and torch.equal(deferred.target, here[1])
     out = augment_batch(deferred.frames, deferred.augment, "unit")

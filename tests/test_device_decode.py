@@ -11,6 +11,7 @@ import torch
 from tensorrnn.data import UCF11, collate_clips
 from tensorrnn.data.datasets import AugmentedSample, EncodedSample, decode_batch
 from tensorrnn.data.store import decode_frames
+from tensorrnn.data.transforms import PARAM_COLUMNS
 from tensorrnn.train.datamodule import VideoDataModule
 
 from conftest import SIZE
@@ -49,7 +50,7 @@ def test_decoded_batch_equals_the_loaders_frames(stored, num_frames):
     ds.num_frames = num_frames
     indices = [3, 0, 6, 2, 5]
     encoded = served(ds, indices, True, True)
-    assert isinstance(encoded, EncodedSample) and len(encoded.jpegs) == 5 and encoded.augment.shape == (5, 8)
+    assert isinstance(encoded, EncodedSample) and len(encoded.jpegs) == 5 and encoded.augment.shape == (5, len(PARAM_COLUMNS))
     loaded = served(ds, indices, False, True)
     assert isinstance(loaded, AugmentedSample)
     assert torch.equal(encoded.augment, loaded.augment) and torch.equal(encoded.target, loaded.target)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tensorrnn.data.transforms import ClipAugment
+from tensorrnn.data.transforms import ClipAugment, hue_rotation
 
 H, W = 24, 32
 ALL_ON = dict(crop_scale=(0.2, 1.0), crop_ratio=(0.5, 2.0), brightness=0.4, contrast=0.4, flip=0.5)
@@ -249,7 +249,7 @@ def test_to_dict_round_trips_through_json():
     aug = ClipAugment(crop_scale=[0.5, 1], flip=0.5, contrast=np.float32(0.25))
     d = json.loads(json.dumps(aug.to_dict()))
     assert d == {"crop_scale": [0.5, 1.0], "crop_ratio": [0.75, 4 / 3], "brightness": 0.0, "contrast": 0.25,
-                 "flip": 0.5}
+                 "flip": 0.5, "hue": 0.0}
     assert ClipAugment(**d).to_dict() == d
     assert repr(aug) == "ClipAugment(crop_scale=(0.5, 1.0), contrast=0.25, flip=0.5)"
     assert ClipAugment(**ClipAugment().to_dict()).active is False
@@ -286,3 +286,83 @@ def test_bad_dtype_and_box():
         ClipAugment(flip=1.0)(np.zeros((1, H, W, 3), np.int64), np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"params\['box'\]=\(20, 0, 10, 32\)"):
         ClipAugment().apply(random_clip(), identity_params(box=(20, 0, 10, 32)))
+
+
+# --- hue ---------------------------------------------------------------------------------------
+
+def test_hue_rotation_is_a_turn_about_the_grey_axis():
+    grey = np.ones(3)
+    for turns in (0.0, 0.1, -0.23, 0.5):
+        r = hue_rotation(turns)
+        np.testing.assert_allclose(r @ r.T, np.eye(3), rtol=0, atol=1e-12)  # orthogonal
+        assert abs(np.linalg.det(r) - 1.0) < 1e-12  # a rotation, no mirror
+        np.testing.assert_allclose(r @ grey, grey, rtol=0, atol=1e-12)  # greys stay grey
+    np.testing.assert_allclose(hue_rotation(0.0), np.eye(3), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(hue_rotation(0.1) @ hue_rotation(0.15), hue_rotation(0.25), rtol=0, atol=1e-12)
+    # a third of a turn takes red to green and green to blue; half a turn is 2P - I, P the grey projection
+    red, green, blue = np.eye(3)
+    np.testing.assert_allclose(hue_rotation(1 / 3) @ red, green, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(hue_rotation(1 / 3) @ green, blue, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(hue_rotation(-1 / 3) @ red, blue, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(hue_rotation(0.5), 2 * np.full((3, 3), 1 / 3) - np.eye(3), rtol=0, atol=1e-12)
+
+
+def mid_clip(seed: int, t: int = 4) -> np.ndarray:
+    """Colours near mid-grey: no turn, brightness or contrast of these tests takes them past [0, 255]."""
+    return np.random.default_rng(seed).integers(100, 156, (t, H, W, 3)).astype(np.uint8)
+
+
+def test_hue_turns_every_pixel_then_lights_the_clip():
+    clip = mid_clip(20)
+    aug, rng = ClipAugment(hue=0.5, brightness=0.3, contrast=0.3), np.random.default_rng(21)
+    turns = []
+    for _ in range(10):
+        p = aug.params(rng, H, W)
+        turns.append(p["hue"])
+        x = clip.astype(np.float64)
+        turned = x @ hue_rotation(p["hue"]).T  # (T, H, W, 3)
+        mean = x.mean()  # the turn keeps it: a pixel's mean over its channels is kept
+        expected = p["brightness"] * (mean + p["contrast"] * (turned - mean))
+        np.testing.assert_allclose(aug.apply(clip, p), expected, rtol=0, atol=1e-3)
+    assert min(turns) < -0.2 and max(turns) > 0.2 and all(abs(t) <= 0.5 for t in turns)
+
+
+def test_hue_commutes_with_the_difference_of_frames():
+    clip = mid_clip(22)
+    aug = ClipAugment(hue=0.5)
+    p = aug.params(np.random.default_rng(23), H, W)
+    assert abs(p["hue"]) > 0.05
+    out = aug.apply(clip, p).astype(np.float64)
+    differences = np.diff(clip.astype(np.float64), axis=0)  # (T - 1, H, W, 3)
+    np.testing.assert_allclose(np.diff(out, axis=0), differences @ hue_rotation(p["hue"]).T, rtol=0, atol=1e-3)
+    # a grey clip has no hue to turn
+    grey = np.repeat(clip[..., :1], 3, axis=-1)
+    np.testing.assert_allclose(aug.apply(grey, p), grey, rtol=0, atol=1e-3)
+
+
+def test_hue_is_drawn_last_and_leaves_the_other_draws():
+    plain, turned = ClipAugment(**ALL_ON), ClipAugment(**ALL_ON, hue=0.5)
+    assert turned.active and ClipAugment(hue=0.1).active and "hue=0.5" in repr(turned)
+    assert ClipAugment(**turned.to_dict()).to_dict() == turned.to_dict()
+    for seed in range(20):
+        a, b = plain.params(np.random.default_rng(seed), H, W), turned.params(np.random.default_rng(seed), H, W)
+        assert a.pop("hue") == 0.0 and b.pop("hue") != 0.0
+        assert a == b
+
+
+def test_hue_on_uint8_frames_is_within_its_rounding():
+    clip = random_clip(24)
+    aug, rng = ClipAugment(crop_scale=(0.3, 1.0), hue=0.5, brightness=0.2, contrast=0.2), np.random.default_rng(25)
+    for _ in range(10):
+        p = aug.params(rng, H, W)
+        fast = aug.apply_uint8(clip, p).astype(np.int64)
+        exact = np.rint(aug.apply(clip, p)).astype(np.int64)
+        # the resize's rounding (one level) through the turn (rows of at most 5/3) and b * c, and the final rounding
+        bound = 5 / 3 * p["brightness"] * p["contrast"] + 1
+        assert np.abs(fast - exact).max() <= bound
+
+
+@pytest.mark.parametrize("hue", [-0.1, 0.6, float("nan"), True])
+def test_bad_hue_named(hue):
+    with pytest.raises(ValueError, match=r"hue=.*expected a share of a full turn in \[0, 0.5\]"):
+        ClipAugment(hue=hue)

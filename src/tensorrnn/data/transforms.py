@@ -1,4 +1,4 @@
-"""Clip augmentation: one random crop, flip, brightness and contrast per clip, the same on every frame.
+"""Clip augmentation: one random crop, flip, hue, brightness and contrast per clip, the same on every frame.
 
 Frames flow ``uint8 (T, H, W, 3)`` -> :class:`ClipAugment` -> ``float32 (T, H, W, 3)`` in
 [0, 255] -> :func:`tensorrnn.data.sampling.scale_pixels`. A video RNN sees the frames as one
@@ -11,7 +11,7 @@ torch's uint8 bilinear kernel: 0.15 ms for a 6-frame 160x120 clip against 0.7 ms
 ``fit``'s training loaders apply it to the batch instead, on the model's device after the
 transfer (:func:`augment_batch`): the loader only decodes and draws each clip's parameters
 (:meth:`ClipAugment.param_row`, the same draws as a clip's own call), and the batch's frames
-are cropped, flipped, lit and scaled clip by clip where the step runs.
+are cropped, flipped, coloured, lit and scaled clip by clip where the step runs.
 """
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ from tensorrnn.data.sampling import PAD_BYTE
 from tensorrnn.data.threads import map_shares
 
 #: The columns of one clip's row of augmentation parameters (:meth:`ClipAugment.param_row`,
-#: :func:`augment_batch`): the crop box, the flip (0 or 1), brightness and contrast factors and
-#: the padding frames in front of the clip (they stay padding).
-PARAM_COLUMNS = ("y0", "x0", "height", "width", "flip", "brightness", "contrast", "front")
+#: :func:`augment_batch`): the crop box, the flip (0 or 1), brightness and contrast factors, the
+#: padding frames in front of the clip (they stay padding) and the hue's turn (a share of a full
+#: turn, :func:`hue_rotation`).
+PARAM_COLUMNS = ("y0", "x0", "height", "width", "flip", "brightness", "contrast", "front", "hue")
 #: Draws of a random box before falling back to a centre crop (as torchvision's RandomResizedCrop).
 _CROP_TRIES = 10
 
@@ -50,6 +51,25 @@ def _strength(name: str, value, upper: float | None, expected: str) -> float:
     if not (_number(value) and value >= 0 and (upper is None or value <= upper)):
         raise ValueError(f"{name}={value!r}: expected {expected}")
     return float(value)
+
+
+def hue_rotation(turns: float) -> np.ndarray:
+    """The ``(3, 3)`` float64 matrix that turns an RGB colour about the grey axis by ``turns``
+    of a full turn (0.5: half a turn, red to cyan): Rodrigues' rotation about ``(1, 1, 1) / sqrt(3)``.
+
+    Linear and orthogonal: it keeps every grey (so a pixel's mean over its channels, and a
+    clip's mean grey level) and a colour's distance from grey, and turns its hue, as the YIQ
+    hue rotation does. Applied to every frame of a clip, it commutes with the difference of
+    frames. An RGB colour may leave [0, 255] (the augmentation clips it).
+
+    Examples:
+        >>> np.round(hue_rotation(1 / 3) @ [255.0, 0.0, 0.0], 6)  # a third of a turn: red to green
+        array([  0., 255.,   0.])
+    """
+    angle = 2.0 * math.pi * float(turns)
+    n = np.full(3, 1.0 / math.sqrt(3.0))
+    cross = np.array([[0.0, -n[2], n[1]], [n[2], 0.0, -n[0]], [-n[1], n[0], 0.0]])  # cross @ v = n x v
+    return math.cos(angle) * np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * np.outer(n, n)
 
 
 def _linear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,10 +170,10 @@ def mirrored_class_pairs(classes) -> list[tuple[str, str]]:
 
 
 class ClipAugment:
-    """Random resized crop, horizontal flip, brightness and contrast, drawn once per clip.
+    """Random resized crop, horizontal flip, hue, brightness and contrast, drawn once per clip.
 
     Every random number is drawn once per call, so all frames of a clip get the same crop box,
-    flip, brightness and contrast. With the defaults every option is the identity
+    flip, hue, brightness and contrast. With the defaults every option is the identity
     (:attr:`active` is ``False``) and a call returns its input unchanged. The options are
     plain values, so a config section ``augment: {crop_scale: [0.6, 1.0], flip: 0.5}`` is
     ``ClipAugment(**section)``, and :meth:`to_dict` writes one back.
@@ -172,6 +192,12 @@ class ClipAugment:
             channels, after the crop): ``m + c * (x - m)``, ``c`` drawn uniformly in
             ``[max(0, 1 - contrast), 1 + contrast]``; ``contrast >= 0``.
         flip: probability of flipping the whole clip left-right, in ``[0, 1]``.
+        hue: colours are turned about the grey axis (:func:`hue_rotation`) by a share of a
+            full turn drawn uniformly in ``[-hue, hue]``, ``0 <= hue <= 0.5`` (0.5: any hue,
+            the range of torchvision's ``ColorJitter``; its hue is turned in HSV instead). Greys
+            stay grey, and so does each pixel's mean over its channels: what is learnt from
+            motion and brightness is kept, what is learnt from the colours of a few training
+            scenes and actors is not.
 
     Shape:
         - Input: ``(T, H, W, 3)``, uint8 or float32 in [0, 255], ``T >= 1``.
@@ -190,12 +216,13 @@ class ClipAugment:
     """
 
     def __init__(self, *, crop_scale=(1.0, 1.0), crop_ratio=(3 / 4, 4 / 3), brightness: float = 0.0,
-                 contrast: float = 0.0, flip: float = 0.0) -> None:
+                 contrast: float = 0.0, flip: float = 0.0, hue: float = 0.0) -> None:
         self.crop_scale = _pair("crop_scale", crop_scale, upper=1.0)
         self.crop_ratio = _pair("crop_ratio", crop_ratio, upper=None)
         self.brightness = _strength("brightness", brightness, None, "a number >= 0")
         self.contrast = _strength("contrast", contrast, None, "a number >= 0")
         self.flip = _strength("flip", flip, 1.0, "a probability in [0, 1]")
+        self.hue = _strength("hue", hue, 0.5, "a share of a full turn in [0, 0.5]")
 
     @property
     def _crops(self) -> bool:
@@ -204,12 +231,12 @@ class ClipAugment:
     @property
     def active(self) -> bool:
         """``False`` when every option is the identity: calls return their input as is."""
-        return self._crops or self.flip > 0 or self.brightness > 0 or self.contrast > 0
+        return self._crops or self.flip > 0 or self.brightness > 0 or self.contrast > 0 or self.hue > 0
 
     def to_dict(self) -> dict:
         """All options as plain JSON/YAML values (lists, floats); ``ClipAugment(**d)`` rebuilds it."""
         return {"crop_scale": list(self.crop_scale), "crop_ratio": list(self.crop_ratio),
-                "brightness": self.brightness, "contrast": self.contrast, "flip": self.flip}
+                "brightness": self.brightness, "contrast": self.contrast, "flip": self.flip, "hue": self.hue}
 
     def __repr__(self) -> str:
         defaults = ClipAugment().__dict__
@@ -221,8 +248,9 @@ class ClipAugment:
 
         Returns:
             ``{"box": (y0, x0, h, w), "flip": bool, "brightness": b, "contrast": c,
-            "mean": None}``; options at their identity draw nothing (box = whole frame,
-            ``False``, ``1.0``, ``1.0``). ``"mean"`` is the grey level contrast blends with:
+            "hue": turns, "mean": None}``; options at their identity draw nothing (box = whole
+            frame, ``False``, ``1.0``, ``1.0``, ``0.0``), and the hue is drawn last, so turning it
+            on leaves the other draws as they were. ``"mean"`` is the grey level contrast blends with:
             ``None`` lets :meth:`apply` take the mean of the clip it is given; set it to apply
             one clip's transform to its frames one at a time.
         """
@@ -232,16 +260,19 @@ class ClipAugment:
         flip = self.flip == 1.0 or (self.flip > 0 and bool(rng.random() < self.flip))
         b = float(rng.uniform(max(0.0, 1 - self.brightness), 1 + self.brightness)) if self.brightness else 1.0
         c = float(rng.uniform(max(0.0, 1 - self.contrast), 1 + self.contrast)) if self.contrast else 1.0
-        return {"box": box, "flip": flip, "brightness": b, "contrast": c, "mean": None}
+        hue = float(rng.uniform(-self.hue, self.hue)) if self.hue else 0.0
+        return {"box": box, "flip": flip, "brightness": b, "contrast": c, "hue": hue, "mean": None}
 
     @staticmethod
     def param_row(params: dict, front: int = 0) -> torch.Tensor:
         """One clip's ``params`` (from :meth:`params`) as a float64 row of :data:`PARAM_COLUMNS`'s
         values, ``front`` padding frames before the clip: what a training batch carries for
-        :func:`augment_batch` (``"mean"`` is taken there, from the cropped clip)."""
+        :func:`augment_batch` (``"mean"`` is taken there, from the cropped clip; a missing
+        ``"hue"`` is 0)."""
         y0, x0, h, w = (int(v) for v in params["box"])
         return torch.tensor([y0, x0, h, w, float(bool(params["flip"])), float(params["brightness"]),
-                             float(params["contrast"]), int(front)], dtype=torch.float64)
+                             float(params["contrast"]), int(front), float(params.get("hue", 0.0))],
+                            dtype=torch.float64)
 
     def _box(self, rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
         # torchvision's RandomResizedCrop.get_params, with numpy's generator
@@ -268,10 +299,12 @@ class ClipAugment:
         """Apply one clip's ``params`` (from :meth:`params`) to ``frames``.
 
         The crop box is cut from every frame and resized back to ``(H, W)`` (bilinear,
-        separable: rows, then columns), then flipped, then ``x -> b * (m + c * (x - m))`` and
-        clipped to [0, 255], where ``m`` is ``params["mean"]`` or, if ``None``, the mean of the
-        cropped clip. Every step but that mean is per pixel, so applying ``params`` (with
-        ``"mean"`` set) to each frame alone gives the same frames as applying it to the clip.
+        separable: rows, then columns), then flipped, then its colours turned by
+        ``hue_rotation(params["hue"])`` (a missing ``"hue"`` is 0), then ``x -> b * (m + c * (x -
+        m))`` and clipped to [0, 255], where ``m`` is ``params["mean"]`` or, if ``None``, the mean
+        of the cropped clip (which the hue's turn keeps). Every step but that mean is per pixel,
+        so applying ``params`` (with ``"mean"`` set) to each frame alone gives the same frames as
+        applying it to the clip.
 
         Shape:
             ``(T, H, W, 3)`` uint8 or float32 -> ``(T, H, W, 3)`` float32, always a new array.
@@ -284,6 +317,9 @@ class ClipAugment:
             x = _resize(x, height, width, bool(params["flip"]))  # (T, H, W, 3)
         else:  # a copy: the caller's frames stay as they are
             x = (x[:, :, ::-1] if params["flip"] else x).astype(np.float32)  # (T, H, W, 3)
+        hue = float(params.get("hue", 0.0))
+        if hue:
+            x = x @ hue_rotation(hue).T.astype(np.float32)  # (T, H, W, 3): each pixel's colour turned
         b, c = float(params["brightness"]), float(params["contrast"])
         if c != 1.0:
             mean = params.get("mean")
@@ -303,7 +339,8 @@ class ClipAugment:
         grey level of the float resize rounded) instead of the float one, the mean is that of
         the resized uint8 clip, and ``b * (m + c * (x - m))`` is rounded to the nearest grey
         level: within 2 grey levels of ``rint(apply(frames, params))`` (brightness and contrast
-        up to 0.2 each; the resize's rounding is scaled by ``b * c``; halves round up).
+        up to 0.2 each, no hue; the resize's rounding is scaled by ``b * c``, and by up to 5/3
+        more by a hue's turn, whose rows sum to at most 5/3 in absolute value; halves round up).
 
         Shape:
             ``(T, H, W, 3)`` uint8 -> ``(T, H, W, 3)`` uint8, always a new array.
@@ -320,12 +357,15 @@ class ClipAugment:
             x = x.permute(0, 2, 3, 1).numpy()  # (T, H, W, 3), contiguous: the kernel keeps channels-last
         if params["flip"]:
             x = x[:, :, ::-1]
-        b, c = float(params["brightness"]), float(params["contrast"])
-        if b == 1.0 and c == 1.0:
+        b, c, hue = float(params["brightness"]), float(params["contrast"]), float(params.get("hue", 0.0))
+        if b == 1.0 and c == 1.0 and not hue:
             return np.array(x, np.uint8)  # a copy, as apply's
         mean = params.get("mean") if c != 1.0 else 0.0
-        mean = float(x.mean()) if mean is None else float(mean)
-        y = np.multiply(x, np.float32(b * c), dtype=np.float32)  # (T, H, W, 3) float32
+        mean = float(x.mean()) if mean is None else float(mean)  # the hue's turn keeps the mean
+        if hue:  # the turn and the gain as one matrix, in float32
+            y = np.matmul(x, (b * c * hue_rotation(hue)).T.astype(np.float32), dtype=np.float32)
+        else:
+            y = np.multiply(x, np.float32(b * c), dtype=np.float32)  # (T, H, W, 3) float32
         y += np.float32(b * (1 - c) * mean + 0.5)  # + 0.5, then truncated: rounded (halves up)
         np.clip(y, 0.0, 255.0, out=y)
         out = np.empty(y.shape, np.uint8)
@@ -350,15 +390,16 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
     Clip ``i`` is row ``i`` of ``params`` (:meth:`ClipAugment.param_row`): its crop box is cut
     from the frames after its ``front`` padding frames and resized back to ``(H, W)``
     (bilinear, ``align_corners=False``, as :meth:`~ClipAugment.apply`), mirrored if ``flip``,
-    then ``x -> b * (m + c * (x - m))`` with ``m`` the mean of the resized clip, clipped to
-    [0, 255] and scaled (one pass: the lighting and the scaling are one affine map a clip); the
+    its colours turned by :func:`hue_rotation` of ``hue``, then ``x -> b * (m + c * (x - m))``
+    with ``m`` the mean of the resized clip, clipped to [0, 255] and scaled (one pass: the hue,
+    the lighting and the scaling are one affine map a clip); the
     padding frames are exactly 0, as :func:`scale_pixels` pads. Each clip is worked on alone
     (on a CPU its 1.4 MB stays in the cache through the passes), so a clip's frames do not
     depend on the batch it came in, nor on ``threads``.
 
     Args:
         frames: ``(B, T, H, W, 3)`` uint8, padding frames holding anything.
-        params: ``(B, 8)``, the columns of :data:`PARAM_COLUMNS`, on any device.
+        params: ``(B, 9)``, the columns of :data:`PARAM_COLUMNS`, on any device.
         scaling: ``"center"``, ``"unit"`` or ``"none"`` (the deferred scalings).
         uint8_resize: resize with torch's uint8 bilinear kernel (fixed point, its result
             rounded to grey levels: within one level of the float resize, 4x faster on a CPU)
@@ -380,8 +421,8 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
         shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
         raise ValueError(f"params of shape {shape}: expected ({batch}, {len(PARAM_COLUMNS)}), a row of "
                          f"{', '.join(PARAM_COLUMNS)} per clip")
-    rows = params.tolist()  # one host transfer of the (B, 8) parameters
-    for i, (y0, x0, h, w, _, _, _, front) in enumerate(rows):
+    rows = params.tolist()  # one host transfer of the (B, 9) parameters
+    for i, (y0, x0, h, w, _, _, _, front, _) in enumerate(rows):
         _check_box((y0, x0, h, w), height, width)
         if not 0 <= front < steps:
             raise ValueError(f"params[{i}] front={front:g}: expected 0 <= front < {steps} (the clip's frames)")
@@ -393,7 +434,7 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
     out = torch.empty(frames.shape, dtype=torch.float32, device=frames.device)  # (B, T, H, W, 3)
 
     def one(i: int) -> None:
-        y0, x0, h, w, flip, b, c, front = rows[i]
+        y0, x0, h, w, flip, b, c, front, hue = rows[i]
         y0, x0, h, w, front = int(y0), int(x0), int(h), int(w), int(front)
         out[i, :front] = 0.0
         clip = frames[i, front:, y0:y0 + h, x0:x0 + w]  # (k, h, w, 3)
@@ -409,7 +450,14 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
         if c != 1.0:  # a 0-d tensor: no wait for the device
             offset = offset + clip.mean(dtype=torch.float32) * (b * (1 - c) * factor)
         slot = out[i, front:]  # (k, H, W, 3)
-        torch.add(offset, clip, alpha=b * c * factor, out=slot)  # converts to float32 on the way
+        if hue:  # the turn, the gain and the scaling as one matrix (the turn keeps the mean)
+            turn = (b * c * factor * hue_rotation(hue)).tolist()  # (3, 3): out channel k = sum_j turn[k][j] x_j
+            for k in range(3):  # channel by channel: 2x faster than a (N, 3) @ (3, 3) matmul on a CPU
+                channel = slot[..., k]
+                torch.add(offset, clip[..., 0], alpha=turn[k][0], out=channel)
+                channel.add_(clip[..., 1], alpha=turn[k][1]).add_(clip[..., 2], alpha=turn[k][2])
+        else:
+            torch.add(offset, clip, alpha=b * c * factor, out=slot)  # converts to float32 on the way
         slot.clamp_(low, high)
 
     map_shares(one, range(batch), threads if cpu else 1)

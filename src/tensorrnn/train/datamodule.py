@@ -146,6 +146,11 @@ class VideoDataModule(L.LightningDataModule):
             "left to right" into "right to left"; turn it on for mirror-symmetric actions
             (UCF11, HMDB51, UCF101, KTH and Weizmann configs do: none of their classes is a
             direction).
+        hue: turn the colours of a training clip about the grey axis by up to this share of
+            a full turn, in ``[0, 0.5]`` (0.5: any hue; greys, brightness and motion are kept).
+            Off by default; the shipped configs that read frame differences take 0.5, so a
+            small model cannot tell a few training groups' actors and scenes apart by their
+            colours (docs/recipes.md).
         augment_on: where the training clips' augmentation runs: ``device`` (on the batch,
             after its transfer to the model's device, clip by clip: the loader only decodes and
             draws each clip's parameters) or ``loader`` (each clip in the loading threads or
@@ -214,6 +219,7 @@ class VideoDataModule(L.LightningDataModule):
         brightness: float = 0.2,
         contrast: float = 0.2,
         flip: float = 0.0,
+        hue: float = 0.0,
         augment_on: str = "device",
         decode_on: str = "auto",
         features: bool = False,
@@ -265,7 +271,7 @@ class VideoDataModule(L.LightningDataModule):
         try:  # one error line named by the config key
             from tensorrnn.data.transforms import ClipAugment
 
-            ClipAugment(crop_scale=crop_scale, brightness=brightness, contrast=contrast, flip=flip)
+            ClipAugment(crop_scale=crop_scale, brightness=brightness, contrast=contrast, flip=flip, hue=hue)
         except (ValueError, TypeError) as err:
             raise ValueError(f"data.{err}") from None
         size = _check_size(size)
@@ -310,7 +316,7 @@ class VideoDataModule(L.LightningDataModule):
 
         hp = self.hparams
         return ClipAugment(crop_scale=[float(v) for v in hp.crop_scale], brightness=hp.brightness,
-                           contrast=hp.contrast, flip=hp.flip)
+                           contrast=hp.contrast, flip=hp.flip, hue=hp.hue)
 
     def eval_dataset(self, dataset, views: int | None = None):
         """A copy of ``dataset`` that samples with ``eval_sampling`` and a fixed seed, so an

@@ -450,12 +450,13 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
         if c != 1.0:  # a 0-d tensor: no wait for the device
             offset = offset + clip.mean(dtype=torch.float32) * (b * (1 - c) * factor)
         slot = out[i, front:]  # (k, H, W, 3)
-        if hue:  # the turn, the gain and the scaling as one matrix (the turn keeps the mean)
-            turn = (b * c * factor * hue_rotation(hue)).tolist()  # (3, 3): out channel k = sum_j turn[k][j] x_j
-            for k in range(3):  # channel by channel: 2x faster than a (N, 3) @ (3, 3) matmul on a CPU
-                channel = slot[..., k]
-                torch.add(offset, clip[..., 0], alpha=turn[k][0], out=channel)
-                channel.add_(clip[..., 1], alpha=turn[k][1]).add_(clip[..., 2], alpha=turn[k][2])
+        if hue:  # the turn, the gain and the scaling as one matrix (the turn keeps the mean), and the offset
+            turn = torch.from_numpy((b * c * factor * hue_rotation(hue)).T.astype(np.float32))  # x @ turn
+            # 4 pixels a row against a block-diagonal (12, 12): a (N, 3) @ (3, 3) product is 4x slower on a CPU
+            group = 4 if clip[..., 0].numel() % 4 == 0 else 1
+            block = torch.block_diag(*[turn] * group).to(frames.device)
+            torch.addmm(offset.expand(3 * group), clip.reshape(-1, 3 * group).float(), block,
+                        out=slot.view(-1, 3 * group))
         else:
             torch.add(offset, clip, alpha=b * c * factor, out=slot)  # converts to float32 on the way
         slot.clamp_(low, high)

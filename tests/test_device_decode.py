@@ -50,7 +50,8 @@ def test_decoded_batch_equals_the_loaders_frames(stored, num_frames):
     ds.num_frames = num_frames
     indices = [3, 0, 6, 2, 5]
     encoded = served(ds, indices, True, True)
-    assert isinstance(encoded, EncodedSample) and len(encoded.jpegs) == 5 and encoded.augment.shape == (5, len(PARAM_COLUMNS))
+    assert isinstance(encoded, EncodedSample) and len(encoded.jpegs) == 5
+    assert encoded.augment.shape == (5, len(PARAM_COLUMNS))
     loaded = served(ds, indices, False, True)
     assert isinstance(loaded, AugmentedSample)
     assert torch.equal(encoded.augment, loaded.augment) and torch.equal(encoded.target, loaded.target)

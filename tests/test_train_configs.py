@@ -75,22 +75,17 @@ def test_a_config_and_its_paper_twin_are_the_same_model_on_the_same_data(name):
     assert default["data"]["num_frames"] == frames
 
 
-def test_every_shipped_config_of_frame_differences_has_the_stem_and_the_hue_and_no_twin_does():
+def test_every_shipped_config_of_frame_differences_has_the_stem_and_no_twin_does():
     # the stem reads pixels: not the CNN feature configs, and not YouTube Celebrities' faces
-    # (frames, not differences: measured with neither, and a face's colour is part of who it
-    # is); the twins keep the papers' model and augmentation
+    # (frames, not differences: not measured with the stem); the twins keep the papers' model
     for path in DEFAULT_CONFIGS:
         config = yaml.safe_load(path.read_text())
         differences = config["model"].get("frame_diff", True) and not config["data"].get("features")
         assert config["model"].get("stem", False) is bool(differences), path.name
-        assert config["data"].get("hue", 0.0) == (0.5 if differences else 0.0), path.name
     for path in PAPER_CONFIGS:
-        config = yaml.safe_load(path.read_text())
-        assert "stem" not in config["model"] and "hue" not in config["data"], path.name
-    # without the keys, the model has no stem and the clips keep their colours (the library's
-    # defaults are the papers' model and no hue)
-    paper = resolved(REPO / "configs" / "paper" / "ucf11_tt_gru.yaml")
-    assert paper["model"]["stem"] is False and paper["data"]["hue"] == 0.0
+        assert "stem" not in yaml.safe_load(path.read_text())["model"], path.name
+    # without the key, the model has none (the library's default is the papers' model)
+    assert resolved(REPO / "configs" / "paper" / "ucf11_tt_gru.yaml")["model"]["stem"] is False
 
 
 def test_every_shipped_config_of_pixels_reads_the_recipes_frames():

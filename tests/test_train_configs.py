@@ -117,6 +117,8 @@ def test_default_configs_use_the_default_recipe_and_paper_configs_the_papers(nam
     assert (paper["data"]["eval_views"], paper["data"]["val_split"], paper["data"]["flip"]) == (1, "test", 0.0)
     assert paper["data"]["crop_scale"] == [1.0, 1.0] and paper["model"]["label_smoothing"] == 0.0
     assert paper["model"]["frame_diff"] is False
+    # the default tests the last epoch's checkpoint; the twins the best on validation (their test split)
+    assert (default["select"], paper["select"]) == ("last", "best")
 
 
 def test_the_demo_runs_a_shipped_config_with_the_default_recipe():

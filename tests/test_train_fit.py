@@ -5,6 +5,7 @@ The videos come from ``make_demo_videos`` (32x24 frames); models use small facto
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -81,9 +82,11 @@ def test_fit_writes_metrics_json_and_checkpoints(videos, tmp_path, capsys, name,
     assert record["run_name"] == "c" and path.parent.parent.name == "c"  # named by the config file
     assert 0.0 <= record["metrics"]["val/acc"] <= 1.0
     assert sorted(record["per_class"]["accuracy"]) == ["diagonal", "left_right", "up_down"]
-    # the test split, evaluated once with the checkpoint selected on validation
+    # the test split, evaluated once with the last epoch's checkpoint (select: last, the default);
+    # the best on validation is kept beside it
     assert sum(map(sum, record["per_class"]["confusion"])) == 6
-    assert record["selected_checkpoint"] == record["best_model_path"] and "val/acc" in record["selection"]
+    assert record["selected_checkpoint"] == record["last_model_path"] and "last epoch" in record["selection"]
+    assert Path(record["best_model_path"]).name.startswith("best-") and record["best_model_score"] is not None
     assert set(record["test"]) >= {"test/acc", "test/acc_1view", "test/loss"}
     last = Path(record["last_model_path"])
     checkpoint = torch.load(last, weights_only=True)  # safe loading works
@@ -102,6 +105,23 @@ def test_fit_writes_metrics_json_and_checkpoints(videos, tmp_path, capsys, name,
         tested = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
         for key in ("test/acc", "test/acc_1view", "test/loss"):
             assert tested["metrics"][key] == pytest.approx(record["test"][key], abs=1e-6)
+
+
+def test_select_best_tests_the_best_checkpoint_on_validation(videos, tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", videos, tmp_path / "runs", {}, data={"val_split": "clips"},
+                          trainer={"max_epochs": 3, "limit_train_batches": 2})
+    assert cli.fit_main(["--config", str(config), "--select", "best"]) == 0
+    record = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
+    assert record["selected_checkpoint"] == record["best_model_path"] and "val/acc" in record["selection"]
+    # the best epoch's val/acc is the highest logged (the first of equals), and its test numbers are its own
+    checkpoint = torch.load(record["best_model_path"], weights_only=True)
+    curve = [row for row in csv.DictReader(open(Path(record["best_model_path"]).parent.parent / "metrics.csv"))
+             if row["val/acc"]]
+    accs = [float(row["val/acc"]) for row in curve]
+    assert record["best_model_score"] == pytest.approx(max(accs)) and checkpoint["epoch"] == int(curve[accs.index(max(accs))]["epoch"])
+    assert cli.test_main(["--config", str(config), "--ckpt_path", record["best_model_path"]]) == 0
+    tested = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
+    assert tested["metrics"]["test/acc"] == pytest.approx(record["test"]["test/acc"], abs=1e-6)
 
 
 def test_resume_after_kill_continues_from_the_saved_step(videos, tmp_path):
@@ -165,7 +185,7 @@ def test_multilabel_hollywood2_style_data_trains_and_reports_map(tmp_path, capsy
                           data={"dataset": "hollywood2", "split": "official", "eval_sampling": "uniform",
                                 "val_split": "test"},
                           trainer={"max_epochs": 2})
-    assert cli.fit_main(["--config", str(config)]) == 0
+    assert cli.fit_main(["--config", str(config), "--select", "best"]) == 0  # the papers' protocol
     record = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
     ap = record["per_class"]["ap"]
     assert sorted(ap) == sorted(HOLLYWOOD2_ACTIONS)

@@ -10,10 +10,11 @@ Every run logs to ``{trainer.default_root_dir}/{run_name}/version_N/`` (CSV alwa
 TensorBoard when installed; the run name is the config file's, ``paper_ucf11_tt_gru`` for
 ``configs/paper/ucf11_tt_gru.yaml``: :func:`config_run_name`), keeps ``checkpoints/last.ckpt``
 (written atomically) and the best checkpoint, and ends by writing ``metrics.json`` there and
-printing ``metrics: PATH`` as the last line of stdout. ``fit`` selects the checkpoint on the
-validation clips (best ``val/acc`` or ``val/map``; the last epoch when the split leaves no
-validation clips) and evaluates that checkpoint once on the test split: ``metrics.json`` holds
-those numbers under ``test``. ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the run name, and only
+printing ``metrics: PATH`` as the last line of stdout. ``fit`` evaluates one checkpoint once on
+the test split, ``--select``'s: ``last`` (the default: the last epoch, where the schedule ends) or
+``best`` (best ``val/acc`` or ``val/map`` on the validation clips, the papers' twins; the last
+epoch when the split leaves no validation clips); ``metrics.json`` holds those numbers under
+``test``. ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the run name, and only
 a checkpoint of the same network and recipe (:func:`~tensorrnn.train.checkpoint.check_recipe`).
 """
 from __future__ import annotations
@@ -72,6 +73,10 @@ class TensorrnnCLI(LightningCLI):
                             help="checkpoint to resume (fit: one of the same network and recipe) or evaluate "
                                  "(validate/test); 'last' = the newest last.ckpt of this run name under "
                                  "trainer.default_root_dir")
+        parser.add_argument("--select", type=str, default="last",
+                            help="fit: the checkpoint tested once at the end: 'last' (the last epoch, where the "
+                                 "learning rate's schedule ends; the default recipe) or 'best' (best val/acc, or "
+                                 "val/map, on the validation clips: the papers' twins). Both are kept.")
         parser.add_argument("--run_name", type=Optional[str], default=None,
                             help="log folder name under trainer.default_root_dir (default: the config "
                                  "file's name, e.g. ucf11_tt_gru or paper_ucf11_tt_gru; without a config file "
@@ -98,6 +103,10 @@ class TensorrnnCLI(LightningCLI):
         return self.config.trainer.get("default_root_dir") or DEFAULT_ROOT
 
     def _resolve_checkpoint(self) -> None:
+        select = self.config.get("select", "last")
+        if select not in SELECT:
+            raise ValueError(f"select={select!r}: expected one of {', '.join(map(repr, SELECT))} (the checkpoint "
+                             "fit tests: the last epoch's, or the best on the validation clips)")
         ckpt = self.config.get("ckpt_path")
         if not ckpt:
             if self.command in ("validate", "test"):
@@ -206,6 +215,10 @@ def config_run_name(path: str | os.PathLike) -> str:
     parts = Path(os.path.abspath(path)).with_suffix("").parts
     folders = [i for i, part in enumerate(parts[:-1]) if part == "configs"]
     return "_".join(parts[folders[-1] + 1:] if folders else parts[-1:])
+
+
+#: What ``fit --select`` may test: the last epoch's checkpoint, or the best on the validation clips.
+SELECT = ("last", "best")
 
 
 def default_checkpoints(multilabel: bool, best: bool = True) -> list[ModelCheckpoint]:
@@ -361,16 +374,19 @@ def _normalization(model: VideoClassifier) -> dict[str, Any] | None:
 
 
 def _test_selected(cli: TensorrnnCLI, best: str | None, last: str | None) -> dict[str, Any]:
-    """Evaluate the selected checkpoint (best on validation, else the last) once on the test
-    split; the ``test`` part of metrics.json."""
+    """Evaluate the selected checkpoint (``--select``: the last epoch's, or the best on
+    validation when there is one) once on the test split; the ``test`` part of metrics.json."""
     trainer, model = cli.trainer, cli.model
-    selected = best or last
+    by_validation = cli.config.get("select", "last") == "best" and best is not None
+    selected = best if by_validation else last
     if selected is None:  # checkpointing off: the weights in memory are the last epoch's
         how = "the weights at the end of training (checkpointing off)"
-    elif best:
+    elif by_validation:
         how = f"best {'val/map' if model.hparams.multilabel else 'val/acc'} on the validation clips"
-    else:
+    elif cli.config.get("select", "last") == "best":
         how = "the last epoch (no validation clips)"
+    else:
+        how = "the last epoch (select: last)"
     trainer.test(model, datamodule=cli.datamodule, ckpt_path=selected, verbose=False)
     metrics = {k: v for k, v in _scalars(trainer).items() if k.startswith("test/")}
     if trainer.is_global_zero:

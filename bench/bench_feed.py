@@ -15,7 +15,8 @@ prepare`` writes it), ``fit``'s own data module (batch 16, 6 frames, the default
 
 and the TT-GRU training step alone (the UCF11 model of the TT-RNN paper, Adam, on scaled
 batches). Target: the loader with the default augmentation serves at least 2x what the step
-consumes; (c) rises accordingly.
+consumes; (c) rises accordingly. A third data module, ``device`` with ``data.hue 0.5`` (each
+clip's colours turned, an option off by default), times what the hue's turn adds to (b) and (c).
 
     python bench/bench_feed.py           # 96 clips, best of 5 (about 2 minutes)
     python bench/bench_feed.py --quick   # 24 clips, once (smoke run)
@@ -49,10 +50,14 @@ BATCH = papers.UCF11_TRAINING["batch_size"]
 TARGET_VS_STEP = 2.0
 
 
-def data_module(root: Path, cache: Path, augment_on: str) -> VideoDataModule:
+#: The feeds timed: ``data.augment_on``'s paths, and the default path with any hue a clip (``data.hue``).
+FEEDS = {**{on: {"augment_on": on} for on in AUGMENT_ON}, "device, hue": {"augment_on": "device", "hue": 0.5}}
+
+
+def data_module(root: Path, cache: Path, augment_on: str, hue: float = 0.0) -> VideoDataModule:
     """fit's data module with its defaults (augmentation, scaling, loading threads), 0 workers."""
     data = VideoDataModule("ucf11", str(root), cache_dir=str(cache), batch_size=BATCH, num_workers=0,
-                           val_split="none", augment_on=augment_on, dataset_options={"progress": False})
+                           val_split="none", augment_on=augment_on, hue=hue, dataset_options={"progress": False})
     data.setup()
     return data
 
@@ -125,7 +130,7 @@ def run(quick: bool, threads: int | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_feed_") as tmp:
         root = make_action_set(Path(tmp) / "videos", spec, size=papers.UCF11_FRAME_SIZE, progress=False)
         start = time.perf_counter()
-        modules = {on: data_module(root, Path(tmp) / "cache", on) for on in AUGMENT_ON}
+        modules = {name: data_module(root, Path(tmp) / "cache", **options) for name, options in FEEDS.items()}
         store_s = time.perf_counter() - start
         store = modules["device"]._splits["train"]._cache
         store_bytes = sum(p.stat().st_size for p in store.dir.glob("shard-*"))
@@ -144,6 +149,8 @@ def run(quick: bool, threads: int | None) -> dict:
             **{f"loader_{on}_vs_step": rates[on]["loader"] / step_clips for on in AUGMENT_ON},
             "fit_device_vs_loader": rates["device"]["fit"] / rates["loader"]["fit"],
             "loader_device_vs_loader": rates["device"]["loader"] / rates["loader"]["loader"],
+            "batch_work_hue_vs_device": rates["device, hue"]["batch_work"] / rates["device"]["batch_work"],
+            "fit_hue_vs_device": rates["device, hue"]["fit"] / rates["device"]["fit"],
         },
         "epochs": epochs, "repeats": repeats,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -168,11 +175,12 @@ def markdown(r: dict) -> str:
         "| loader, augmentation and step (a fit) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for on in AUGMENT_ON:
-        x = rates[on]
+    for on, x in rates.items():
         work = "scaling only" if on == "loader" else "augmentation + scaling"
-        lines.append(f"| `{on}` | {x['loader']:,.0f} | {x['batch_work']:,.0f} ({work}) | "
-                     f"{ratios[f'loader_{on}_vs_step']:.1f}x | {x['fit']:,.0f} |")
+        vs_step = f"{x['loader'] / step:.1f}x"
+        label = "`device`, `data.hue 0.5`" if on == "device, hue" else f"`{on}`"
+        lines.append(f"| {label} | {x['loader']:,.0f} | {x['batch_work']:,.0f} ({work}) | {vs_step} "
+                     f"| {x['fit']:,.0f} |")
     ok = ratios["loader_device_vs_step"] >= TARGET_VS_STEP
     lines += [
         "",
@@ -181,6 +189,9 @@ def markdown(r: dict) -> str:
         f"(target {TARGET_VS_STEP:g}x: {'met' if ok else 'not met'}; `loader`: "
         f"{ratios['loader_loader_vs_step']:.1f}x), and a fit trains on "
         f"{ratios['fit_device_vs_loader']:.2f}x the clips in the same time.",
+        *([f"Any hue a clip (`data.hue 0.5`, off by default) leaves the batch's "
+           f"augmentation {ratios['batch_work_hue_vs_device']:.2f}x as fast, and a fit "
+           f"{ratios['fit_hue_vs_device']:.2f}x."] if "batch_work_hue_vs_device" in ratios else []),
         f"Machine: {r['machine']['cpus']} CPUs, load average {r['machine']['load_average_start'][0]:.1f} at the "
         f"start, {r['machine']['load_average'][0]:.1f} at the end (shared: ratios within the run are the result).",
     ]

@@ -72,7 +72,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "src" / "tensorrnn" / "configs"
 MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_lstm": "BT-LSTM", "gru": "GRU (dense)",
           "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U",
-          "tt_gru_nostem": "TT-GRU, no stem", "tt_gru_stem_appearance": "TT-GRU, frame and difference",
+          "tt_gru_hue": "TT-GRU, any hue", "tt_gru_nostem": "TT-GRU, no stem",
+          "tt_gru_stem_appearance": "TT-GRU, frame and difference",
           "tt_gru_stem_he": "TT-GRU, stem with He's init",
           "tt_gru_6frames": "TT-GRU, no stem, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, no stem, 16 frames",
           "tt_gru_rank8": "TT-GRU, no stem, TT-rank 8",
@@ -87,6 +88,8 @@ MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_ls
 NOSTEM = ["--model.stem", "false"]  # the shipped configs' model until the stem became the default
 SIX = [*NOSTEM, "--data.num_frames", "6"]  # the papers' frames a clip, the default's until it read 12
 VARIANTS = {"tt_gru_nostem": ("tt_gru", NOSTEM),
+            # each training clip's colours turned about the grey axis by up to half a turn
+            "tt_gru_hue": ("tt_gru", ["--data.hue", "0.5"]),
             # the frame beside its difference, through the stem (6 -> 24 channels, 2,328 weights)
             "tt_gru_stem_appearance": ("tt_gru", ["--model.appearance", "true"]),
             # the stem's weights drawn for a unit mean square (He's) instead of torch's Conv2d default
@@ -267,16 +270,22 @@ def one_run(set_name: str, model: str, recipe: str, seed: int, root: Path, work:
            "last_val_acc": record["metrics"].get("val/acc"), "train_acc": record["metrics"].get("train/acc"),
            "test_acc_1view": record["test"].get("test/acc_1view"), "selection": record["selection"],
            "validation": record["validation"], "parameters": record["num_parameters"]}
+    best = record["best_model_path"]
+    if best:  # best-{epoch:03d}-{step}.ckpt: the 0-based epoch the validation clips chose
+        run["best_val_epoch"] = int(Path(best).name.split("-")[1])
+    if best and best != record["selected_checkpoint"]:  # the other choice of fit --select, on the same fit
+        other = paired_test(args, best, store)
+        run.update(test_acc_best_val=other["test_acc"], test_acc_1view_best_val=other["test_acc_1view"])
     if paired_store and paired_store != store:
-        checkpoint = record["best_model_path"] or record["last_model_path"]
-        run[f"paired_{paired_store}"] = paired_test(args, checkpoint, paired_store)
+        run[f"paired_{paired_store}"] = paired_test(args, record["selected_checkpoint"], paired_store)
     return run
 
 
 def paired_test(args: list[str], checkpoint: str, store: str) -> dict:
-    """The selected checkpoint of a fit tested once more with its test clips served from
-    another ``store``: the same weights and the same (evenly spaced) test views, so any change
-    is the store's pixels alone, free of the seed-to-seed spread of training."""
+    """A checkpoint of a fit tested once more, its test clips served from ``store``: the same
+    weights and the same (evenly spaced) test views. With another store than the fit's, any
+    change is the store's pixels alone, free of the seed-to-seed spread of training; with the
+    fit's own, another checkpoint of the same fit (the best on validation)."""
     from tensorrnn.train.cli import _evaluate, _make_cli
 
     swapped = list(args)
@@ -362,6 +371,62 @@ def stem_table(data: dict, before: dict) -> str:
                             "Held-out test accuracy, mean over runs (the runs in order of seed or fold), and the "
                             "mean epochs each run's CPU budget allowed, of the shipped configs with the stem "
                             "(the default) and without it; 12 frames of 160x120.")
+
+
+def paired_table(data: dict, variant: str, columns: tuple[str, str], caption: str) -> str:
+    """The shipped TT-GRU against one of its :data:`VARIANTS` on the runs both have (the same
+    set, seed and fold), set by set; ``columns`` names the variant and the default (``(label,
+    short)`` pairs joined by ``|``)."""
+    (new_label, new_short), (old_label, old_short) = (c.split("|") for c in columns)
+    lines = [caption, "", f"| set | {new_label} | {old_label} | runs, {new_short} against {old_short} | "
+             f"epochs, {new_short} / {old_short} |", "|---|---:|---:|---|---:|"]
+    runs: dict[tuple, dict[str, dict]] = {}
+    for r in data["runs"]:
+        if r["recipe"] == "default" and r["model"] in ("tt_gru", variant):
+            runs.setdefault((r["set"], r["size"]), {}).setdefault((r["seed"], r["fold"]), {})[r["model"]] = r
+    for (set_name, _), by_run in sorted(runs.items()):
+        pairs = [(p[variant], p["tt_gru"]) for _, p in sorted(by_run.items()) if len(p) == 2]
+        if not pairs:
+            continue
+        accs = [[pair[k]["test_acc"] for pair in pairs] for k in (0, 1)]
+        epochs = [statistics.fmean(pair[k]["epochs"] for pair in pairs) for k in (0, 1)]
+        lines.append(f"| {set_name} | {statistics.fmean(accs[0]):.3f} | {statistics.fmean(accs[1]):.3f} | "
+                     + " against ".join("/".join(f"{a:.3f}" for a in acc) for acc in accs)
+                     + f" | {epochs[0]:.0f} / {epochs[1]:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def selection_table(data: dict) -> str:
+    """The checkpoint ``fit`` tests: the last epoch's (``select: last``, the default) against
+    the best on the validation clips (``select: best``), on the same fits of the shipped TT-GRU."""
+    lines = ["Held-out test accuracy of the same fits of the UCF11 TT-GRU config (default recipe), tested "
+             "with the last epoch's checkpoint (`select: last`, the default) and with the best on the "
+             "validation clips (`select: best`); mean over runs (in order of seed or fold), and where in "
+             "the fit the best was.", "",
+             "| set | last epoch (default) | best on validation | runs, last against best | "
+             "best's epoch / epochs |", "|---|---:|---:|---|---:|"]
+    runs: dict[str, list[dict]] = {}
+    for r in data["runs"]:
+        if r["recipe"] == "default" and r["model"] == "tt_gru" and "test_acc_best_val" in r:
+            runs.setdefault(r["set"], []).append(r)
+    for set_name, rs in sorted(runs.items()):
+        rs.sort(key=lambda r: (r["seed"], r["fold"]))
+        last, best = [r["test_acc"] for r in rs], [r["test_acc_best_val"] for r in rs]
+        where = ", ".join(f"{r['best_val_epoch'] + 1}/{r['epochs']}" for r in rs if "best_val_epoch" in r)
+        lines.append(f"| {set_name} | {statistics.fmean(last):.3f} | {statistics.fmean(best):.3f} | "
+                     + " against ".join("/".join(f"{a:.3f}" for a in acc) for acc in (last, best))
+                     + f" | {where or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def hue_table(data: dict) -> str:
+    """``tt_gru_hue`` (any hue a training clip) against the shipped TT-GRU, run by run."""
+    return paired_table(data, "tt_gru_hue", ("any hue (`--data.hue 0.5`)|hue", "own colours (default)|own"),
+                        "Held-out test accuracy of the UCF11 TT-GRU config with each training clip's colours "
+                        "turned by up to half a turn and with the clips' own colours (the default), on the "
+                        "runs both have (same set, seed and fold; in order of seed or fold; the last epoch's "
+                        "checkpoint tested), and the mean epochs each run's CPU budget allowed; 12 frames of "
+                        "160x120 through the stem.")
 
 
 def frames_table(data: dict, before: dict) -> str:

@@ -84,7 +84,8 @@ def block(accuracy: dict, rnn: dict, deploy: dict) -> str:
     lines += ["", "Accuracy: generated action sets (" + "; ".join(_set_note(accuracy, s) for s in SETS)
               + "), 160x120 frames, test groups never seen in training, mean over seeds; the default recipe "
               f"reads {RECIPE_FRAMES} frames a clip through the stem (`model.stem`: a 4x4 convolution and a ReLU "
-              f"before the map, {_STEM_WEIGHTS} weights more than the parameters above), the paper recipe "
+              f"before the map, {_STEM_WEIGHTS} weights more than the parameters above) and tests its last "
+              "epoch's checkpoint, the paper recipe "
               f"{papers.FRAMES_PER_CLIP} frames straight into the map, and selects its checkpoint on the test clips. "
               + _stem_note(steps, files) + "Training step: batch "
               f"{rnn['batch']} clips x {rnn['frames']} frames, forward and backward, {run['threads']} threads, best of "

@@ -148,9 +148,8 @@ class VideoDataModule(L.LightningDataModule):
             direction).
         hue: turn the colours of a training clip about the grey axis by up to this share of
             a full turn, in ``[0, 0.5]`` (0.5: any hue; greys, brightness and motion are kept).
-            Off by default and in every shipped config: where a few training groups' actors
-            differ by colour it keeps a small model from telling them apart by it, but where
-            the actor's colour is evidence (a hand's skin) it throws that away (docs/recipes.md).
+            Off by default and in every shipped config: measured, it gains nothing across the
+            generated sets and real handheld footage (docs/recipes.md).
         augment_on: where the training clips' augmentation runs: ``device`` (on the batch,
             after its transfer to the model's device, clip by clip: the loader only decodes and
             draws each clip's parameters) or ``loader`` (each clip in the loading threads or

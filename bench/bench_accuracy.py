@@ -12,8 +12,9 @@ number of epochs that fits the CPU budget (the CPU time of one epoch, training a
 measured in a two-epoch calibration fit of the same model, so the cosine schedule of the
 default recipe ends with the budget; the frame cache is built before, once per set). The reported number
 is the test accuracy of the checkpoint the recipe selects (``metrics.json``: ``test/acc``):
-the default recipe selects on validation groups, the paper recipe validates on the test split
-as the papers' code did, which favours it. ``--size`` runs the same configs on smaller frames
+the default recipe tests its last epoch (``select: last``; the best on its validation groups is
+tested too, ``test_acc_best_val``), the paper recipe its best on the test split, which it
+validates on as the papers' code did, which favours it. ``--size`` runs the same configs on smaller frames
 (the input shape refactorised with the config's number of modes; ranks unchanged).
 
 Sets: the graded ones (``easy``, ``medium``, ``hard``, ``varied``, ``cluttered``); the camera

@@ -118,7 +118,8 @@ def test_select_best_tests_the_best_checkpoint_on_validation(videos, tmp_path, c
     curve = [row for row in csv.DictReader(open(Path(record["best_model_path"]).parent.parent / "metrics.csv"))
              if row["val/acc"]]
     accs = [float(row["val/acc"]) for row in curve]
-    assert record["best_model_score"] == pytest.approx(max(accs)) and checkpoint["epoch"] == int(curve[accs.index(max(accs))]["epoch"])
+    assert record["best_model_score"] == pytest.approx(max(accs))
+    assert checkpoint["epoch"] == int(curve[accs.index(max(accs))]["epoch"])
     assert cli.test_main(["--config", str(config), "--ckpt_path", record["best_model_path"]]) == 0
     tested = json.loads(Path(last_line(capsys.readouterr().out).removeprefix("metrics: ")).read_text())
     assert tested["metrics"]["test/acc"] == pytest.approx(record["test"]["test/acc"], abs=1e-6)

@@ -102,11 +102,17 @@ class TensorrnnCLI(LightningCLI):
     def _root_dir(self) -> str:
         return self.config.trainer.get("default_root_dir") or DEFAULT_ROOT
 
+    @property
+    def select(self) -> str:
+        """``--select``: the checkpoint ``fit`` tests (:data:`SELECT`)."""
+        return self.config.get("select", "last")
+
+    def _check_select(self) -> None:
+        if self.select not in SELECT:
+            raise ValueError(f"select={self.select!r}: expected one of {', '.join(map(repr, SELECT))} (the "
+                             "checkpoint fit tests: the last epoch's, or the best on the validation clips)")
+
     def _resolve_checkpoint(self) -> None:
-        select = self.config.get("select", "last")
-        if select not in SELECT:
-            raise ValueError(f"select={select!r}: expected one of {', '.join(map(repr, SELECT))} (the checkpoint "
-                             "fit tests: the last epoch's, or the best on the validation clips)")
         ckpt = self.config.get("ckpt_path")
         if not ckpt:
             if self.command in ("validate", "test"):
@@ -169,6 +175,7 @@ class TensorrnnCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         # Runs after the model and the data module exist: validate before Lightning starts.
         self._check_shapes()
+        self._check_select()
         self.datamodule.setup()  # split errors surface here, before Lightning's start-up lines
         self._resolve_checkpoint()
         config = self._get(self.config_init, "trainer", default={})
@@ -377,13 +384,13 @@ def _test_selected(cli: TensorrnnCLI, best: str | None, last: str | None) -> dic
     """Evaluate the selected checkpoint (``--select``: the last epoch's, or the best on
     validation when there is one) once on the test split; the ``test`` part of metrics.json."""
     trainer, model = cli.trainer, cli.model
-    by_validation = cli.config.get("select", "last") == "best" and best is not None
+    by_validation = cli.select == "best" and best is not None
     selected = best if by_validation else last
     if selected is None:  # checkpointing off: the weights in memory are the last epoch's
         how = "the weights at the end of training (checkpointing off)"
     elif by_validation:
         how = f"best {'val/map' if model.hparams.multilabel else 'val/acc'} on the validation clips"
-    elif cli.config.get("select", "last") == "best":
+    elif cli.select == "best":
         how = "the last epoch (no validation clips)"
     else:
         how = "the last epoch (select: last)"

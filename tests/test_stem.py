@@ -57,6 +57,26 @@ def test_the_stem_gradchecks_in_float64():
         stem, {"conv.weight": w, "conv.bias": b}, (x,)), (x, w, b))
 
 
+@pytest.mark.parametrize("upstream", ["dense", "expanded"])
+def test_the_stems_backward_in_place_equals_autograds_relu(upstream):
+    # the ReLU's backward masks the incoming gradient in its own memory when it is dense (the
+    # map's input gradient), and out of place when it is expanded (the gradient of a sum)
+    torch.manual_seed(1)
+    stem = ConvStem(3).double()
+    x = torch.randn(2, 3, 10, 14, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(2, 3, 5, 7, 12, dtype=torch.float64)
+
+    def loss(out):
+        return out.sum() if upstream == "expanded" else (out * weights).sum()
+
+    grads = torch.autograd.grad(loss(stem(x)), (x, stem.conv.weight, stem.conv.bias))
+    plain = torch.relu(stem.conv(x.flatten(0, 1).permute(0, 3, 1, 2))).permute(0, 2, 3, 1).reshape(2, 3, 5, 7, 12)
+    expected = torch.autograd.grad(loss(plain), (x, stem.conv.weight, stem.conv.bias))
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert (grads[0] != 0).any() and (plain == 0).any()      # gradients flow, and the ReLU cut some
+
+
 @pytest.mark.parametrize("channels", [3, 6])
 @pytest.mark.parametrize("init, mean_square", [("he", 1.0), ("torch", 1 / 6)])
 def test_the_stems_init_sets_the_mean_square_it_hands_the_map(channels, init, mean_square):

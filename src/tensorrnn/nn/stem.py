@@ -26,6 +26,32 @@ __all__ = ["ConvStem", "STEM_INITS"]
 STEM_INITS = ("torch", "he")
 
 
+class _ReLUInPlace(torch.autograd.Function):
+    """``relu_`` whose backward masks the incoming gradient in its own memory.
+
+    Autograd's ReLU backward writes a new tensor the size of the stem's output (a batch of
+    frames, as large as the input batch); masking the gradient the factorised map hands back
+    in place keeps a training step's peak memory one batch lower. The gradient is written to
+    only when it is a dense tensor of its own (not expanded, as the gradient of a ``sum`` is),
+    and only the stem's output ever receives it, so nothing else reads what is overwritten (a
+    gradient kept of the stem's output itself, by ``retain_grad`` or a hook that stores it,
+    would show the masked values: read it from the map's input through ``torch.autograd.grad``).
+    """
+
+    @staticmethod
+    def forward(ctx, y: Tensor) -> Tensor:
+        torch.relu_(y)
+        ctx.mark_dirty(y)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        dense = grad.is_contiguous() or grad.is_contiguous(memory_format=torch.channels_last)
+        return grad.masked_fill_(y == 0, 0) if dense else grad.masked_fill(y == 0, 0)
+
+
 class ConvStem(nn.Module):
     """Channels-last 4x4 convolution of stride 2 (padding 1) and a ReLU, ``C`` to ``4C`` channels.
 
@@ -75,8 +101,10 @@ class ConvStem(nn.Module):
                              "frames with even H and W")
         lead, (H, W, C) = x.shape[:-3], x.shape[-3:]
         y = self.conv(x.reshape(-1, H, W, C).permute(0, 3, 1, 2))                # (N, 4C, H/2, W/2)
-        # in place: the convolution's backward needs its input and weight, not its output (a step 8% faster)
-        return torch.relu_(y).permute(0, 2, 3, 1).reshape(*lead, H // 2, W // 2, 4 * C)
+        # in place: the convolution's backward needs its input and weight, not its output (a step 8% faster);
+        # with a gradient to record, its backward in place too (a batch less at a training step's peak)
+        y = _ReLUInPlace.apply(y) if torch.is_grad_enabled() and y.requires_grad else torch.relu_(y)
+        return y.permute(0, 2, 3, 1).reshape(*lead, H // 2, W // 2, 4 * C)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels} -> {4 * self.in_channels} channels, 4x4 stride 2, {self.init} init"

@@ -73,7 +73,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "src" / "tensorrnn" / "configs"
 MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_lstm": "BT-LSTM", "gru": "GRU (dense)",
           "ht_lstm": "HT-LSTM", "tt_gru_full": "TT-GRU, TT U", "tt_lstm_full": "TT-LSTM, TT U",
-          "tt_gru_hue": "TT-GRU, any hue", "tt_gru_nostem": "TT-GRU, no stem",
+          "tt_gru_hue": "TT-GRU, any hue", "tt_gru_drift": "TT-GRU, drifting crop", "tt_gru_nostem": "TT-GRU, no stem",
           "tt_gru_stem_appearance": "TT-GRU, frame and difference",
           "tt_gru_stem_he": "TT-GRU, stem with He's init",
           "tt_gru_6frames": "TT-GRU, no stem, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, no stem, 16 frames",
@@ -91,6 +91,8 @@ SIX = [*NOSTEM, "--data.num_frames", "6"]  # the papers' frames a clip, the defa
 VARIANTS = {"tt_gru_nostem": ("tt_gru", NOSTEM),
             # each training clip's colours turned about the grey axis by up to half a turn
             "tt_gru_hue": ("tt_gru", ["--data.hue", "0.5"]),
+            # each training clip's crop box travelling across the clip, as a panning camera's view
+            "tt_gru_drift": ("tt_gru", ["--data.drift", "1.0"]),
             # the frame beside its difference, through the stem (6 -> 24 channels, 2,328 weights)
             "tt_gru_stem_appearance": ("tt_gru", ["--model.appearance", "true"]),
             # the stem's weights drawn for a unit mean square (He's) instead of torch's Conv2d default

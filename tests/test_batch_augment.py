@@ -39,12 +39,25 @@ def test_param_row_holds_the_draws_in_column_order():
     params = {"box": (3, 5, 10, 12), "flip": True, "brightness": 1.125, "contrast": 0.875, "hue": -0.25,
               "mean": None}
     row = ClipAugment.param_row(params, front=2)
-    assert row.dtype == torch.float64 and len(PARAM_COLUMNS) == 9
+    assert row.dtype == torch.float64 and len(PARAM_COLUMNS) == 11
     assert dict(zip(PARAM_COLUMNS, row.tolist())) == {"y0": 3, "x0": 5, "height": 10, "width": 12, "flip": 1.0,
                                                       "brightness": 1.125, "contrast": 0.875, "front": 2,
-                                                      "hue": -0.25}
+                                                      "hue": -0.25, "y1": 3, "x1": 5}  # no end: it stays put
     del params["hue"]  # the parameters of a clip drawn without a hue: no turn
-    assert ClipAugment.param_row(params, front=2)[-1].item() == 0.0
+    assert ClipAugment.param_row(params, front=2)[PARAM_COLUMNS.index("hue")].item() == 0.0
+    params["end"] = (7, 1)
+    assert ClipAugment.param_row(params, front=2)[-2:].tolist() == [7.0, 1.0]
+
+
+def test_a_drifting_box_on_the_batch_equals_each_clip_augmented_then_scaled():
+    frames, params, expected = drawn_batch(augment=ClipAugment(**LOADER_AUGMENT, drift=1.0))
+    start, end = params[:, :2], params[:, -2:]
+    assert (start != end).any(dim=1).sum().item() >= 4          # most boxes travel
+    out = augment_batch(frames, params, "unit", uint8_resize=False)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-3 / 128)
+    held = params.clone()
+    held[:, -2:] = start                                         # the same boxes held still: other frames
+    assert (augment_batch(frames, held, "unit", uint8_resize=False) - out).abs().max().item() * 128 > 50
 
 
 def test_float_resize_equals_each_clip_augmented_then_scaled():
@@ -64,7 +77,9 @@ def test_hue_on_the_batch_equals_each_clip_augmented_then_scaled():
     out = augment_batch(frames, params, "unit", uint8_resize=False)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-3 / 128)
     # the turn is no identity: without it the clips differ by many grey levels
-    plain = augment_batch(frames, torch.cat([params[:, :-1], torch.zeros(B, 1, dtype=params.dtype)], 1), "unit")
+    unturned = params.clone()
+    unturned[:, PARAM_COLUMNS.index("hue")] = 0
+    plain = augment_batch(frames, unturned, "unit")
     assert (plain - out).abs().max().item() * 128 > 50
 
 
@@ -124,14 +139,16 @@ def test_flip_mirrors_each_frame():
 
 
 @pytest.mark.parametrize("frames,params,scaling,match", [
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 9), "standard", "scaling='standard'"),
-    (torch.zeros(2, 3, H, W, 3), torch.zeros(2, 9), "unit", r"frames of shape \(2, 3, 24, 32, 3\)"),
-    (torch.zeros(3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 9), "unit", "frames of shape"),
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 8), "unit", r"params of shape \(2, 8\)"),
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 0, H, W, 0, 1, 1, 3, 0]] * 2), "unit",
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 11), "standard", "scaling='standard'"),
+    (torch.zeros(2, 3, H, W, 3), torch.zeros(2, 11), "unit", r"frames of shape \(2, 3, 24, 32, 3\)"),
+    (torch.zeros(3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 11), "unit", "frames of shape"),
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.zeros(2, 9), "unit", r"params of shape \(2, 9\)"),
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 0, H, W, 0, 1, 1, 3, 0, 0, 0]] * 2), "unit",
      "front=3"),
-    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 4, H, W, 0, 1, 1, 0, 0]] * 2), "unit",
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 4, H, W, 0, 1, 1, 0, 0, 0, 4]] * 2), "unit",
      r"params\['box'\]"),
+    (torch.zeros(2, 3, H, W, 3, dtype=torch.uint8), torch.tensor([[0, 0, 20, 20, 0, 1, 1, 0, 0, 5, 12]] * 2),
+     "unit", r"params\['box'\]=\(5, 12, 20, 20\)"),   # a drift that ends outside the frame
 ])
 def test_bad_input_named(frames, params, scaling, match):
     with pytest.raises(ValueError, match=match):

@@ -249,7 +249,7 @@ def test_to_dict_round_trips_through_json():
     aug = ClipAugment(crop_scale=[0.5, 1], flip=0.5, contrast=np.float32(0.25))
     d = json.loads(json.dumps(aug.to_dict()))
     assert d == {"crop_scale": [0.5, 1.0], "crop_ratio": [0.75, 4 / 3], "brightness": 0.0, "contrast": 0.25,
-                 "flip": 0.5, "hue": 0.0}
+                 "flip": 0.5, "hue": 0.0, "drift": 0.0}
     assert ClipAugment(**d).to_dict() == d
     assert repr(aug) == "ClipAugment(crop_scale=(0.5, 1.0), contrast=0.25, flip=0.5)"
     assert ClipAugment(**ClipAugment().to_dict()).active is False
@@ -366,3 +366,65 @@ def test_hue_on_uint8_frames_is_within_its_rounding():
 def test_bad_hue_named(hue):
     with pytest.raises(ValueError, match=r"hue=.*expected a share of a full turn in \[0, 0.5\]"):
         ClipAugment(hue=hue)
+
+
+# --- drift: the box travels across the clip ----------------------------------------------------
+
+def test_a_drifting_box_cuts_each_frame_where_its_path_is():
+    # frame k of T is cut at the start moved k / (T - 1) of the way to the end, in whole pixels
+    # (rounded half to even): each output frame is the still box's output at that place
+    clip = np.concatenate([ramp() + 7 * k for k in range(5)])             # (5, H, W, 3): every frame its own
+    box, end = (2, 11, 14, 18), (8, 1)
+    out = ClipAugment().apply(clip, identity_params(box=box, end=end))
+    path = [(2, 11), (4, 8), (5, 6), (6, 4), (8, 1)]                       # 11 - 2.5 = 8.5 -> 8, 2 + 3 = 5, ...
+    for k, (y, x) in enumerate(path):
+        still = ClipAugment().apply(clip[k:k + 1], identity_params(box=(y, x, 14, 18)))[0]
+        np.testing.assert_array_equal(out[k], still)
+    # the ramp read where the box is: the mean moves by the box's own travel, 2 dy + 3 dx a frame
+    assert out[-1].mean() - out[0].mean() == pytest.approx(2 * 6 + 3 * -10 + 7 * 4, abs=1e-3)
+    # a box that stays put is the clip cut the same way in every frame
+    np.testing.assert_array_equal(ClipAugment().apply(clip, identity_params(box=box, end=box[:2])),
+                                  ClipAugment().apply(clip, identity_params(box=box)))
+
+
+@pytest.mark.parametrize("drift", [0.25, 1.0])
+def test_drift_ends_a_share_of_the_way_to_a_uniform_place_and_is_drawn_last(drift):
+    plain, drifting = ClipAugment(**ALL_ON, hue=0.2), ClipAugment(**ALL_ON, hue=0.2, drift=drift)
+    assert drifting.active and f"drift={drift}" in repr(drifting)
+    assert ClipAugment(**drifting.to_dict()).to_dict() == drifting.to_dict()
+    travel = []
+    for seed in range(400):
+        a, b = plain.params(np.random.default_rng(seed), H, W), drifting.params(np.random.default_rng(seed), H, W)
+        assert a.pop("end") == a["box"][:2]                              # no drift: the box stays put
+        end = b.pop("end")
+        assert a == b                                                    # every other draw as it was
+        y0, x0, h, w = b["box"]
+        assert 0 <= end[0] <= H - h and 0 <= end[1] <= W - w            # the path stays in the frame
+        travel.append(abs(end[1] - x0) / max(W - w, 1))
+    # |U - U'| for two uniform places averages a third of the room: drift of the way, a third of that
+    assert np.mean(travel) == pytest.approx(drift / 3, abs=0.05)
+
+
+def test_drift_on_uint8_frames_is_within_the_resizes_rounding():
+    clip = random_clip(30, t=6)
+    aug, rng = ClipAugment(crop_scale=(0.3, 0.6), drift=1.0), np.random.default_rng(31)
+    moved = 0
+    for _ in range(10):
+        p = aug.params(rng, H, W)
+        moved += p["end"] != p["box"][:2]
+        fast = aug.apply_uint8(clip, p).astype(np.int64)
+        exact = np.rint(aug.apply(clip, p)).astype(np.int64)
+        assert np.abs(fast - exact).max() <= 1
+    assert moved >= 8
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(drift=0.5), r"drift=0.5: the crop box fills the frame \(crop_scale=\(1.0, 1.0\)\)"),
+    (dict(crop_scale=(0.5, 1.0), drift=1.5), r"drift=1.5: expected a share of the way in \[0, 1\]"),
+    (dict(crop_scale=(0.5, 1.0), drift=-0.1), r"drift=-0.1"),
+])
+def test_bad_drift_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ClipAugment(**kwargs)
+    with pytest.raises(ValueError, match=r"params\['box'\]=\(12, 0, 14, 18\)"):   # an end outside the frame
+        ClipAugment().apply(random_clip(), identity_params(box=(2, 0, 14, 18), end=(12, 0)))

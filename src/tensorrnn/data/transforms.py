@@ -27,9 +27,10 @@ from tensorrnn.data.threads import map_shares
 
 #: The columns of one clip's row of augmentation parameters (:meth:`ClipAugment.param_row`,
 #: :func:`augment_batch`): the crop box, the flip (0 or 1), brightness and contrast factors, the
-#: padding frames in front of the clip (they stay padding) and the hue's turn (a share of a full
-#: turn, :func:`hue_rotation`).
-PARAM_COLUMNS = ("y0", "x0", "height", "width", "flip", "brightness", "contrast", "front", "hue")
+#: padding frames in front of the clip (they stay padding), the hue's turn (a share of a full
+#: turn, :func:`hue_rotation`) and where the box ends (its top left in the clip's last frame:
+#: ``y0, x0`` unless the box drifts).
+PARAM_COLUMNS = ("y0", "x0", "height", "width", "flip", "brightness", "contrast", "front", "hue", "y1", "x1")
 #: Draws of a random box before falling back to a centre crop (as torchvision's RandomResizedCrop).
 _CROP_TRIES = 10
 
@@ -173,7 +174,8 @@ class ClipAugment:
     """Random resized crop, horizontal flip, hue, brightness and contrast, drawn once per clip.
 
     Every random number is drawn once per call, so all frames of a clip get the same crop box,
-    flip, hue, brightness and contrast. With the defaults every option is the identity
+    flip, hue, brightness and contrast (the box may drift across the clip instead, as a
+    panning camera's view does: ``drift``). With the defaults every option is the identity
     (:attr:`active` is ``False``) and a call returns its input unchanged. The options are
     plain values, so a config section ``augment: {crop_scale: [0.6, 1.0], flip: 0.5}`` is
     ``ClipAugment(**section)``, and :meth:`to_dict` writes one back.
@@ -198,6 +200,12 @@ class ClipAugment:
             stay grey, and so does each pixel's mean over its channels: what is learnt from
             motion and brightness is kept, what is learnt from the colours of a few training
             scenes and actors is not.
+        drift: the crop box travels across the clip in a straight line, as a panning or tilting
+            camera's view does: from where it is drawn in the first frame to a point ``drift`` of
+            the way towards a second place drawn uniformly within the frame, at an even pace
+            from frame to frame (whole pixels), in ``[0, 1]``. A box as large as the frame has
+            no room to travel, so this needs ``crop_scale`` below 1; a frame's box depends on
+            its place in the clip, so :meth:`apply` takes whole clips.
 
     Shape:
         - Input: ``(T, H, W, 3)``, uint8 or float32 in [0, 255], ``T >= 1``.
@@ -216,13 +224,17 @@ class ClipAugment:
     """
 
     def __init__(self, *, crop_scale=(1.0, 1.0), crop_ratio=(3 / 4, 4 / 3), brightness: float = 0.0,
-                 contrast: float = 0.0, flip: float = 0.0, hue: float = 0.0) -> None:
+                 contrast: float = 0.0, flip: float = 0.0, hue: float = 0.0, drift: float = 0.0) -> None:
         self.crop_scale = _pair("crop_scale", crop_scale, upper=1.0)
         self.crop_ratio = _pair("crop_ratio", crop_ratio, upper=None)
         self.brightness = _strength("brightness", brightness, None, "a number >= 0")
         self.contrast = _strength("contrast", contrast, None, "a number >= 0")
         self.flip = _strength("flip", flip, 1.0, "a probability in [0, 1]")
         self.hue = _strength("hue", hue, 0.5, "a share of a full turn in [0, 0.5]")
+        self.drift = _strength("drift", drift, 1.0, "a share of the way in [0, 1]")
+        if self.drift and not self._crops:
+            raise ValueError(f"drift={drift!r}: the crop box fills the frame (crop_scale={self.crop_scale!r}), so it "
+                             "cannot travel; expected crop_scale with a minimum below 1")
 
     @property
     def _crops(self) -> bool:
@@ -236,7 +248,8 @@ class ClipAugment:
     def to_dict(self) -> dict:
         """All options as plain JSON/YAML values (lists, floats); ``ClipAugment(**d)`` rebuilds it."""
         return {"crop_scale": list(self.crop_scale), "crop_ratio": list(self.crop_ratio),
-                "brightness": self.brightness, "contrast": self.contrast, "flip": self.flip, "hue": self.hue}
+                "brightness": self.brightness, "contrast": self.contrast, "flip": self.flip, "hue": self.hue,
+                "drift": self.drift}
 
     def __repr__(self) -> str:
         defaults = ClipAugment().__dict__
@@ -248,9 +261,10 @@ class ClipAugment:
 
         Returns:
             ``{"box": (y0, x0, h, w), "flip": bool, "brightness": b, "contrast": c,
-            "hue": turns, "mean": None}``; options at their identity draw nothing (box = whole
-            frame, ``False``, ``1.0``, ``1.0``, ``0.0``), and the hue is drawn last, so turning it
-            on leaves the other draws as they were. ``"mean"`` is the grey level contrast blends with:
+            "hue": turns, "end": (y1, x1), "mean": None}``; options at their identity draw nothing
+            (box = whole frame, ``False``, ``1.0``, ``1.0``, ``0.0``, ``end`` = the box's ``(y0,
+            x0)``), and the hue, then the drift's end are drawn last, so turning them on leaves
+            the other draws as they were. ``"mean"`` is the grey level contrast blends with:
             ``None`` lets :meth:`apply` take the mean of the clip it is given; set it to apply
             one clip's transform to its frames one at a time.
         """
@@ -261,17 +275,26 @@ class ClipAugment:
         b = float(rng.uniform(max(0.0, 1 - self.brightness), 1 + self.brightness)) if self.brightness else 1.0
         c = float(rng.uniform(max(0.0, 1 - self.contrast), 1 + self.contrast)) if self.contrast else 1.0
         hue = float(rng.uniform(-self.hue, self.hue)) if self.hue else 0.0
-        return {"box": box, "flip": flip, "brightness": b, "contrast": c, "hue": hue, "mean": None}
+        end = self._end(rng, box, height, width) if self.drift else box[:2]
+        return {"box": box, "flip": flip, "brightness": b, "contrast": c, "hue": hue, "end": end, "mean": None}
+
+    def _end(self, rng: np.random.Generator, box: tuple[int, int, int, int], height: int,
+             width: int) -> tuple[int, int]:
+        # drift of the way from the box's start to a place drawn uniformly: inside the frame
+        y0, x0, h, w = box
+        towards = rng.uniform(0, (height - h, width - w))
+        return tuple(int(round(a + self.drift * (b - a))) for a, b in zip((y0, x0), towards))
 
     @staticmethod
     def param_row(params: dict, front: int = 0) -> torch.Tensor:
         """One clip's ``params`` (from :meth:`params`) as a float64 row of :data:`PARAM_COLUMNS`'s
         values, ``front`` padding frames before the clip: what a training batch carries for
         :func:`augment_batch` (``"mean"`` is taken there, from the cropped clip; a missing
-        ``"hue"`` is 0)."""
+        ``"hue"`` is 0, a missing ``"end"`` the box's start)."""
         y0, x0, h, w = (int(v) for v in params["box"])
+        y1, x1 = (int(v) for v in params.get("end", (y0, x0)))
         return torch.tensor([y0, x0, h, w, float(bool(params["flip"])), float(params["brightness"]),
-                             float(params["contrast"]), int(front), float(params.get("hue", 0.0))],
+                             float(params["contrast"]), int(front), float(params.get("hue", 0.0)), y1, x1],
                             dtype=torch.float64)
 
     def _box(self, rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
@@ -302,17 +325,19 @@ class ClipAugment:
         separable: rows, then columns), then flipped, then its colours turned by
         ``hue_rotation(params["hue"])`` (a missing ``"hue"`` is 0), then ``x -> b * (m + c * (x -
         m))`` and clipped to [0, 255], where ``m`` is ``params["mean"]`` or, if ``None``, the mean
-        of the cropped clip (which the hue's turn keeps). Every step but that mean is per pixel,
-        so applying ``params`` (with ``"mean"`` set) to each frame alone gives the same frames as
-        applying it to the clip.
+        of the cropped clip (which the hue's turn keeps). A drifting box (``params["end"]``
+        other than the box's start) is cut from frame ``k`` of ``T`` at the start moved ``k /
+        (T - 1)`` of the way to the end, rounded to whole pixels. Every step but that mean and
+        the drift is per pixel, so without a drift, applying ``params`` (with ``"mean"`` set) to
+        each frame alone gives the same frames as applying it to the clip.
 
         Shape:
             ``(T, H, W, 3)`` uint8 or float32 -> ``(T, H, W, 3)`` float32, always a new array.
         """
         _check_frames(frames)
         _, height, width, _ = frames.shape
-        y0, x0, h, w = _check_box(params["box"], height, width)
-        x = frames[:, y0:y0 + h, x0:x0 + w]  # (T, h, w, 3), a view of the input
+        x = _crop(frames, params)  # (T, h, w, 3), a view of the input unless the box drifts
+        h, w = x.shape[1:3]
         if (h, w) != (height, width):
             x = _resize(x, height, width, bool(params["flip"]))  # (T, H, W, 3)
         else:  # a copy: the caller's frames stay as they are
@@ -349,8 +374,8 @@ class ClipAugment:
         if frames.dtype != np.uint8:
             raise ValueError(f"frames of dtype {frames.dtype}: expected uint8")
         _, height, width, _ = frames.shape
-        y0, x0, h, w = _check_box(params["box"], height, width)
-        x = frames[:, y0:y0 + h, x0:x0 + w]  # (T, h, w, 3), a view of the input
+        x = _crop(frames, params)  # (T, h, w, 3), a view of the input unless the box drifts
+        h, w = x.shape[1:3]
         if (h, w) != (height, width):
             crop = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)  # channels-last (T, 3, h, w)
             x = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False)
@@ -388,7 +413,8 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
     :meth:`ClipAugment.apply` then :func:`~tensorrnn.data.sampling.scale_pixels` give each clip.
 
     Clip ``i`` is row ``i`` of ``params`` (:meth:`ClipAugment.param_row`): its crop box is cut
-    from the frames after its ``front`` padding frames and resized back to ``(H, W)``
+    from the frames after its ``front`` padding frames (drifting from ``(y0, x0)`` in the first
+    to ``(y1, x1)`` in the last, as :meth:`~ClipAugment.apply` cuts it) and resized back to ``(H, W)``
     (bilinear, ``align_corners=False``, as :meth:`~ClipAugment.apply`), mirrored if ``flip``,
     its colours turned by :func:`hue_rotation` of ``hue``, then ``x -> b * (m + c * (x - m))``
     with ``m`` the mean of the resized clip, clipped to [0, 255] and scaled (one pass: the hue,
@@ -399,7 +425,7 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
 
     Args:
         frames: ``(B, T, H, W, 3)`` uint8, padding frames holding anything.
-        params: ``(B, 9)``, the columns of :data:`PARAM_COLUMNS`, on any device.
+        params: ``(B, 11)``, the columns of :data:`PARAM_COLUMNS`, on any device.
         scaling: ``"center"``, ``"unit"`` or ``"none"`` (the deferred scalings).
         uint8_resize: resize with torch's uint8 bilinear kernel (fixed point, its result
             rounded to grey levels: within one level of the float resize, 4x faster on a CPU)
@@ -421,9 +447,10 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
         shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
         raise ValueError(f"params of shape {shape}: expected ({batch}, {len(PARAM_COLUMNS)}), a row of "
                          f"{', '.join(PARAM_COLUMNS)} per clip")
-    rows = params.tolist()  # one host transfer of the (B, 9) parameters
-    for i, (y0, x0, h, w, _, _, _, front, _) in enumerate(rows):
+    rows = params.tolist()  # one host transfer of the (B, 11) parameters
+    for i, (y0, x0, h, w, _, _, _, front, _, y1, x1) in enumerate(rows):
         _check_box((y0, x0, h, w), height, width)
+        _check_box((y1, x1, h, w), height, width)
         if not 0 <= front < steps:
             raise ValueError(f"params[{i}] front={front:g}: expected 0 <= front < {steps} (the clip's frames)")
     cpu = frames.device.type == "cpu"
@@ -434,10 +461,10 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
     out = torch.empty(frames.shape, dtype=torch.float32, device=frames.device)  # (B, T, H, W, 3)
 
     def one(i: int) -> None:
-        y0, x0, h, w, flip, b, c, front, hue = rows[i]
-        y0, x0, h, w, front = int(y0), int(x0), int(h), int(w), int(front)
+        y0, x0, h, w, flip, b, c, front, hue, y1, x1 = rows[i]
+        y0, x0, h, w, front, y1, x1 = int(y0), int(x0), int(h), int(w), int(front), int(y1), int(x1)
         out[i, :front] = 0.0
-        clip = frames[i, front:, y0:y0 + h, x0:x0 + w]  # (k, h, w, 3)
+        clip = _cut(frames[i, front:], (y0, x0), (y1, x1), h, w, torch.stack)  # (k, h, w, 3)
         if (h, w) != (height, width):
             crop = clip.permute(0, 3, 1, 2)  # (k, 3, h, w), channels-last in memory
             crop = crop if uint8_resize else crop.float()  # the uint8 kernel reads the strided crop as is
@@ -463,6 +490,27 @@ def augment_batch(frames: torch.Tensor, params: torch.Tensor, scaling: str = "un
 
     map_shares(one, range(batch), threads if cpu else 1)
     return out
+
+
+def _crop(frames: np.ndarray, params: dict) -> np.ndarray:
+    """The box of ``params`` cut from every frame ``(T, H, W, 3)``, where it is in that frame."""
+    height, width = frames.shape[1:3]
+    y0, x0, h, w = _check_box(params["box"], height, width)
+    y1, x1 = _check_box((*params.get("end", (y0, x0)), h, w), height, width)[:2]
+    return _cut(frames, (y0, x0), (y1, x1), h, w, np.stack)
+
+
+def _cut(frames, start: tuple[int, int], end: tuple[int, int], h: int, w: int, stack):
+    """Frames ``(k, H, W, 3)`` (numpy or torch) cut to an ``h x w`` box whose top left goes from
+    ``start`` in the first frame to ``end`` in the last at an even pace, rounded to whole pixels
+    (halves to even): a view when it stays put, else stacked by ``stack``."""
+    (y0, x0), (y1, x1) = start, end
+    if (y0, x0) == (y1, x1):
+        return frames[:, y0:y0 + h, x0:x0 + w]
+    k = len(frames)
+    pace = np.arange(k) / max(k - 1, 1)
+    ys, xs = (np.rint(a + (b - a) * pace).astype(int) for a, b in ((y0, y1), (x0, x1)))
+    return stack([frame[y:y + h, x:x + w] for frame, y, x in zip(frames, ys, xs)])
 
 
 def _check_box(box, height: int, width: int) -> tuple[int, int, int, int]:

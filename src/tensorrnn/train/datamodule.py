@@ -150,6 +150,10 @@ class VideoDataModule(L.LightningDataModule):
             a full turn, in ``[0, 0.5]`` (0.5: any hue; greys, brightness and motion are kept).
             Off by default and in every shipped config: measured, it gains nothing across the
             generated sets and real handheld footage (docs/recipes.md).
+        drift: let the crop box travel across a training clip in a straight line, as a
+            panning camera's view does, up to this share of the way to a second random place in
+            the frame, in ``[0, 1]`` (needs ``crop_scale`` below 1). Off by default: measured in
+            docs/recipes.md.
         augment_on: where the training clips' augmentation runs: ``device`` (on the batch,
             after its transfer to the model's device, clip by clip: the loader only decodes and
             draws each clip's parameters) or ``loader`` (each clip in the loading threads or
@@ -219,6 +223,7 @@ class VideoDataModule(L.LightningDataModule):
         contrast: float = 0.2,
         flip: float = 0.0,
         hue: float = 0.0,
+        drift: float = 0.0,
         augment_on: str = "device",
         decode_on: str = "auto",
         features: bool = False,
@@ -270,7 +275,8 @@ class VideoDataModule(L.LightningDataModule):
         try:  # one error line named by the config key
             from tensorrnn.data.transforms import ClipAugment
 
-            ClipAugment(crop_scale=crop_scale, brightness=brightness, contrast=contrast, flip=flip, hue=hue)
+            ClipAugment(crop_scale=crop_scale, brightness=brightness, contrast=contrast, flip=flip, hue=hue,
+                        drift=drift)
         except (ValueError, TypeError) as err:
             raise ValueError(f"data.{err}") from None
         size = _check_size(size)
@@ -315,7 +321,7 @@ class VideoDataModule(L.LightningDataModule):
 
         hp = self.hparams
         return ClipAugment(crop_scale=[float(v) for v in hp.crop_scale], brightness=hp.brightness,
-                           contrast=hp.contrast, flip=hp.flip, hue=hp.hue)
+                           contrast=hp.contrast, flip=hp.flip, hue=hp.hue, drift=hp.drift)
 
     def eval_dataset(self, dataset, views: int | None = None):
         """A copy of ``dataset`` that samples with ``eval_sampling`` and a fixed seed, so an

@@ -77,7 +77,7 @@ class Stemmed(nn.Module):
         self.stem, self.classifier = ConvStem(FRAME[-1]), classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.stem(x.view(*x.shape[:2], *FRAME)))
+        return self.classifier(self.stem(x.view(*x.shape[:2], *FRAME), grad_in_place=True))  # as the model
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.classifier.loss(logits, y)

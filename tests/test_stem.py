@@ -58,9 +58,10 @@ def test_the_stem_gradchecks_in_float64():
 
 
 @pytest.mark.parametrize("upstream", ["dense", "expanded"])
-def test_the_stems_backward_in_place_equals_autograds_relu(upstream):
-    # the ReLU's backward masks the incoming gradient in its own memory when it is dense (the
-    # map's input gradient), and out of place when it is expanded (the gradient of a sum)
+@pytest.mark.parametrize("grad_in_place", [True, False])
+def test_the_stems_backward_equals_autograds_relu(upstream, grad_in_place):
+    # with grad_in_place (the model's) the ReLU's backward masks the incoming gradient in its own
+    # memory when it is dense (the map's input gradient), out of place when it is expanded (a sum's)
     torch.manual_seed(1)
     stem = ConvStem(3).double()
     x = torch.randn(2, 3, 10, 14, 3, dtype=torch.float64, requires_grad=True)
@@ -69,12 +70,36 @@ def test_the_stems_backward_in_place_equals_autograds_relu(upstream):
     def loss(out):
         return out.sum() if upstream == "expanded" else (out * weights).sum()
 
-    grads = torch.autograd.grad(loss(stem(x)), (x, stem.conv.weight, stem.conv.bias))
+    grads = torch.autograd.grad(loss(stem(x, grad_in_place=grad_in_place)), (x, stem.conv.weight, stem.conv.bias))
     plain = torch.relu(stem.conv(x.flatten(0, 1).permute(0, 3, 1, 2))).permute(0, 2, 3, 1).reshape(2, 3, 5, 7, 12)
     expected = torch.autograd.grad(loss(plain), (x, stem.conv.weight, stem.conv.bias))
     for got, want in zip(grads, expected):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
     assert (grads[0] != 0).any() and (plain == 0).any()      # gradients flow, and the ReLU cut some
+
+
+def test_a_gradient_the_caller_passes_is_overwritten_only_when_asked():
+    torch.manual_seed(2)
+    stem = ConvStem(3).double()
+    x = torch.randn(2, 10, 14, 3, dtype=torch.float64)
+    out = stem(x)
+    given = torch.randn_like(out)
+    kept = given.clone()
+    stem(x).backward(given)                                  # the default: the caller's gradient stays
+    assert torch.equal(given, kept)
+    stem(x, grad_in_place=True).backward(given)              # in place: masked where the ReLU cut
+    torch.testing.assert_close(given, kept * (out > 0), rtol=0, atol=0)
+    assert (out == 0).any() and (given != kept).any()
+
+
+def test_the_models_stem_writes_its_gradient_in_place():
+    # the model's stem output feeds its map, whose backward hands back a gradient of its own
+    m = model().train()
+    seen, forward = [], m.stem.forward
+    m.stem.forward = lambda x, **options: seen.append(options) or forward(x, **options)
+    x = torch.randn(2, 3, 48, 64, 3, dtype=torch.float64)
+    m(x).sum().backward()
+    assert seen == [{"grad_in_place": True}] and m.stem.conv.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("channels", [3, 6])

@@ -409,7 +409,7 @@ class VideoClassifier(L.LightningModule):
                 raise ValueError(f"steps of shape {tuple(x.shape)}: model.stem needs video frames (..., H, W, "
                                  f"{self.stem.in_channels}), not feature vectors; expected model.stem: false for "
                                  "features")
-            x = self.stem(x)
+            x = self.stem(x, grad_in_place=True)  # the map hands back a gradient of its own
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -437,6 +437,17 @@ def hue_table(data: dict) -> str:
                         "160x120 through the stem.")
 
 
+def drift_table(data: dict) -> str:
+    """``tt_gru_drift`` (each training clip's crop box travelling across it) against the shipped
+    TT-GRU, run by run."""
+    return paired_table(data, "tt_gru_drift", ("drifting crop (`--data.drift 1`)|drift", "still crop (default)|still"),
+                        "Held-out test accuracy of the UCF11 TT-GRU config with each training clip's crop box "
+                        "travelling across the clip (up to the whole way to a second random place) and with one "
+                        "box for every frame (the default), on the runs both have (same set, seed and fold; in "
+                        "order of seed or fold; the last epoch's checkpoint tested), and the mean epochs each "
+                        "run's CPU budget allowed; 12 frames of 160x120 through the stem.")
+
+
 def frames_table(data: dict, before: dict) -> str:
     """The default's 12 frames a clip against the papers' 6 (``data``: the table as it stood
     when 12 frames became the default; ``before``: ``accuracy_6frames.json``, as it stood at 6)."""

@@ -3,10 +3,12 @@
 Frames flow ``uint8 (T, H, W, 3)`` -> :class:`ClipAugment` -> ``float32 (T, H, W, 3)`` in
 [0, 255] -> :func:`tensorrnn.data.sampling.scale_pixels`. A video RNN sees the frames as one
 sequence, so each frame must get the same transform: a crop that jumped from frame to frame
-would look like motion. :meth:`ClipAugment.apply` is numpy, as in ``sampling.py``: this runs in
-``DataLoader`` workers, where torch's intra-op threads made per-clip work slow. The loaders'
-uint8 samples take :meth:`ClipAugment.apply_uint8` (``uint8 -> uint8``), whose resize is
-torch's uint8 bilinear kernel: 0.15 ms for a 6-frame 160x120 clip against 0.7 ms in float.
+would look like motion. The one exception is meant to: ``drift`` moves the crop box at an even
+pace across the clip, the motion a panning camera adds to everything in view.
+:meth:`ClipAugment.apply` is numpy, as in ``sampling.py``: this runs in ``DataLoader`` workers,
+where torch's intra-op threads made per-clip work slow. The loaders' uint8 samples take
+:meth:`ClipAugment.apply_uint8` (``uint8 -> uint8``), whose resize is torch's uint8 bilinear
+kernel: 0.15 ms for a 6-frame 160x120 clip against 0.7 ms in float.
 
 ``fit``'s training loaders apply it to the batch instead, on the model's device after the
 transfer (:func:`augment_batch`): the loader only decodes and draws each clip's parameters

@@ -178,7 +178,9 @@ def markdown(r: dict) -> str:
     for on, x in rates.items():
         work = "scaling only" if on == "loader" else "augmentation + scaling"
         vs_step = f"{x['loader'] / step:.1f}x"
-        label = "`device`, `data.hue 0.5`" if on == "device, hue" else f"`{on}`"
+        options = FEEDS[on]
+        label = ", ".join([f"`{options['augment_on']}`", *(f"`data.{k} {v:g}`" for k, v in options.items()
+                                                             if k != "augment_on")])
         lines.append(f"| {label} | {x['loader']:,.0f} | {x['batch_work']:,.0f} ({work}) | {vs_step} "
                      f"| {x['fit']:,.0f} |")
     ok = ratios["loader_device_vs_step"] >= TARGET_VS_STEP

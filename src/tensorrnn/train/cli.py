@@ -73,7 +73,7 @@ class TensorrnnCLI(LightningCLI):
                             help="checkpoint to resume (fit: one of the same network and recipe) or evaluate "
                                  "(validate/test); 'last' = the newest last.ckpt of this run name under "
                                  "trainer.default_root_dir")
-        parser.add_argument("--select", type=str, default="last",
+        parser.add_argument("--select", type=str, default=SELECT[0],
                             help="fit: the checkpoint tested once at the end: 'last' (the last epoch, where the "
                                  "learning rate's schedule ends; the default recipe) or 'best' (best val/acc, or "
                                  "val/map, on the validation clips: the papers' twins). Both are kept.")
@@ -105,7 +105,7 @@ class TensorrnnCLI(LightningCLI):
     @property
     def select(self) -> str:
         """``--select``: the checkpoint ``fit`` tests (:data:`SELECT`)."""
-        return self.config.get("select", "last")
+        return self.config.get("select", SELECT[0])
 
     def _check_select(self) -> None:
         if self.select not in SELECT:
@@ -224,7 +224,7 @@ def config_run_name(path: str | os.PathLike) -> str:
     return "_".join(parts[folders[-1] + 1:] if folders else parts[-1:])
 
 
-#: What ``fit --select`` may test: the last epoch's checkpoint, or the best on the validation clips.
+#: What ``fit --select`` may test, the default first: the last epoch's checkpoint, or the best on the validation clips.
 SELECT = ("last", "best")
 
 

@@ -69,6 +69,8 @@ def cases(tmp_path_factory):
         "shape_mismatch": ["fit", "--config", config("shape", {"model.in_shape": [4, 6, 8, 6]})],
         "stem_odd_size": ["fit", "--config", config("stem", {"model.stem": True, "model.in_shape": "auto",
                                                              "data.size": [32, 25]})],
+        "stem_depth_size": ["fit", "--config", config("stem2", {"model.stem": True, "model.stem_depth": 2,
+                                                                "model.in_shape": "auto", "data.size": [34, 24]})],
         "bad_split": ["fit", "--config", config("split", {"data.split": "tt_rnn", "data.num_folds": 50})],
         "bad_select": ["fit", "--config", ok, "--select", "middle"],
         "other_model": ["test", "--config", ok, "--ckpt_path", str(tmp / "lstm.ckpt")],
@@ -106,6 +108,8 @@ def cases(tmp_path_factory):
     ("no_root", "data.root=None"),
     ("shape_mismatch", "model.in_shape=[4, 6, 8, 6] has 1152 features per frame but the data gives 2304"),
     ("stem_odd_size", "model.stem=True with data.size=[32, 25]: the stem halves the frame; expected an even width"),
+    ("stem_depth_size", "model.stem=True with data.size=[34, 24]: the stem halves the frame 2 times; expected a "
+                        "width and height that are multiples of 4 (model.stem_depth=2)"),
     ("other_model", "checkpoint is from a different model"),
     ("corrupt", "truncated or corrupt"),
     ("bad_split", "num_folds=50"),

@@ -14,10 +14,21 @@ SHAPE = [8, 8, 12, 12]   # 48 * 64 * 3 features: one frame, and as many after th
 
 
 def reference(stem: ConvStem, x: torch.Tensor) -> torch.Tensor:
-    """The stem by its definition, one output at a time: out[n, i, j, o] = relu(b[o] + sum over
-    c, u, v of w[o, c, u, v] * x[n, 2i - 1 + u, 2j - 1 + v, c]), the frame zero outside."""
-    w, b = stem.conv.weight, stem.conv.bias                                       # (4C, C, 4, 4), (4C,)
-    N, H, W, C = x.shape
+    """The stem by its definition, level by level: each level's output is relu(conv(its input))."""
+    for conv in [stem.conv, *stem.deeper]:
+        x = level(conv.weight, conv.bias, x)
+    return x
+
+
+def level(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One level: relu of :func:`convolution`."""
+    return convolution(w, b, x).clamp_min(0)
+
+
+def convolution(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One output at a time: out[n, i, j, o] = b[o] + sum over c, u, v of
+    w[o, c, u, v] * x[n, 2i - 1 + u, 2j - 1 + v, c], the frame zero outside."""
+    N, H, W, C = x.shape                                                          # w (4C, C, 4, 4), b (4C,)
     padded = torch.zeros(N, H + 2, W + 2, C, dtype=x.dtype)
     padded[:, 1:-1, 1:-1] = x
     out = torch.empty(N, H // 2, W // 2, 4 * C, dtype=x.dtype)
@@ -25,7 +36,56 @@ def reference(stem: ConvStem, x: torch.Tensor) -> torch.Tensor:
         for j in range(W // 2):
             patch = padded[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4]                   # (N, 4, 4, C): u, v, c
             out[:, i, j] = torch.einsum("nuvc,ocuv->no", patch, w) + b
-    return out.clamp_min(0)
+    return out
+
+
+def test_a_two_level_stem_equals_its_definition():
+    # a second level reads the first's rectified output: 3 -> 12 -> 48 channels, (H/4, W/4)
+    torch.manual_seed(0)
+    stem = ConvStem(3, depth=2).double()
+    for conv in [stem.conv, *stem.deeper]:
+        torch.nn.init.normal_(conv.bias, std=0.5)
+    x = torch.randn(2, 3, 12, 16, 3, dtype=torch.float64)
+    y = stem(x)
+    assert y.shape == (2, 3, 3, 4, 48) and y.numel() == x.numel() and stem.out_channels == 48
+    torch.testing.assert_close(y, reference(stem, x.flatten(0, 1)).view(y.shape), rtol=0, atol=1e-12)
+    assert (y == 0).any() and (y > 0).any()
+    # 588 weights for the first level, 12 * 48 * 16 + 48 = 9,264 for the second
+    assert sum(p.numel() for p in stem.parameters()) == 588 + 9264
+    assert "3 -> 48 channels, 4x4 stride 2, 2 levels" in repr(stem)
+    # one level keeps its parameter names (checkpoints of the one-level stem load as before)
+    assert list(ConvStem(3).state_dict()) == ["conv.weight", "conv.bias"]
+
+
+def test_a_two_level_stem_gradchecks_in_place_in_float64():
+    # both ReLUs run in place (the last one's backward in the gradient it is handed): the gradients
+    # of the input and of both levels' weights must equal the definition's
+    torch.manual_seed(0)
+    stem = ConvStem(3, depth=2).double()
+    x = torch.randn(2, 8, 8, 3, dtype=torch.float64, requires_grad=True)
+    params = dict(stem.named_parameters())
+    names = list(params)
+
+    def run(x, *tensors):
+        return torch.func.functional_call(stem, dict(zip(names, tensors)), (x,), {"grad_in_place": True}) * 1.0
+
+    assert torch.autograd.gradcheck(run, (x, *[p.detach().requires_grad_() for p in params.values()]))
+
+
+@pytest.mark.parametrize("init", ["torch", "he"])
+def test_every_level_is_initialised_by_init(init):
+    torch.manual_seed(0)
+    stem = ConvStem(3, init=init, depth=2)
+    second = stem.deeper[0]
+    if init == "he":
+        assert torch.equal(second.bias, torch.zeros(48))
+        assert second.weight.std().item() == pytest.approx((2 / (16 * 12)) ** 0.5, rel=0.1)
+    else:                                           # Conv2d's: uniform within 1 / sqrt(fan in)
+        assert second.weight.abs().max().item() <= (16 * 12) ** -0.5
+        assert second.weight.abs().max().item() > 0.9 * (16 * 12) ** -0.5
+    before = second.weight.detach().clone()
+    stem.reset_parameters()
+    assert not torch.equal(before, second.weight)
 
 
 def model(**kwargs) -> VideoClassifier:
@@ -159,6 +219,13 @@ def test_step_equals_forward_in_float64(appearance):
     assert_streamed_equals_clips(model(appearance=appearance), clip())
 
 
+def test_a_two_level_stem_in_the_model_reads_quarter_frames():
+    m, x = model(stem_depth=2), clip()
+    assert m.encode(m.steps(x)).shape == (2, 4, 12, 16, 48)                # 48 * 64 * 3 features, as before
+    assert sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in model().parameters()) == 9264
+    assert_streamed_equals_clips(m, x)
+
+
 def test_bad_options_and_inputs_are_named():
     with pytest.raises(ValueError, match=r"^model.stem='yes': expected true or false"):
         VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem="yes")
@@ -169,6 +236,16 @@ def test_bad_options_and_inputs_are_named():
         VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem_init="he")
     assert VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem=True,
                            stem_init="he").stem.init == "he"
+    for depth in (0, 4, 1.5, True):
+        with pytest.raises(ValueError, match=rf"^model.stem_depth={depth!r}: expected an integer from 1 to 3$"):
+            VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem=True, stem_depth=depth)
+        with pytest.raises(ValueError, match=rf"^depth={depth!r}: expected an integer from 1 to 3$"):
+            ConvStem(3, depth=depth)
+    with pytest.raises(ValueError, match=r"^model.stem_depth=2 with model.stem=False: there is no stem to deepen"):
+        VideoClassifier("gru", "tt", SHAPE, [2, 2, 2, 2], rank=2, num_classes=3, stem_depth=2)
+    with pytest.raises(ValueError, match=r"input of shape \(2, 12, 18, 3\): expected \(\.\.\., H, W, 3\) frames "
+                                         r"with H and W multiples of 4 \(2 levels\)"):
+        ConvStem(3, depth=2)(torch.zeros(2, 12, 18, 3))
     with pytest.raises(ValueError, match=r"^in_channels=0: expected a positive integer"):
         ConvStem(0)
     with pytest.raises(ValueError, match=r"input of shape \(2, 5, 7, 3\): expected \(\.\.\., H, W, 3\) frames "
@@ -179,12 +256,13 @@ def test_bad_options_and_inputs_are_named():
         features(torch.zeros(2, 5, 256))
 
 
-def test_the_exported_graphs_agree_with_pytorch(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"stem_depth": 2}])
+def test_the_exported_graphs_agree_with_pytorch(tmp_path, options):
     onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
     from tensorrnn.deploy.export import trace
     from tensorrnn.deploy.graphs import ClipGraph, exportable
 
-    m = model().float()
+    m = model(**options).float()
     frames = (clip().float() * 255).clamp(0, 255).to(torch.uint8)
     with exportable(m):
         expected = ClipGraph(m, "unit")(frames)

@@ -147,9 +147,12 @@ class TensorrnnCLI(LightningCLI):
                 raise ValueError(f"model.stem=True with data.features={data.features!r}: the stem reads video "
                                  "frames (H, W, 3), not feature arrays; expected model.stem: false")
             width, height = data.size
-            if width % 2 or height % 2:
-                raise ValueError(f"model.stem=True with data.size={[width, height]}: the stem halves the frame; "
-                                 "expected an even width and height")
+            depth = self.model.stem.depth
+            if width % 2 ** depth or height % 2 ** depth:
+                expected = "an even width and height" if depth == 1 else \
+                    f"a width and height that are multiples of {2 ** depth} (model.stem_depth={depth})"
+                raise ValueError(f"model.stem=True with data.size={[width, height]}: the stem halves the frame"
+                                 f"{'' if depth == 1 else f' {depth} times'}; expected {expected}")
 
     def _loggers(self, root: str) -> list:
         csv_logger = CSVLogger(root, name=self.run_name)

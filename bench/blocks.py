@@ -44,6 +44,7 @@ SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "accuracy-hue": ("bench_accuracy", "hue_table", ("accuracy.json",)),
     "accuracy-drift": ("bench_accuracy", "drift_table", ("accuracy.json",)),
     "accuracy-stem2": ("bench_accuracy", "stem2_table", ("accuracy.json",)),
+    "distractor": ("bench_distractor", "markdown", ("distractor.json",)),
     "accuracy-selection": ("bench_accuracy", "selection_table", ("accuracy.json",)),
     "accuracy-store-raw": ("bench_accuracy", "write_table", ("accuracy_paired_jpeg_60epochs.json",)),
     "accuracy-store-jpeg": ("bench_accuracy", "write_table", ("accuracy_jpeg_paired_raw_60epochs.json",)),

@@ -2,8 +2,8 @@
 
 Each benchmark is a standalone script that writes ``bench/results/<name>.json`` and
 ``<name>.md``; this runner only starts them, one at a time (they time the same CPU), and
-reports which failed. ``accuracy`` (hours of training on 2 cores) and ``stream`` (needs
-LitData) run only when named, or with ``--quick``; ``gpu`` (a CUDA device: ``bench/gpu.sh``) only when named.
+reports which failed. ``accuracy`` (hours of training on 2 cores), ``distractor`` (four fits,
+half an hour) and ``stream`` (needs LitData) run only when named, or with ``--quick``; ``gpu`` (a CUDA device: ``bench/gpu.sh``) only when named.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 #: Benchmarks that run only when named (or with --quick): hours on the project's 2-core
 #: machines, or an evaluation against a package that is not a dependency (LitData).
-LONG = ("bench_accuracy", "bench_stream")
+LONG = ("bench_accuracy", "bench_distractor", "bench_stream")
 #: Benchmarks that run only when named: they need a CUDA device (``bench/gpu.sh`` runs this one).
 GPU = ("bench_gpu",)
 

@@ -249,3 +249,13 @@ def assert_streamed_equals_clips(model, x, atol: float = 1e-12) -> None:
             probs, state = model.step(x[:, t], state)
             if t >= 1:
                 torch.testing.assert_close(probs, model.probabilities(model(x[:, :t + 1])), rtol=0, atol=atol)
+
+
+def load_bench(name: str):
+    """``bench/<name>.py`` as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

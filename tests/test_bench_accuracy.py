@@ -3,24 +3,19 @@ records, and its command line. No real data set: the "real" folder is a tiny gen
 in the folder layout."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_bench
 from tensorrnn.data.synthetic import ACTION_SETS, render_clip, write_video
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_accuracy.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_accuracy", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_accuracy")
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,8 @@ def markdown(result: dict) -> str:
     for run in sorted(result["runs"], key=lambda r: (r["model"], list(TRAINED_ON).index(r["trained_on"]), r["seed"],
                                                       r["epochs"])):
         cells = [bench_accuracy.MODELS.get(run["model"], run["model"]), run["trained_on"], str(run["seed"]),
-                 str(run["epochs"]), f"{run['train_acc']:.3f}", f"{run['test_acc']:.3f}", *(f"{run['probes'][p]:.3f}" for p in probes)]
+                 str(run["epochs"]), f"{run['train_acc']:.3f}", f"{run['test_acc']:.3f}",
+                 *(f"{run['probes'][p]:.3f}" for p in probes)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConvStem", "STEM_INITS"]
+__all__ = ["ConvStem", "MAX_DEPTH", "STEM_INITS"]
 
 #: The stem's initialisations: torch's for a ``Conv2d`` (the default), and He's for a ReLU.
 STEM_INITS = ("torch", "he")
@@ -117,7 +117,7 @@ class ConvStem(nn.Module):
 
     def _he_init(self) -> None:
         for conv in self._convs():
-            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")   # std sqrt(2 / fan in), fan in 16 C
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")   # std sqrt(2 / fan in), fan in 16 x its channels
             nn.init.zeros_(conv.bias)
 
     def forward(self, x: Tensor, grad_in_place: bool = False) -> Tensor:
@@ -133,7 +133,7 @@ class ConvStem(nn.Module):
                              f"frames with {sides}")
         lead, (H, W, C) = x.shape[:-3], x.shape[-3:]
         y = x.reshape(-1, H, W, C).permute(0, 3, 1, 2)                            # (N, C, H, W)
-        convs = [self.conv, *self.deeper]
+        convs = self._convs()
         for k, conv in enumerate(convs):
             y = conv(y)                                                           # (N, 4^k C, H/2^k, W/2^k)
             # in place: a convolution's backward needs its input and weight, not its output (a step

@@ -384,10 +384,14 @@ def stem_table(data: dict, before: dict) -> str:
                             "(the default) and without it; 12 frames of 160x120.")
 
 
-def paired_table(data: dict, variant: str, columns: tuple[str, str], caption: str) -> str:
+def paired_table(data: dict, variant: str, columns: tuple[str, str], compared: str, frames: str = "") -> str:
     """The shipped TT-GRU against one of its :data:`VARIANTS` on the runs both have (the same
     set, seed and fold), set by set; ``columns`` names the variant and the default (``(label,
-    short)`` pairs joined by ``|``)."""
+    short)`` pairs joined by ``|``); the caption says what is ``compared`` ("with X and with Y
+    (the default)") and what the frames go through (``frames``, after "12 frames of 160x120")."""
+    caption = (f"Held-out test accuracy of the UCF11 TT-GRU config {compared}, on the runs both have (same set, "
+               "seed and fold; in order of seed or fold; the last epoch's checkpoint tested), and the mean epochs "
+               f"each run's CPU budget allowed; 12 frames of 160x120{frames}.")
     (new_label, new_short), (old_label, old_short) = (c.split("|") for c in columns)
     lines = [caption, "", f"| set | {new_label} | {old_label} | runs, {new_short} against {old_short} | "
              f"epochs, {new_short} / {old_short} |", "|---|---:|---:|---|---:|"]
@@ -433,32 +437,23 @@ def selection_table(data: dict) -> str:
 def hue_table(data: dict) -> str:
     """``tt_gru_hue`` (any hue a training clip) against the shipped TT-GRU, run by run."""
     return paired_table(data, "tt_gru_hue", ("any hue (`--data.hue 0.5`)|hue", "own colours (default)|own"),
-                        "Held-out test accuracy of the UCF11 TT-GRU config with each training clip's colours "
-                        "turned by up to half a turn and with the clips' own colours (the default), on the "
-                        "runs both have (same set, seed and fold; in order of seed or fold; the last epoch's "
-                        "checkpoint tested), and the mean epochs each run's CPU budget allowed; 12 frames of "
-                        "160x120 through the stem.")
+                        "with each training clip's colours turned by up to half a turn and with the clips' own "
+                        "colours (the default)", " through the stem")
 
 
 def drift_table(data: dict) -> str:
     """``tt_gru_drift`` (each training clip's crop box travelling across it) against the shipped
     TT-GRU, run by run."""
     return paired_table(data, "tt_gru_drift", ("drifting crop (`--data.drift 1`)|drift", "still crop (default)|still"),
-                        "Held-out test accuracy of the UCF11 TT-GRU config with each training clip's crop box "
-                        "travelling across the clip (up to the whole way to a second random place) and with one "
-                        "box for every frame (the default), on the runs both have (same set, seed and fold; in "
-                        "order of seed or fold; the last epoch's checkpoint tested), and the mean epochs each "
-                        "run's CPU budget allowed; 12 frames of 160x120 through the stem.")
+                        "with each training clip's crop box travelling across the clip (up to the whole way to a "
+                        "second random place) and with one box for every frame (the default)", " through the stem")
 
 
 def stem2_table(data: dict) -> str:
     """``tt_gru_stem2`` (a second level in the stem) against the shipped TT-GRU, run by run."""
     return paired_table(data, "tt_gru_stem2", ("two levels (`--model.stem_depth 2`)|two", "one level (default)|one"),
-                        "Held-out test accuracy of the UCF11 TT-GRU config with a second level in its stem (a "
-                        "4x4 stride-2 convolution and a ReLU, 12 -> 48 channels at 30x40) and with one (the "
-                        "default), on the runs both have (same set, seed and fold; in order of seed or fold; the "
-                        "last epoch's checkpoint tested), and the mean epochs each run's CPU budget allowed; 12 "
-                        "frames of 160x120.")
+                        "with a second level in its stem (a 4x4 stride-2 convolution and a ReLU, 12 -> 48 "
+                        "channels at 30x40) and with one (the default)")
 
 
 def frames_table(data: dict, before: dict) -> str:

@@ -37,7 +37,8 @@ def state_names(model) -> list[str]:
     """Names of the step graph's state tensors, in :meth:`VideoClassifier.init_state`'s order."""
     names = ["previous_frame", "seen"] if model.hparams.frame_diff else []
     names += ["h", "c"] if model.hparams.arch == "lstm" else ["h"]
-    return names + (["h_sum", "steps"] if model.hparams.get("readout", "last") == "mean" else [])
+    names += ["h_sum", "steps"] if model.hparams.get("readout", "last") == "mean" else []
+    return names + (["look_sum", "looks"] if model.hparams.get("context", False) else [])
 
 
 #: Batch rows the contraction planners plan for while a graph is traced (its batch is symbolic).
@@ -129,13 +130,17 @@ class ClipGraph(nn.Module):
 
     def forward(self, frames: Tensor) -> Tensor:
         model = self.model
-        x = scale_frames(frames, self.scaling) if self.frontend is None else self.frontend(frames)
-        x = model.encode(model.steps(x))                                          # (B, T', H, W, 3) or (B, T', F)
+        scaled = scale_frames(frames, self.scaling) if self.frontend is None else self.frontend(frames)
+        x = model.encode(model.steps(scaled))                                     # (B, T', H, W, 3) or (B, T', F)
         B, T = x.shape[0], x.shape[1]
         x = x.reshape(B, T, -1)                                                   # (B, T', F)
         mean = getattr(model.net, "readout_mode", "last") == "mean"
         h_top = _recurrence(model.net.rnn, x, mean)                               # (B, D*H)
-        return model.probabilities(model.net.head(h_top))                         # (B, C)
+        logits = model.net.head(h_top)                                            # (B, C)
+        if model.scene_context is not None:                                       # as VideoClassifier.forward
+            looks = model._looks(scaled[:, 1:] if model.hparams.frame_diff else scaled)
+            logits = logits + model.scene_context.logits(looks.mean(1))
+        return model.probabilities(logits)
 
 
 def _project(rnn: TensorizedRNNBase, index: int, x: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ from tensorrnn.nn.rnn import (
     BTGRU, BTLSTM, BTRNN, HTGRU, HTLSTM, HTRNN, TRGRU, TRLSTM, TRRNN, TTGRU, TTLSTM, TTRNN,
     TensorizedGRU, TensorizedLSTM, TensorizedRNN, TensorizedRNNBase,
 )
+from tensorrnn.nn.context import SceneContext
 from tensorrnn.nn.stem import ConvStem
 from tensorrnn.nn.summary import ModelSummary, summary
 # --- end rnn ---
@@ -21,7 +22,7 @@ from tensorrnn.nn.summary import ModelSummary, summary
 __all__ = [
     "BTGRU", "BTLSTM", "BTLinear", "BTRNN", "ConvStem", "DenseLinear", "FACTORIZATIONS", "FactorizedLinear",
     "HTGRU", "HTLSTM", "HTLinear", "HTRNN",
-    "ModelSummary", "SequenceClassifier", "TRGRU", "TRLSTM", "TRLinear", "TRRNN", "TTGRU", "TTLSTM",
+    "ModelSummary", "SceneContext", "SequenceClassifier", "TRGRU", "TRLSTM", "TRLinear", "TRRNN", "TTGRU", "TTLSTM",
     "TTLinear", "TTMLP", "TTRNN", "TensorizedGRU", "TensorizedLSTM", "TensorizedRNN",
     "TensorizedRNNBase", "build_classifier", "factorized_linear", "summary",
 ]

@@ -181,14 +181,18 @@ class SequenceClassifier(nn.Module):
             hx += (total + hx[0][-1:], count + 1)
         return hx
 
-    def readout(self, state: tuple[Tensor, ...]) -> Tensor:
-        """Class probabilities ``(B, num_classes)`` read from a state: the top layer's ``h``, or
-        with ``readout="mean"`` the mean of its states so far (``h`` before any step)."""
+    def logits(self, state: tuple[Tensor, ...]) -> Tensor:
+        """Logits ``(B, num_classes)`` read from a state: the head of the top layer's ``h``, or
+        with ``readout="mean"`` of the mean of its states so far (``h`` before any step)."""
         features = state[0][-1]
         if self.readout_mode == "mean":
             total, count = state[-2:]
             features = torch.where(count[0] > 0, total[0] / count[0].clamp(min=1), features)
-        return self.probabilities(self.head(self.dropout(features)))
+        return self.head(self.dropout(features))
+
+    def readout(self, state: tuple[Tensor, ...]) -> Tensor:
+        """Class probabilities ``(B, num_classes)`` read from a state (:meth:`logits`)."""
+        return self.probabilities(self.logits(state))
 
     def step(self, frame: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One frame of a sequence: ``probs, state = model.step(frame, state)``.

@@ -29,7 +29,7 @@ from tensorrnn.train.module import FEATURE_RECORD, VideoClassifier
 #: Hyper-parameters that define the network's weights; a checkpoint must agree on all of them.
 MODEL_KEYS = ("arch", "factorization", "in_shape", "hidden_shape", "rank", "blocks", "shared_gates",
               "recurrent_factorization", "recurrent_shape", "recurrent_rank", "num_classes", "multilabel", "stem",
-              "appearance", "stem_depth")
+              "appearance", "stem_depth", "context")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

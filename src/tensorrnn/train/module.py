@@ -18,6 +18,7 @@ from torch import nn
 
 from tensorrnn.errors import UsageError, check_keywords
 from tensorrnn.nn import FACTORIZATIONS
+from tensorrnn.nn.context import SceneContext
 from tensorrnn.nn.stem import MAX_DEPTH, STEM_INITS, ConvStem
 
 ARCHS = ("rnn", "gru", "lstm", "mlp")
@@ -164,6 +165,13 @@ class VideoClassifier(L.LightningModule):
             ``4C`` to ``16C`` channels at a quarter of the frame's height and width, the same
             features again, 9,264 more weights for differences, a step about 1.5x as long).
             ``H`` and ``W`` multiples of ``2**stem_depth``.
+        context: add the logits of the scene's pooled look (:class:`tensorrnn.nn.SceneContext`)
+            to the network's: a 4x4 convolution of stride 4 and a ReLU over each frame (3 to 16
+            channels), averaged over the frame and the clip's frames (those the steps end on),
+            standardised and read by a linear layer of its own (971 weights for 11 classes), so
+            a scene that is evidence of the class counts, at a capacity too small to learn the
+            training groups' scenes pixel by pixel (as ``appearance`` does). Frames only; the step
+            keeps the running sum of the looks in its state.
         readout: what the output layer reads of a recurrent model's top layer: ``"last"``, its
             state after the last step (the papers), or ``"mean"``, the mean of its states over
             the steps (:class:`tensorrnn.nn.SequenceClassifier`); the step graph keeps their
@@ -225,6 +233,7 @@ class VideoClassifier(L.LightningModule):
         stem: bool = False,
         stem_init: str = "torch",
         stem_depth: int = 1,
+        context: bool = False,
         normalize: str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -273,6 +282,8 @@ class VideoClassifier(L.LightningModule):
                              "expected stem: true")
         if appearance not in (True, False):
             raise ValueError(f"model.appearance={appearance!r}: expected true or false")
+        if context not in (True, False):
+            raise ValueError(f"model.context={context!r}: expected true or false")
         if appearance and not frame_diff:
             raise ValueError("model.appearance=True with model.frame_diff=False: appearance adds the frame to its "
                              "difference, and without frame_diff the frames are already the input; expected "
@@ -330,6 +341,7 @@ class VideoClassifier(L.LightningModule):
         self.stem = ConvStem(6 if appearance else 3, init=stem_init, depth=stem_depth) if stem else None
         if readout != "last":
             kwargs["readout"] = readout
+        self.scene_context = SceneContext(num_classes) if context else None
         self.net = self._build_net(arch, factorization, rank, blocks, num_classes, multilabel, dropout, kwargs)
         self._make_metrics()
         #: Per-class results of the last evaluation, by stage (plain Python, for metrics.json).
@@ -422,8 +434,19 @@ class VideoClassifier(L.LightningModule):
             x = self.stem(x, grad_in_place=True)  # the map hands back a gradient of its own
         return x
 
+    def _looks(self, frames: torch.Tensor) -> torch.Tensor:
+        """With ``context``: the looks of frames ``(..., H, W, 3)`` (:meth:`SceneContext.pool`)."""
+        if frames.dim() < 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames of shape {tuple(frames.shape)}: model.context reads video frames (..., H, W, 3), "
+                             "not feature vectors; expected model.context: false for features")
+        return self.scene_context.pool(frames)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.feature_dropout(self.encode(self.steps(x))))  # (B, T, ...) -> (B, C)
+        logits = self.net(self.feature_dropout(self.encode(self.steps(x))))  # (B, T, ...) -> (B, C)
+        if self.scene_context is not None:   # the looks of the frames the steps end on
+            looks = self._looks(x[:, 1:] if self.hparams.frame_diff else x)     # (B, T', 16)
+            logits = logits + self.scene_context.logits(looks.mean(1))
+        return logits
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)
@@ -443,16 +466,20 @@ class VideoClassifier(L.LightningModule):
         The network's recurrent state (:meth:`SequenceClassifier.init_state`: ``(h,)`` or
         ``(h, c)``), preceded with ``frame_diff`` by the previous frame ``(B, in_features)``
         (flattened) and ``seen`` ``(B,)``: 1 once a stream has had a frame (its first frame only
-        sets the previous frame: ``T`` frames make ``T - 1`` steps). A ``ValueError`` for the
-        TT-MLP and bidirectional networks, which have no per-frame step.
+        sets the previous frame: ``T`` frames make ``T - 1`` steps), and followed with ``context``
+        by the sum of the looks of the frames stepped on ``(1, B, 16)`` and their count ``(1, B, 1)``. A
+        ``ValueError`` for the TT-MLP and bidirectional networks, which have no per-frame step.
         """
         if self.hparams.arch == "mlp":
             raise ValueError("model.arch='mlp': the TT-MLP pools over the whole clip; the per-frame step needs "
                              "a recurrent model (rnn, gru or lstm)")
         state = self.net.init_state(batch_size)
+        ref = state[0]
+        if self.scene_context is not None:
+            # (1, B, ...) as the network's states: the exported step graph's batch is their dim 1
+            state += (ref.new_zeros(1, batch_size, self.scene_context.head.in_features), ref.new_zeros(1, batch_size, 1))
         if not self.hparams.frame_diff:
             return state
-        ref = state[0]
         return (ref.new_zeros(batch_size, self.in_features), ref.new_zeros(batch_size), *state)
 
     def step(self, frame: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -474,9 +501,13 @@ class VideoClassifier(L.LightningModule):
             torch.Size([2, 3])
         """
         net = self.net
+        looks = ()
+        if self.scene_context is not None:
+            looks, state = tuple(state[-2:]), tuple(state[:-2])
         if not self.hparams.frame_diff:
             state = net.advance(self.encode(frame), state)
-            return net.readout(state), state
+            looks = self._look_on(frame, looks, None)
+            return self._readout(state, looks), (*state, *looks)
         previous, seen, rnn_state = state[0], state[1], tuple(state[2:])
         B = frame.shape[0]
         if self.hparams.stabilize:
@@ -490,8 +521,32 @@ class VideoClassifier(L.LightningModule):
         # branch-free (exportable): a stream's first frame keeps the initial state
         started = seen.view(1, B, 1) > 0
         rnn_state = tuple(torch.where(started, new, old) for new, old in zip(stepped, rnn_state))
+        looks = self._look_on(frame, looks, seen.view(B, 1) > 0)
         previous = frame.reshape(B, -1).to(previous.dtype)
-        return net.readout(rnn_state), (previous, torch.ones_like(seen), *rnn_state)
+        return self._readout(rnn_state, looks), (previous, torch.ones_like(seen), *rnn_state, *looks)
+
+    def _look_on(self, frame: torch.Tensor, looks: tuple[torch.Tensor, ...],
+                 started: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """With ``context``: the running sum and count of looks ``looks`` ``(1, B, ...)`` after
+        ``frame``, which counts where ``started`` ``(B, 1)`` (a stream's first frame ends no step),
+        or everywhere where it is None."""
+        if not looks:
+            return looks
+        total, count = looks
+        look = self._looks(frame).to(total.dtype).unsqueeze(0)                   # (1, B, 16)
+        if started is None:
+            return total + look, count + 1
+        return total + torch.where(started, look, torch.zeros_like(look)), count + started.to(count.dtype)
+
+    def _readout(self, rnn_state: tuple[torch.Tensor, ...], looks: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Class probabilities of a state: the network's logits, plus with ``context`` those of
+        the mean look so far (none before the first step)."""
+        if not looks:
+            return self.net.readout(rnn_state)
+        total, count = looks[0][0], looks[1][0]                                    # (B, 16), (B, 1)
+        scene = self.scene_context.logits(total / count.clamp(min=1))
+        logits = self.net.logits(rnn_state) + torch.where(count > 0, scene, torch.zeros_like(scene))
+        return self.probabilities(logits)
 
     # --- input normalisation ------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_ls
           "tt_gru_hue": "TT-GRU, any hue", "tt_gru_drift": "TT-GRU, drifting crop", "tt_gru_nostem": "TT-GRU, no stem",
           "tt_gru_stem_appearance": "TT-GRU, frame and difference",
           "tt_gru_stem_he": "TT-GRU, stem with He's init", "tt_gru_stem2": "TT-GRU, two-level stem",
+          "tt_gru_context": "TT-GRU, the scene's look",
           "tt_gru_6frames": "TT-GRU, no stem, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, no stem, 16 frames",
           "tt_gru_rank8": "TT-GRU, no stem, TT-rank 8",
           "tt_gru_stabilize": "TT-GRU, no stem, 6 frames, stabilised",
@@ -100,6 +101,9 @@ VARIANTS = {"tt_gru_nostem": ("tt_gru", NOSTEM),
             # a second level in the stem (4x4 stride 2 and a ReLU, 12 -> 48 channels at 30x40): each
             # feature sees 10x10 pixels instead of 4x4, about a checkerboard cell or a stripe of the objects
             "tt_gru_stem2": ("tt_gru", ["--model.stem_depth", "2"]),
+            # the logits of the frames' look pooled over the frame and the clip (16 channels of 4x4
+            # patches, standardised), added to the network's: the scene as evidence, 971 weights
+            "tt_gru_context": ("tt_gru", ["--model.context", "true"]),
             # the variants below were measured before the stem was the default: they keep its absence
             "tt_gru_6frames": ("tt_gru", SIX),
             # more of a motion's path than the default's 12, a third more per step
@@ -454,6 +458,23 @@ def stem2_table(data: dict) -> str:
     return paired_table(data, "tt_gru_stem2", ("two levels (`--model.stem_depth 2`)|two", "one level (default)|one"),
                         "with a second level in its stem (a 4x4 stride-2 convolution and a ReLU, 12 -> 48 "
                         "channels at 30x40) and with one (the default)")
+
+
+def appearance_table(data: dict) -> str:
+    """``tt_gru_stem_appearance`` (the frame beside its difference, through the stem) against
+    the shipped TT-GRU, run by run."""
+    return paired_table(data, "tt_gru_stem_appearance",
+                        ("frame and difference (`--model.appearance true`)|both", "difference (default)|diff"),
+                        "reading each frame beside its difference (6 channels into the stem, 2,328 weights) and "
+                        "the difference alone (the default)", " through the stem")
+
+
+def context_table(data: dict) -> str:
+    """``tt_gru_context`` (the logits of the scene's pooled look added) against the shipped
+    TT-GRU, run by run."""
+    return paired_table(data, "tt_gru_context", ("the scene's look (`--model.context true`)|look", "without (default)|none"),
+                        "with the logits of the frames' pooled look added to the network's and without (the "
+                        "default)", " through the stem")
 
 
 def frames_table(data: dict, before: dict) -> str:

@@ -44,6 +44,8 @@ SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "accuracy-hue": ("bench_accuracy", "hue_table", ("accuracy.json",)),
     "accuracy-drift": ("bench_accuracy", "drift_table", ("accuracy.json",)),
     "accuracy-stem2": ("bench_accuracy", "stem2_table", ("accuracy.json",)),
+    "accuracy-appearance": ("bench_accuracy", "appearance_table", ("accuracy.json",)),
+    "accuracy-context": ("bench_accuracy", "context_table", ("accuracy.json",)),
     "distractor": ("bench_distractor", "markdown", ("distractor.json",)),
     "accuracy-selection": ("bench_accuracy", "selection_table", ("accuracy.json",)),
     "accuracy-store-raw": ("bench_accuracy", "write_table", ("accuracy_paired_jpeg_60epochs.json",)),

@@ -228,14 +228,33 @@ def streamed_step_graph(model, frames, path: Path) -> np.ndarray:
     from tensorrnn.deploy.graphs import StepGraph, exportable
 
     with exportable(model):
-        state = model.init_state(frames.shape[0])
-        torch.onnx.export(StepGraph(model, "unit"), (frames[:, 0], *state), str(path), dynamo=True)
-    stepper = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        torch.onnx.export(StepGraph(model, "unit"), (frames[:, 0], *model.init_state(frames.shape[0])), str(path),
+                          dynamo=True)
+    return streamed(onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]), model, frames)
+
+
+def streamed(stepper, model, frames) -> np.ndarray:
+    """An onnxruntime session of ``model``'s step graph run over uint8 ``frames`` ``(B, T, H, W, 3)``
+    one frame at a time from ``model.init_state(B)``: the probabilities after the last frame."""
     names = [i.name for i in stepper.get_inputs()]
-    values = [s.numpy() for s in state]
+    values = [s.numpy() for s in model.init_state(frames.shape[0])]
     for t in range(frames.shape[1]):
         probs, *values = stepper.run(None, dict(zip(names, [frames[:, t].numpy(), *values])))
     return probs
+
+
+def traced_session(model, kind: str, size: tuple[int, int], path: Path):
+    """``model``'s clip or step graph as ``tensorrnn export`` traces it (``trace``: dynamic batch,
+    and time for a clip; scaling ``unit``), written to ``path`` and opened in onnxruntime."""
+    import onnxruntime
+
+    from tensorrnn.deploy.export import trace
+    from tensorrnn.deploy.graphs import exportable
+
+    with exportable(model):
+        proto = trace(model, "unit", size, kind=kind)
+    path.write_bytes(proto.SerializeToString())
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def assert_streamed_equals_clips(model, x, atol: float = 1e-12) -> None:

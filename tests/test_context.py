@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_streamed_equals_clips, streamed_step_graph
+from conftest import assert_streamed_equals_clips, streamed, streamed_step_graph, traced_session
 from test_appearance import clip  # (B, T, 48, 64, 3) float64 frames of a panning, smooth scene
 from tensorrnn.nn import SceneContext
 from tensorrnn.train.module import VideoClassifier
@@ -122,8 +122,7 @@ def test_a_training_batch_of_one_clip_trains():
 
 
 def test_the_exported_graphs_agree_with_pytorch(tmp_path):
-    onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
-    from tensorrnn.deploy.export import trace
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed")
     from tensorrnn.deploy.graphs import ClipGraph, exportable, state_names
 
     m = model().float()
@@ -131,21 +130,12 @@ def test_the_exported_graphs_agree_with_pytorch(tmp_path):
     frames = (clip().float() * 255).clamp(0, 255).to(torch.uint8)
     with exportable(m):
         expected = ClipGraph(m, "unit")(frames)
-        proto = trace(m, "unit", (64, 48), kind="clip")
-    (tmp_path / "clip.onnx").write_bytes(proto.SerializeToString())
-    session = onnxruntime.InferenceSession(str(tmp_path / "clip.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(None, {"frames": frames.numpy()})[0], expected.numpy(), rtol=0, atol=1e-4)
+    clip_graph = traced_session(m, "clip", (64, 48), tmp_path / "clip.onnx")
+    np.testing.assert_allclose(clip_graph.run(None, {"frames": frames.numpy()})[0], expected.numpy(), rtol=0, atol=1e-4)
     np.testing.assert_allclose(streamed_step_graph(m, frames, tmp_path / "step.onnx"), expected.numpy(),
                                rtol=0, atol=1e-4)
     # the step graph as `tensorrnn export --step` traces it: dynamic batch, the batch of every state at its dim
-    with exportable(m):
-        step = trace(m, "unit", (64, 48), kind="step")
-    (tmp_path / "traced_step.onnx").write_bytes(step.SerializeToString())
-    stepper = onnxruntime.InferenceSession(str(tmp_path / "traced_step.onnx"), providers=["CPUExecutionProvider"])
-    names = [i.name for i in stepper.get_inputs()]
-    values = [s.numpy() for s in m.init_state(frames.shape[0])]
-    for t in range(frames.shape[1]):
-        probs, *values = stepper.run(None, dict(zip(names, [frames[:, t].numpy(), *values])))
-    np.testing.assert_allclose(probs, expected.numpy(), rtol=0, atol=1e-4)
+    step_graph = traced_session(m, "step", (64, 48), tmp_path / "traced_step.onnx")
+    np.testing.assert_allclose(streamed(step_graph, m, frames), expected.numpy(), rtol=0, atol=1e-4)
     with torch.no_grad():   # the clip graph is the model's forward behind the pixel scaling
         torch.testing.assert_close(expected, m.probabilities(m(frames.float() / 128 - 1)), rtol=0, atol=1e-5)

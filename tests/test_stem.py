@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_streamed_equals_clips, streamed_step_graph
+from conftest import assert_streamed_equals_clips, streamed_step_graph, traced_session
 from test_appearance import clip  # (B, T, 48, 64, 3) float64 frames of a panning, smooth scene
 from tensorrnn.nn import ConvStem
 from tensorrnn.train.module import VideoClassifier
@@ -258,17 +258,14 @@ def test_bad_options_and_inputs_are_named():
 
 @pytest.mark.parametrize("options", [{}, {"stem_depth": 2}])
 def test_the_exported_graphs_agree_with_pytorch(tmp_path, options):
-    onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
-    from tensorrnn.deploy.export import trace
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed")
     from tensorrnn.deploy.graphs import ClipGraph, exportable
 
     m = model(**options).float()
     frames = (clip().float() * 255).clamp(0, 255).to(torch.uint8)
     with exportable(m):
         expected = ClipGraph(m, "unit")(frames)
-        proto = trace(m, "unit", (64, 48), kind="clip")
-    (tmp_path / "clip.onnx").write_bytes(proto.SerializeToString())
-    session = onnxruntime.InferenceSession(str(tmp_path / "clip.onnx"), providers=["CPUExecutionProvider"])
+    session = traced_session(m, "clip", (64, 48), tmp_path / "clip.onnx")
     np.testing.assert_allclose(session.run(None, {"frames": frames.numpy()})[0], expected.numpy(), rtol=0, atol=1e-4)
     np.testing.assert_allclose(streamed_step_graph(m, frames, tmp_path / "step.onnx"), expected.numpy(),
                                rtol=0, atol=1e-4)

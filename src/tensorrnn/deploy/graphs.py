@@ -136,11 +136,7 @@ class ClipGraph(nn.Module):
         x = x.reshape(B, T, -1)                                                   # (B, T', F)
         mean = getattr(model.net, "readout_mode", "last") == "mean"
         h_top = _recurrence(model.net.rnn, x, mean)                               # (B, D*H)
-        logits = model.net.head(h_top)                                            # (B, C)
-        if model.scene_context is not None:                                       # as VideoClassifier.forward
-            looks = model._looks(scaled[:, 1:] if model.hparams.frame_diff else scaled)
-            logits = logits + model.scene_context.logits(looks.mean(1))
-        return model.probabilities(logits)
+        return model.probabilities(model.add_scene(model.net.head(h_top), scaled))   # (B, C)
 
 
 def _project(rnn: TensorizedRNNBase, index: int, x: Tensor) -> Tensor:

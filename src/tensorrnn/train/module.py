@@ -441,12 +441,16 @@ class VideoClassifier(L.LightningModule):
                              "not feature vectors; expected model.context: false for features")
         return self.scene_context.pool(frames)
 
+    def add_scene(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``logits`` of clips ``x`` ``(B, T, ...)``, plus with ``context`` those of the mean look of
+        the frames the steps end on (:meth:`forward`; the exported clip graph calls it too)."""
+        if self.scene_context is None:
+            return logits
+        looks = self._looks(x[:, 1:] if self.hparams.frame_diff else x)             # (B, T', 16)
+        return logits + self.scene_context.logits(looks.mean(1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.net(self.feature_dropout(self.encode(self.steps(x))))  # (B, T, ...) -> (B, C)
-        if self.scene_context is not None:   # the looks of the frames the steps end on
-            looks = self._looks(x[:, 1:] if self.hparams.frame_diff else x)     # (B, T', 16)
-            logits = logits + self.scene_context.logits(looks.mean(1))
-        return logits
+        return self.add_scene(self.net(self.feature_dropout(self.encode(self.steps(x)))), x)  # (B, T, ...) -> (B, C)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.hparams.multilabel else logits.softmax(-1)

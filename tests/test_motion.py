@@ -156,13 +156,40 @@ def test_shift_frames_moves_by_whole_and_fractional_pixels():
     torch.testing.assert_close(half[0, :, 1:], 0.5 * (frames[0, :, 1:] + frames[0, :, :-1]))
 
 
-def test_the_exported_form_of_the_move_equals_grid_sample_in_float64():
-    # exported graphs move frames by row and column gathers, PyTorch by grid_sample: one function
+def bilinear(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``frames`` ``(N, H, W, C)`` moved by ``shift`` ``(N, 2)`` by ``grid_sample`` (bilinear, the
+    edge pixels repeated): the reference for both forms of the move."""
+    N, height, width, _ = frames.shape
+    xs = ((2 * torch.arange(width, dtype=frames.dtype) + 1) - 2 * shift[:, :1]) / width - 1     # (N, W)
+    ys = ((2 * torch.arange(height, dtype=frames.dtype) + 1) - 2 * shift[:, 1:]) / height - 1   # (N, H)
+    grid = torch.stack([xs[:, None, :].expand(N, height, width), ys[:, :, None].expand(N, height, width)], -1)
+    return F.grid_sample(frames.permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="border",
+                         align_corners=False).permute(0, 2, 3, 1)
+
+
+def test_both_forms_of_the_move_equal_grid_sample_in_float64():
+    # PyTorch moves frames by one gather of each frame's source window, exported graphs by row and
+    # column gathers; both are grid_sample's bilinear move with the edge pixels repeated
     g = torch.Generator().manual_seed(0)
     frames = torch.rand(5, 30, 40, 3, generator=g, dtype=torch.float64)
     shift = torch.tensor([[0.0, 0.0], [3.25, -2.5], [-7.75, 4.0], [0.5, 29.5], [-10.4, -0.3]], dtype=torch.float64)
     moved, _ = shift_frames(frames, shift)
-    torch.testing.assert_close(motion._rows_and_columns(frames, shift), moved, rtol=0, atol=1e-12)
+    torch.testing.assert_close(moved, bilinear(frames, shift), rtol=0, atol=1e-12)
+    torch.testing.assert_close(motion._rows_and_columns(frames, shift), bilinear(frames, shift), rtol=0, atol=1e-12)
+    # frames picked by index, each moved by its own shift (as a clip's frames but its last are)
+    picked = motion._translated(frames, torch.tensor([4, 1, 4]), shift[[2, 3, 1]])
+    torch.testing.assert_close(picked, bilinear(frames[[4, 1, 4]], shift[[2, 3, 1]]), rtol=0, atol=1e-12)
+
+
+def test_the_colour_histograms_distance_is_the_same_counted_or_compared(monkeypatch):
+    # PyTorch counts each pixel's bin; the exported graph compares every pixel with every bin's edge
+    g = torch.Generator().manual_seed(1)
+    prev = torch.rand(6, 15, 20, 3, generator=g, dtype=torch.float64) * 2 - 1
+    cur = torch.rand(6, 15, 20, 3, generator=g, dtype=torch.float64) ** 3
+    counted = histogram_distance(prev, cur)
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    torch.testing.assert_close(histogram_distance(prev, cur), counted, rtol=0, atol=1e-12)
+    assert float(histogram_distance(prev, prev).abs().max()) == 0 and float(counted.min()) > 0.5
 
 
 def test_a_cut_is_told_from_camera_motion_and_zeroes_the_difference():

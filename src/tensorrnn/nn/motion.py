@@ -210,7 +210,7 @@ def _rows_and_columns(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor
     A translation moves whole rows and then whole columns: the rows by gathering each output
     row's two source rows, the columns by taking each frame's window of its edge-padded rows.
     onnxruntime runs it several times faster than ONNX's ``GridSample``; PyTorch runs
-    ``grid_sample`` faster.
+    :func:`_translated` faster still.
     """
     N, H, W, C = frames.shape
     P = math.ceil(MAX_WARP * W) + 2                                                     # padding columns
@@ -227,33 +227,46 @@ def _rows_and_columns(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor
     return torch.lerp(pairs[..., C:], pairs[..., :-C], (shift[:, 0] - f).view(N, 1, 1)).view(N, H, W, C)
 
 
-def _warped(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``frames`` ``(N, H, W, C)`` moved by ``shift`` ``(N, 2)`` (:func:`_moved`): eagerly by
-    ``grid_sample``, a new ``(N, C, H, W)``; in an exported graph by :func:`_rows_and_columns`,
-    a new ``(N, H, W, C)``. ``dx`` is clamped to :data:`MAX_WARP` of the width (as far as the
-    exported form pads)."""
-    N, H, W, _ = frames.shape
+def _translated(source: torch.Tensor, which: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """:func:`_moved` eagerly: the frames ``source[which]`` (``source`` ``(M, H, W, C)``, ``which``
+    ``(N,)``) each moved by its ``shift`` ``(N, 2)``, a new ``(N, H, W, C)``.
+
+    Each output pixel mixes the same four offsets of its frame (bilinear), so each frame's
+    ``(H + 1) x (W + 1)`` source window (indices clamped to the frame: the edge pixels
+    repeated) is gathered, its rows whole and then its columns, and two lerps mix them: a few
+    passes over the frames, where ``grid_sample`` reads a sampling grid of twice the frames'
+    pixels and works out every pixel's weights from it. ``which`` picks the frames without a
+    copy of them (a clip's frames but its last; each frame once per candidate shift).
+    """
+    M, H, W, C = source.shape
+    N = which.shape[0]
+    whole = torch.floor(shift)
+    frac = (shift - whole).to(source.dtype)
+    whole = whole.long()
+    # out[y, x] = (1 - b) ((1 - a) in[y - fy, x - fx] + a in[y - fy, x - fx - 1]) + b (the same a row up)
+    rows = (torch.arange(-1, H, device=source.device) - whole[:, 1:]).clamp_(0, H - 1) + H * which[:, None]
+    window = source.reshape(M * H, W * C).index_select(0, rows.flatten()).view(N, H + 1, W * C)
+    cols = (torch.arange(-1, W, device=source.device) - whole[:, :1]).clamp_(0, W - 1)             # (N, W + 1)
+    cols = (cols.unsqueeze(-1) * C + torch.arange(C, device=source.device)).view(N, 1, (W + 1) * C)
+    window = window.gather(2, cols.expand(N, H + 1, (W + 1) * C))                                  # (N, H + 1, (W + 1) C)
+    rows_moved = torch.lerp(window[:, 1:], window[:, :-1], frac[:, 1].view(N, 1, 1))               # (N, H, (W + 1) C)
+    return torch.lerp(rows_moved[..., C:], rows_moved[..., :-C], frac[:, 0].view(N, 1, 1)).view(N, H, W, C)
+
+
+def _moved(source: torch.Tensor, shift: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
+    """The frames ``source[which]`` (``source`` ``(M, H, W, C)``; all of them, in order, without
+    ``which``) moved by ``shift`` ``(N, 2)`` (bilinear, the edge pixels repeated beyond the
+    frame), as a new ``(N, H, W, C)``: eagerly by :func:`_translated`; in an exported graph by
+    :func:`_rows_and_columns` (onnxruntime runs it faster than a ``GatherElements`` of every
+    pixel). ``dx`` is clamped to :data:`MAX_WARP` of the width (as far as the exported form pads)."""
+    M, H, W, C = source.shape
     limit = math.ceil(MAX_WARP * W) + 1
-    shift = torch.stack([shift[:, 0].clamp(-limit, limit), shift[:, 1]], -1).to(frames.dtype)
+    shift = torch.stack([shift[:, 0].clamp(-limit, limit), shift[:, 1]], -1).to(source.dtype)
+    if which is None:
+        which = torch.arange(M, device=source.device)
     if torch.compiler.is_exporting():
-        return _rows_and_columns(frames, shift)
-    # grid_sample's normalised coordinates (align_corners=False): pixel centre u -> (2u + 1) / size - 1;
-    # a translation adds one offset to every column's and every row's (a grid built per pixel costs
-    # more than the warp)
-    xs = (2 * torch.arange(W, dtype=frames.dtype, device=frames.device) + 1) / W - 1          # (W,)
-    ys = (2 * torch.arange(H, dtype=frames.dtype, device=frames.device) + 1) / H - 1          # (H,)
-    gx = (xs - 2 * shift[:, :1] / W).view(N, 1, W, 1).expand(N, H, W, 1)
-    gy = (ys - 2 * shift[:, 1:] / H).view(N, H, 1, 1).expand(N, H, W, 1)
-    # the frames as a channels-last (N, C, H, W) view: grid_sample reads it without a copy
-    return F.grid_sample(frames.permute(0, 3, 1, 2), torch.cat([gx, gy], -1), mode="bilinear",
-                         padding_mode="border", align_corners=False)
-
-
-def _moved(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``frames`` ``(N, H, W, C)`` moved by ``shift`` ``(N, 2)``, bilinear, the edge pixels
-    repeated beyond the frame, as a new contiguous ``(N, H, W, C)``."""
-    moved = _warped(frames, shift)
-    return moved if torch.compiler.is_exporting() else moved.permute(0, 2, 3, 1).contiguous()
+        return _rows_and_columns(source.index_select(0, which), shift)
+    return _translated(source, which, shift)
 
 
 def shift_frames(frames: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,9 +287,15 @@ def histogram_distance(prev: torch.Tensor, cur: torch.Tensor, bins: int = 16) ->
     pair = torch.stack([prev, cur], 1).flatten(2, 3).transpose(2, 3)                  # (N, 2, C, P)
     low = pair.amin((1, 2, 3), keepdim=True)
     high = pair.amax((1, 2, 3), keepdim=True)
-    u = ((pair - low) / (high - low + 1e-6) * bins).unsqueeze(-2)                      # (N, 2, C, 1, P)
-    edges = torch.arange(1, bins, dtype=pair.dtype, device=pair.device).unsqueeze(-1)  # (bins - 1, 1)
-    cumulative = (u < edges).to(pair.dtype).mean(-1)                                   # (N, 2, C, bins - 1)
+    u = (pair - low) / (high - low + 1e-6) * bins                                      # (N, 2, C, P) in [0, bins)
+    if torch.compiler.is_exporting():   # ONNX: the share below each bin's upper edge, by comparison
+        edges = torch.arange(1, bins, dtype=pair.dtype, device=pair.device).unsqueeze(-1)  # (bins - 1, 1)
+        cumulative = (u.unsqueeze(-2) < edges).to(pair.dtype).mean(-1)                     # (N, 2, C, bins - 1)
+    else:   # the same shares from the bins' counts (u < k exactly where floor(u) < k)
+        index = u.floor().clamp_(0, bins - 1).long()
+        counts = torch.zeros(*u.shape[:-1], bins, dtype=pair.dtype, device=pair.device)
+        counts.scatter_add_(-1, index, torch.ones_like(u))
+        cumulative = counts.cumsum(-1)[..., :-1] / u.shape[-1]
     return (cumulative[:, 0] - cumulative[:, 1]).abs().sum(-1).mean(-1)
 
 
@@ -336,8 +355,10 @@ def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[
     # each candidate checked on the half-size grey frames (on quarter-size ones, where sensor noise is
     # averaged away, the actor's motion passes the check more often)
     grey, h, w = prev.grey, *prev.grey.shape[1:]
-    moved, covered = shift_frames(grey.unsqueeze(1).expand(N, K, h, w).reshape(N * K, h, w, 1),
-                                  candidates.flatten(0, 1) / 2)                          # (N K, h, w, 1)
+    half = candidates.to(grey.dtype).flatten(0, 1) / 2                                  # (N K, 2)
+    moved = _moved(grey.unsqueeze(-1), half, torch.arange(N, device=grey.device).repeat_interleave(K))
+    cover_x, cover_y = _covers(half, h, w)
+    covered = (cover_y[:, :, None] * cover_x[:, None, :]).unsqueeze(-1)                 # (N K, h, w, 1)
     share = closer_share(grey.unsqueeze(1), cur.grey.unsqueeze(1), moved.view(N, K, h, w),
                          covered.view(N, K, h, w))                                      # (N, K)
     # the candidate that brings the most blocks closer (ties: the majority's), if it is the camera's
@@ -371,19 +392,19 @@ def _shifts(prev: FrameFeatures, cur: FrameFeatures, max_shift: float, cuts: boo
 
 
 def _masked(cur: torch.Tensor, moved: torch.Tensor, shift: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``cur - moved`` ``(*lead, H, W, C)``, 0 where the moved frame brings in nothing (``shift``
-    ``(*lead, 2)``) and where ``keep`` ``(*lead,)`` is 0. ``moved`` is :func:`_warped`'s: eagerly
-    ``(*lead, C, H, W)``, overwritten (each new tensor of a clip's size costs more to allocate
-    than to compute); in an exported graph ``(*lead, H, W, C)``."""
+    """``cur - moved`` ``(*lead, H, W, C)`` (``cur`` may be a view: a clip's frames but its first),
+    0 where the moved frame brings in nothing (``shift`` ``(*lead, 2)``) and where ``keep``
+    ``(*lead,)`` is 0. Eagerly ``moved`` (:func:`_moved`'s new tensor, of as many frames) is
+    overwritten: each new tensor of a clip's size costs more to allocate than to compute."""
     *lead, H, W, C = cur.shape
     cover_x, cover_y = _covers(shift.reshape(-1, 2), H, W)                            # (N, W), (N, H)
-    rows = cover_y * keep.reshape(-1, 1)                                              # (N, H)
+    rows = (cover_y * keep.reshape(-1, 1)).view(*lead, H, 1)
+    columns = cover_x.repeat_interleave(C, -1).view(*lead, 1, W * C)
+    cur = cur.reshape(*lead, H, W * C)          # a view: each frame's rows of W C values are contiguous
     if torch.compiler.is_exporting():   # functional: the exporter's decompositions mistake out='s strides
-        columns = cover_x.repeat_interleave(C, -1).view(*lead, 1, W * C)
-        return ((cur - moved).reshape(*lead, H, W * C) * rows.view(*lead, H, 1) * columns).view(*lead, H, W, C)
-    difference = torch.sub(cur.movedim(-1, -3), moved, out=moved)                    # (*lead, C, H, W)
-    difference.mul_(rows.view(*lead, 1, H, 1)).mul_(cover_x.view(*lead, 1, 1, W))
-    return difference.movedim(-3, -1).contiguous()
+        return ((cur - moved.reshape(*lead, H, W * C)) * rows * columns).view(*lead, H, W, C)
+    difference = moved.view(*lead, H, W * C)
+    return torch.sub(cur, difference, out=difference).mul_(rows).mul_(columns).view(*lead, H, W, C)
 
 
 def stabilized_difference(prev: torch.Tensor, cur: torch.Tensor, max_shift: float = MAX_SHIFT,
@@ -404,7 +425,7 @@ def stabilized_difference(prev: torch.Tensor, cur: torch.Tensor, max_shift: floa
     """
     with torch.no_grad():
         shift, keep = _shifts(frame_features(prev), frame_features(cur), max_shift, cuts)
-        return _masked(cur, _warped(prev, shift), shift.to(prev.dtype), keep.to(prev.dtype))
+        return _masked(cur, _moved(prev, shift), shift.to(prev.dtype), keep.to(prev.dtype))
 
 
 def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cuts: bool = True) -> torch.Tensor:
@@ -417,7 +438,7 @@ def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cu
         after = FrameFeatures(*(f.unflatten(0, (B, T))[:, 1:].flatten(0, 1) for f in features))
         shift, keep = _shifts(before, after, max_shift, cuts)                          # (B (T - 1), 2), (B (T - 1),)
         shift, keep = shift.to(clips.dtype), keep.to(clips.dtype)
-        # every frame moved (the last of a clip by nothing): no copy of the clips is made
-        padded = torch.cat([shift.view(B, T - 1, 2), shift.new_zeros(B, 1, 2)], 1).flatten(0, 1)
-        moved = _warped(clips.reshape(B * T, H, W, C), padded).unflatten(0, (B, T))[:, :-1]
+        # the frames but each clip's last, moved, picked from the clips without a copy of them
+        which = (torch.arange(B, device=clips.device)[:, None] * T + torch.arange(T - 1, device=clips.device)).flatten()
+        moved = _moved(clips.reshape(B * T, H, W, C), shift, which)                    # (B (T - 1), H, W, C)
         return _masked(clips[:, 1:], moved, shift.view(B, T - 1, 2), keep.view(B, T - 1))

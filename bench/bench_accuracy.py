@@ -77,6 +77,7 @@ MODELS = {"tt_gru": "TT-GRU", "tt_lstm": "TT-LSTM", "tr_lstm": "TR-LSTM", "bt_ls
           "tt_gru_stem_appearance": "TT-GRU, frame and difference",
           "tt_gru_stem_he": "TT-GRU, stem with He's init", "tt_gru_stem2": "TT-GRU, two-level stem",
           "tt_gru_context": "TT-GRU, the scene's look",
+          "tt_gru_stem_stabilize": "TT-GRU, stabilised",
           "tt_gru_6frames": "TT-GRU, no stem, 6 frames (the papers')", "tt_gru_16frames": "TT-GRU, no stem, 16 frames",
           "tt_gru_rank8": "TT-GRU, no stem, TT-rank 8",
           "tt_gru_stabilize": "TT-GRU, no stem, 6 frames, stabilised",
@@ -104,6 +105,8 @@ VARIANTS = {"tt_gru_nostem": ("tt_gru", NOSTEM),
             # the logits of the frames' look pooled over the frame and the clip (16 channels of 4x4
             # patches, standardised), added to the network's: the scene as evidence, 971 weights
             "tt_gru_context": ("tt_gru", ["--model.context", "true"]),
+            # the camera's shift cancelled before differencing, with the stem and 12 frames
+            "tt_gru_stem_stabilize": ("tt_gru", ["--model.stabilize", "true"]),
             # the variants below were measured before the stem was the default: they keep its absence
             "tt_gru_6frames": ("tt_gru", SIX),
             # more of a motion's path than the default's 12, a third more per step

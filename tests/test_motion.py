@@ -229,6 +229,23 @@ def test_clips_and_pairs_give_the_same_stabilised_differences():
     torch.testing.assert_close(stabilized_differences(x), pairs, rtol=0, atol=1e-12)
 
 
+def test_a_batch_of_mostly_still_clips_moves_only_its_panning_pairs():
+    # where most pairs are unmoved the clips' differences are taken plainly and only the moved
+    # pairs stabilised: each pair as it is alone, a cut's difference 0
+    pan = panning_clip(batch=1, frames=4)
+    still = pan[:, :1].expand(3, 4, *pan.shape[2:]).clone()
+    still = still + 0.01 * torch.rand(still.shape, generator=torch.Generator().manual_seed(1), dtype=still.dtype)
+    still[2, 2:] = still[2, 2:].flip(1, 2) * -1                          # a cut between frames 1 and 2
+    x = torch.cat([still, pan])                                          # 3 of 12 pairs moved
+    shifts = torch.stack([estimate_shift(x[:, t], x[:, t + 1]) for t in range(3)], 1)
+    assert int(shifts.ne(0).any(-1).sum()) == 3 and bool(shifts[3].ne(0).any(-1).all())
+    pairs = torch.stack([stabilized_difference(x[:, t], x[:, t + 1]) for t in range(3)], 1)
+    stable = stabilized_differences(x)
+    torch.testing.assert_close(stable, pairs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(stable[:2], x[:2, 1:] - x[:2, :-1], rtol=0, atol=0)
+    assert stable[2, 1].abs().max() == 0 and stable[2, 0].abs().max() > 0
+
+
 def test_the_model_reads_stabilised_differences_and_its_step_equals_forward_in_float64():
     model = small_model()
     x = panning_clip()

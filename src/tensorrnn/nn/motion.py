@@ -439,6 +439,19 @@ def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cu
         shift, keep = _shifts(before, after, max_shift, cuts)                          # (B (T - 1), 2), (B (T - 1),)
         shift, keep = shift.to(clips.dtype), keep.to(clips.dtype)
         # the frames but each clip's last, moved, picked from the clips without a copy of them
+        source = clips.reshape(B * T, H, W, C)
         which = (torch.arange(B, device=clips.device)[:, None] * T + torch.arange(T - 1, device=clips.device)).flatten()
-        moved = _moved(clips.reshape(B * T, H, W, C), shift, which)                    # (B (T - 1), H, W, C)
-        return _masked(clips[:, 1:], moved, shift.view(B, T - 1, 2), keep.view(B, T - 1))
+        moving = shift.ne(0).any(-1)                                                   # (B (T - 1),)
+        if torch.compiler.is_exporting() or 2 * int(moving.sum()) > moving.numel():
+            moved = _moved(source, shift, which)                                       # (B (T - 1), H, W, C)
+            return _masked(clips[:, 1:], moved, shift.view(B, T - 1, 2), keep.view(B, T - 1))
+        # most pairs unmoved (a still camera): their plain differences, and only the others moved
+        difference = clips[:, 1:] - clips[:, :-1]                                      # (B, T - 1, H, W, C)
+        if not bool(keep.all()):
+            difference.mul_(keep.view(B, T - 1, 1, 1, 1))
+        index = moving.nonzero()[:, 0]
+        if index.numel():
+            moved = _moved(source, shift[index], which[index])
+            difference.view(-1, H, W, C)[index] = _masked(source.index_select(0, which[index] + 1), moved,
+                                                          shift[index], keep[index])
+        return difference

@@ -430,7 +430,8 @@ def stabilized_difference(prev: torch.Tensor, cur: torch.Tensor, max_shift: floa
 
 def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cuts: bool = True) -> torch.Tensor:
     """:func:`stabilized_difference` of consecutive frames of clips ``(B, T, H, W, C)``:
-    ``(B, T - 1, H, W, C)``, each frame's features computed once."""
+    ``(B, T - 1, H, W, C)``, each frame's features computed once. On the CPU, where most pairs
+    are unmoved (a still camera), their plain differences are taken and only the others moved."""
     B, T, H, W, C = clips.shape
     with torch.no_grad():
         features = frame_features(clips.reshape(B * T, H, W, C))
@@ -442,7 +443,8 @@ def stabilized_differences(clips: torch.Tensor, max_shift: float = MAX_SHIFT, cu
         source = clips.reshape(B * T, H, W, C)
         which = (torch.arange(B, device=clips.device)[:, None] * T + torch.arange(T - 1, device=clips.device)).flatten()
         moving = shift.ne(0).any(-1)                                                   # (B (T - 1),)
-        if torch.compiler.is_exporting() or 2 * int(moving.sum()) > moving.numel():
+        # on an accelerator every pair is moved (counting them would wait for the device)
+        if torch.compiler.is_exporting() or clips.device.type != "cpu" or 2 * int(moving.sum()) > moving.numel():
             moved = _moved(source, shift, which)                                       # (B (T - 1), H, W, C)
             return _masked(clips[:, 1:], moved, shift.view(B, T - 1, 2), keep.view(B, T - 1))
         # most pairs unmoved (a still camera): their plain differences, and only the others moved

@@ -480,6 +480,15 @@ def context_table(data: dict) -> str:
                         "default)", " through the stem")
 
 
+def stabilize_table(data: dict) -> str:
+    """``tt_gru_stem_stabilize`` (the camera's shift cancelled before differencing) against the
+    shipped TT-GRU, run by run."""
+    return paired_table(data, "tt_gru_stem_stabilize", ("stabilised (`--model.stabilize true`)|stabilised",
+                                                         "plain differences (default)|plain"),
+                        "with the camera's shift cancelled before differencing and with plain frame differences "
+                        "(the default)", " through the stem")
+
+
 def frames_table(data: dict, before: dict) -> str:
     """The default's 12 frames a clip against the papers' 6 (``data``: the table as it stood
     when 12 frames became the default; ``before``: ``accuracy_6frames.json``, as it stood at 6)."""

@@ -46,6 +46,7 @@ SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "accuracy-stem2": ("bench_accuracy", "stem2_table", ("accuracy.json",)),
     "accuracy-appearance": ("bench_accuracy", "appearance_table", ("accuracy.json",)),
     "accuracy-context": ("bench_accuracy", "context_table", ("accuracy.json",)),
+    "accuracy-stabilize": ("bench_accuracy", "stabilize_table", ("accuracy.json",)),
     "distractor": ("bench_distractor", "markdown", ("distractor.json",)),
     "accuracy-selection": ("bench_accuracy", "selection_table", ("accuracy.json",)),
     "accuracy-store-raw": ("bench_accuracy", "write_table", ("accuracy_paired_jpeg_60epochs.json",)),

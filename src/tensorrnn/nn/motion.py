@@ -257,8 +257,8 @@ def _moved(source: torch.Tensor, shift: torch.Tensor, which: torch.Tensor | None
     """The frames ``source[which]`` (``source`` ``(M, H, W, C)``; all of them, in order, without
     ``which``) moved by ``shift`` ``(N, 2)`` (bilinear, the edge pixels repeated beyond the
     frame), as a new ``(N, H, W, C)``: eagerly by :func:`_translated`; in an exported graph by
-    :func:`_rows_and_columns` (onnxruntime runs it faster than a ``GatherElements`` of every
-    pixel). ``dx`` is clamped to :data:`MAX_WARP` of the width (as far as the exported form pads)."""
+    :func:`_rows_and_columns`, the form measured in onnxruntime. ``dx`` is clamped to
+    :data:`MAX_WARP` of the width (as far as the exported form pads)."""
     M, H, W, C = source.shape
     limit = math.ceil(MAX_WARP * W) + 1
     shift = torch.stack([shift[:, 0].clamp(-limit, limit), shift[:, 1]], -1).to(source.dtype)

@@ -292,3 +292,22 @@ def test_the_exported_graphs_stabilise_as_pytorch_does(tmp_path):
     assert len(values) == len(state_names(model))
     np.testing.assert_allclose(probs, expected.numpy(), rtol=0, atol=1e-4)
     assert expected.std() > 1e-3
+
+
+def test_the_blocks_check_taken_separably_equals_closer_share_in_float64():
+    # the candidate check sums each block's covered residual as rows^T |d| columns: the share of
+    # blocks it brings closer is closer_share's, with the cover as a full mask and block means
+    g = torch.Generator().manual_seed(2)
+    N, K, h, w = 5, 4, 62, 83                         # remainder rows and columns outside every block
+    prev = torch.rand(N, h, w, generator=g, dtype=torch.float64)
+    cur = prev + 0.3 * torch.rand(N, h, w, generator=g, dtype=torch.float64)
+    noise = torch.rand(N, K, h, w, generator=g, dtype=torch.float64)
+    # two candidates near the current frame (closer in most blocks), two far from both (in few)
+    moved = torch.cat([cur.unsqueeze(1) + 0.2 * noise[:, :2], prev.unsqueeze(1) + 0.6 * noise[:, 2:]], 1)
+    cover_x = torch.rand(N, K, w, generator=g, dtype=torch.float64).round()
+    cover_y = torch.rand(N, K, h, generator=g, dtype=torch.float64).clamp(min=0.2)
+    reference = motion.closer_share(prev.unsqueeze(1), cur.unsqueeze(1), moved,
+                                    cover_y.unsqueeze(-1) * cover_x.unsqueeze(-2))
+    share = motion._closer_share_separable(prev, cur, moved.clone(), cover_x, cover_y)
+    torch.testing.assert_close(share, reference, rtol=0, atol=0)
+    assert float(share[:, :2].min()) > 0.5 > float(share[:, 2:].max())   # a check that goes either way

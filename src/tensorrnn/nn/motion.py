@@ -87,7 +87,11 @@ def frame_features(frames: torch.Tensor, strips: int = STRIPS) -> FrameFeatures:
         N, H, W, C = frames.shape
         H2, W2 = H // 2, W // 2
         pairs = frames[:, :2 * H2, :2 * W2].reshape(N, H2, 2, 2 * W2 * C)               # rows in pairs
-        g = (pairs[:, :, 0] + pairs[:, :, 1]).view(N, H2, W2, 2 * C).sum(-1) / (4 * C)  # (N, H', W'): 2x2 grey means
+        cells = (pairs[:, :, 0] + pairs[:, :, 1]).view(N, H2, W2, 2 * C)                 # each 2x2 cell's 2C values
+        g = cells[..., 0] + cells[..., 1]      # summed value by value: a reduction over 2C values a cell is slower
+        for k in range(2, 2 * C):
+            g += cells[..., k]
+        g /= 4 * C                                                                      # (N, H', W'): 2x2 grey means
         gx = g[:, 1:-1, 2:] - g[:, 1:-1, :-2]                                     # (N, H' - 2, W' - 2)
         gy = g[:, 2:, 1:-1] - g[:, :-2, 1:-1]
         mag2 = gx * gx + gy * gy
@@ -357,10 +361,13 @@ def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[
     grey, h, w = prev.grey, *prev.grey.shape[1:]
     half = candidates.to(grey.dtype).flatten(0, 1) / 2                                  # (N K, 2)
     moved = _moved(grey.unsqueeze(-1), half, torch.arange(N, device=grey.device).repeat_interleave(K))
-    cover_x, cover_y = _covers(half, h, w)
-    covered = (cover_y[:, :, None] * cover_x[:, None, :]).unsqueeze(-1)                 # (N K, h, w, 1)
-    share = closer_share(grey.unsqueeze(1), cur.grey.unsqueeze(1), moved.view(N, K, h, w),
-                         covered.view(N, K, h, w))                                      # (N, K)
+    cover_x, cover_y = _covers(half, h, w)                                              # (N K, w), (N K, h)
+    if torch.compiler.is_exporting():
+        covered = (cover_y[:, :, None] * cover_x[:, None, :]).view(N, K, h, w)
+        share = closer_share(grey.unsqueeze(1), cur.grey.unsqueeze(1), moved.view(N, K, h, w), covered)
+    else:
+        share = _closer_share_separable(grey, cur.grey, moved.view(N, K, h, w), cover_x.view(N, K, w),
+                                        cover_y.view(N, K, h))                          # (N, K)
     # the candidate that brings the most blocks closer (ties: the majority's), if it is the camera's
     best = share.argmax(-1)                                                               # (N,)
     camera = share.gather(1, best[:, None]) >= CAMERA_SHARE                             # (N, 1)
@@ -368,8 +375,27 @@ def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[
     shift = candidates.flatten(0, 1)[pick] * camera.to(candidates.dtype)
     # the previous half-size grey frame moved by it (by nothing where no candidate is the camera's)
     still = ~camera.view(N, 1, 1, 1)
-    cover = covered[pick]
+    cover = (cover_y[pick, :, None] * cover_x[pick, None, :]).unsqueeze(-1)             # (N, h, w, 1)
     return shift, torch.where(still, grey.unsqueeze(-1), moved[pick]), torch.where(still, torch.ones_like(cover), cover)
+
+
+def _closer_share_separable(prev_grey: torch.Tensor, cur_grey: torch.Tensor, moved: torch.Tensor,
+                            cover_x: torch.Tensor, cover_y: torch.Tensor, blocks: int = BLOCKS) -> torch.Tensor:
+    """:func:`closer_share` of ``K`` moved frames ``(N, K, h, w)`` each, their cover given by its
+    columns ``(N, K, w)`` and rows ``(N, K, h)``: ``(N, K)``. The cover is a product of the two, so
+    a block's covered sum is ``rows^T |d| columns`` over the block: two small matrix products
+    instead of a cover mask and a block pooling over every candidate's frame."""
+    N, K, h, w = moved.shape
+    bh, bw = h // blocks, w // blocks
+    # (w, blocks) and (h, blocks): which block each column and row falls in (the remainder in none)
+    in_x = (torch.arange(w, device=moved.device)[:, None] // bw == torch.arange(blocks, device=moved.device)).to(moved.dtype)
+    in_y = (torch.arange(h, device=moved.device)[:, None] // bh == torch.arange(blocks, device=moved.device)).to(moved.dtype)
+    columns = cover_x.unsqueeze(-1) * in_x                                              # (N, K, w, blocks)
+    rows = (cover_y.unsqueeze(-1) * in_y).transpose(-1, -2)                             # (N, K, blocks, h)
+    after = rows @ ((cur_grey.unsqueeze(1) - moved).abs_() @ columns)                   # (N, K, blocks, blocks)
+    plain = (cur_grey - prev_grey).abs()                                                # (N, h, w)
+    before = rows @ (plain @ columns.transpose(1, 2).reshape(N, w, K * blocks)).view(N, h, K, blocks).transpose(1, 2)
+    return (after < (1 - SUPPORT) * before).to(moved.dtype).mean((2, 3))
 
 
 def camera_shift(prev: FrameFeatures, cur: FrameFeatures, max_shift: float = MAX_SHIFT) -> torch.Tensor:

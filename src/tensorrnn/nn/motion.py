@@ -266,11 +266,9 @@ def _moved(source: torch.Tensor, shift: torch.Tensor, which: torch.Tensor | None
     M, H, W, C = source.shape
     limit = math.ceil(MAX_WARP * W) + 1
     shift = torch.stack([shift[:, 0].clamp(-limit, limit), shift[:, 1]], -1).to(source.dtype)
-    if which is None:
-        which = torch.arange(M, device=source.device)
     if torch.compiler.is_exporting():
-        return _rows_and_columns(source.index_select(0, which), shift)
-    return _translated(source, which, shift)
+        return _rows_and_columns(source if which is None else source.index_select(0, which), shift)
+    return _translated(source, torch.arange(M, device=source.device) if which is None else which, shift)
 
 
 def shift_frames(frames: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -362,12 +360,8 @@ def _camera(prev: FrameFeatures, cur: FrameFeatures, max_shift: float) -> tuple[
     half = candidates.to(grey.dtype).flatten(0, 1) / 2                                  # (N K, 2)
     moved = _moved(grey.unsqueeze(-1), half, torch.arange(N, device=grey.device).repeat_interleave(K))
     cover_x, cover_y = _covers(half, h, w)                                              # (N K, w), (N K, h)
-    if torch.compiler.is_exporting():
-        covered = (cover_y[:, :, None] * cover_x[:, None, :]).view(N, K, h, w)
-        share = closer_share(grey.unsqueeze(1), cur.grey.unsqueeze(1), moved.view(N, K, h, w), covered)
-    else:
-        share = _closer_share_separable(grey, cur.grey, moved.view(N, K, h, w), cover_x.view(N, K, w),
-                                        cover_y.view(N, K, h))                          # (N, K)
+    share = _closer_share_separable(grey, cur.grey, moved.view(N, K, h, w), cover_x.view(N, K, w),
+                                    cover_y.view(N, K, h))                              # (N, K)
     # the candidate that brings the most blocks closer (ties: the majority's), if it is the camera's
     best = share.argmax(-1)                                                               # (N,)
     camera = share.gather(1, best[:, None]) >= CAMERA_SHARE                             # (N, 1)
